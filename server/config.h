@@ -1,0 +1,50 @@
+/* parleyd settings, PROTOCOL.md section 9: one name each, read from the file
+ * given by --config, then PARLEYD_* environment, then --flags (each later
+ * source wins). */
+#ifndef PD_CONFIG_H
+#define PD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* count per `seconds`; count 0 disables the limit. */
+struct pd_rate {
+    unsigned count;
+    unsigned seconds;
+};
+
+enum pd_log_level { PD_LOG_ERROR, PD_LOG_WARN, PD_LOG_INFO, PD_LOG_DEBUG };
+
+struct pd_config {
+    char *listen_host;         /* "127.0.0.1" */
+    uint16_t listen_port;      /* 8080; 0 picks a free port */
+    char *db;                  /* "parley.db" */
+    char *jwt_secret;          /* NULL unless set (from jwt_secret or jwt_secret_file) */
+    char *jwt_secret_file;
+    char *jwt_alg;             /* "HS256", "RS256" or "ES256" */
+    char *jwt_public_key;      /* PEM file path */
+    char *jwt_issuer, *jwt_audience;
+    char *origins;             /* comma-separated allowlist, "*" for any, NULL for same-host */
+    char *tls_cert, *tls_key;
+    struct pd_rate rate_messages;    /* 100/60 */
+    struct pd_rate rate_requests;    /* 20/1 */
+    struct pd_rate rate_connections; /* 5/300 */
+    size_t max_message_bytes;  /* 65536 */
+    unsigned session_ttl;      /* 120 s */
+    unsigned recover_max;      /* 1000 */
+    unsigned typing_timeout;   /* 5 s */
+    unsigned ping_interval;    /* 25 s */
+    unsigned idle_timeout;     /* 60 s */
+    size_t outbound_limit;     /* 1048576 */
+    enum pd_log_level log_level;
+};
+
+/* Fills cfg from defaults, the --config file, envp (PARLEYD_*) and argv.
+ * Returns 0; or 1 after printing usage for --help, 3 for --version; or -1
+ * with a one-line message in err naming the bad setting (exit 2). */
+int pd_config_load(struct pd_config *cfg, int argc, char **argv, char **envp, char *err,
+                   size_t errlen);
+void pd_config_free(struct pd_config *cfg);
+
+#endif

@@ -1,0 +1,18 @@
+/* libmicrohttpd: REST routes, the upgrade gate (origin, then JWT), and the
+ * hand-over of upgraded sockets to the loop. */
+#ifndef PD_HTTP_H
+#define PD_HTTP_H
+
+#include <stdint.h>
+
+struct server;
+struct pd_http;
+
+/* Starts listening on cfg listen_host:listen_port; *port gets the bound
+ * port. Returns 0, or -1 with err. */
+int pd_http_start(struct pd_http **out, struct server *srv, uint16_t *port, char *err,
+                  size_t errlen);
+/* Stops accepting; the caller has closed every WebSocket first. */
+void pd_http_stop(struct pd_http *h);
+
+#endif

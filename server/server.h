@@ -1,0 +1,28 @@
+/* The one server context: every module's state hangs off it; there are no
+ * other globals. */
+#ifndef PD_SERVER_H
+#define PD_SERVER_H
+
+#include <stdint.h>
+
+#include "config.h"
+
+struct pd_loop;
+struct pd_http;
+struct pd_store;
+struct pd_auth;
+struct pd_rooms;
+struct pd_conns;
+
+struct server {
+    struct pd_config cfg;
+    struct pd_loop *loop;
+    struct pd_http *http;
+    struct pd_store *store;
+    struct pd_auth *auth;
+    struct pd_rooms *rooms; /* rooms.c: rooms, memberships, subscriptions */
+    struct pd_conns *conns; /* conn.c: live connections by id */
+    int64_t started_ms;
+};
+
+#endif

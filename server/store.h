@@ -1,0 +1,123 @@
+/* SQLite persistence. One writer thread commits queued jobs in batches
+ * (group commit, WAL, synchronous=FULL): a job's completion runs on the loop
+ * thread only once its transaction is durable. Reads for the loop thread go
+ * through a connection of its own; account calls from HTTP threads through a
+ * third connection behind a mutex. */
+#ifndef PD_STORE_H
+#define PD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+#include "text.h"
+
+#define PD_CLIENT_MSG_ID_MAX 64
+
+struct pd_store;
+
+struct pd_message {
+    int64_t id;       /* unique server-wide */
+    int64_t seq;      /* 1, 2, ... within the room */
+    int64_t ts;       /* ms since the epoch */
+    int64_t reply_to; /* 0 when none */
+    char room[PD_NAME_MAX + 1];
+    char user[PD_NAME_MAX + 1];
+    char *name;          /* owned */
+    char *text;          /* owned */
+    char *client_msg_id; /* owned, NULL when none */
+    bool deleted;
+};
+/* Frees the owned strings of m (not m itself). */
+void pd_message_clear(struct pd_message *m);
+void pd_messages_free(struct pd_message *msgs, size_t n);
+
+struct pd_room_row {
+    char room[PD_NAME_MAX + 1];
+    bool is_private;
+    char created_by[PD_NAME_MAX + 1];
+    int64_t created_at;
+    int64_t last_seq;
+};
+
+struct pd_member_row {
+    char room[PD_NAME_MAX + 1];
+    char user[PD_NAME_MAX + 1];
+    const char *name; /* valid during the callback only */
+    bool owner;
+    int64_t joined_at;
+    int64_t last_read_seq;
+};
+
+/* Opens (creating with the schema, or migrating) the database at path, and
+ * starts the writer thread. ":memory:" is not allowed (three connections
+ * must share it); tests use a temp file. */
+int pd_store_open(struct pd_store **out, const char *path, char *err, size_t errlen);
+/* Commits everything queued, runs nothing further, stops the thread. */
+void pd_store_close(struct pd_store *st);
+
+/* --- start-up loads, loop thread ----------------------------------------- */
+int pd_store_each_room(struct pd_store *st, int (*fn)(void *arg, const struct pd_room_row *r),
+                       void *arg);
+int pd_store_each_member(struct pd_store *st,
+                         int (*fn)(void *arg, const struct pd_member_row *m), void *arg);
+
+/* --- reads, loop thread --------------------------------------------------- */
+/* Newest `limit` messages of room with seq < before_seq (before_seq 0: no
+ * bound), returned in ascending seq; *has_more when older ones exist.
+ * *msgs is malloc'd (free with pd_messages_free). Returns PD_OK or
+ * PD_E_INTERNAL. */
+enum pd_err pd_store_history(struct pd_store *st, const char *room, int64_t before_seq,
+                             int limit, struct pd_message **msgs, size_t *n, bool *has_more);
+/* One message by id: PD_OK, PD_E_NOT_FOUND or PD_E_INTERNAL. */
+enum pd_err pd_store_message_get(struct pd_store *st, int64_t id, struct pd_message *out);
+
+/* --- writes: group commit -------------------------------------------------- */
+enum pd_store_op {
+    PD_OP_JOIN,  /* create the room if missing (room, user, is_private, now), add member */
+    PD_OP_LEAVE, /* remove member (room, user) */
+    PD_OP_SEND,  /* msg in: room, user, name, text, client_msg_id, reply_to, ts */
+};
+
+struct pd_store_job {
+    enum pd_store_op op;
+    /* in */
+    char room[PD_NAME_MAX + 1];
+    char user[PD_NAME_MAX + 1];
+    const char *name; /* display name, JOIN; must live until done */
+    bool is_private;  /* JOIN, when it creates the room */
+    bool owner;       /* JOIN: the member's role */
+    int64_t now;      /* ms */
+    /* in (SEND) and out: the store sets id and seq. When client_msg_id
+     * repeats one of the same user in the same room, msg is replaced by the
+     * stored original (owned strings freed and re-allocated) and duplicate
+     * is set; nothing is stored. SEND also sets the sender's last_read_seq
+     * to the new seq, in the same transaction. */
+    struct pd_message msg;
+    /* out */
+    bool duplicate;
+    enum pd_err rc;
+    /* runs on the loop thread from pd_store_run_completions */
+    void (*done)(struct pd_store_job *job);
+    void *arg;
+    struct pd_store_job *next; /* the store's */
+};
+
+/* Queues job; ownership stays with the caller, who must keep it alive until
+ * done(job) is called (exactly once). Returns 0, or -1 when the store is
+ * closing. */
+int pd_store_submit(struct pd_store *st, struct pd_store_job *job);
+/* Readable (eventfd) when completions are waiting. */
+int pd_store_event_fd(const struct pd_store *st);
+/* Runs waiting completions in submission order. Loop thread. */
+void pd_store_run_completions(struct pd_store *st);
+
+/* --- accounts, any thread ---------------------------------------------- */
+/* PD_OK, PD_E_CONFLICT when the user exists, PD_E_INTERNAL. */
+enum pd_err pd_store_user_create(struct pd_store *st, const char *id, const char *name,
+                                 const char *password_hash, int64_t now);
+/* PD_OK with malloc'd *hash and *name, PD_E_NOT_FOUND, PD_E_INTERNAL. */
+enum pd_err pd_store_user_get(struct pd_store *st, const char *id, char **hash, char **name);
+
+#endif

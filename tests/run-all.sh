@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every suite (C unit tests, then bats) and ends with one line
+# "N passed, M failed" over all of them. Exit status 1 on any failure.
+set -u
+build=${1:-build}
+cd "$(dirname "$0")/.."
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# Counts TAP lines ("ok N", "not ok N") from a suite's output.
+tally() {
+    local p f
+    p=$(grep -cE '^ok ' "$log" || true)
+    f=$(grep -cE '^not ok ' "$log" || true)
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+for t in "$build"/tests/test_*; do
+    [ -x "$t" ] || continue
+    echo "# unit: $(basename "$t")"
+    "$t" >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    tally
+    # A crash or a non-zero exit with no failing line still counts as one failure.
+    if [ $rc -ne 0 ] && ! grep -qE '^not ok ' "$log"; then
+        echo "not ok - $(basename "$t") exited with status $rc"
+        failed=$((failed + 1))
+    fi
+done
+
+if compgen -G "tests/bats/*.bats" >/dev/null; then
+    echo "# bats"
+    PARLEY_BUILD=$(cd "$build" && pwd) bats --tap tests/bats >"$log" 2>&1
+    rc=$?
+    cat "$log"
+    tally
+    if [ $rc -ne 0 ] && ! grep -qE '^not ok ' "$log"; then
+        echo "not ok - bats exited with status $rc"
+        failed=$((failed + 1))
+    fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
