@@ -103,3 +103,11 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# tests/sdk: small programs using only parley.h, linked like an app would.
+SDKTEST_SRC := $(wildcard tests/sdk/*.c)
+SDKTEST_BIN := $(patsubst tests/sdk/%.c,$(BUILD)/tests/sdk/%,$(SDKTEST_SRC))
+$(BUILD)/tests/sdk/%: tests/sdk/%.c $(BUILD)/libparley.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libparley.a $(SDK_LIBS)
+all: $(SDKTEST_BIN)

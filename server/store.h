@@ -108,6 +108,9 @@ struct pd_store_job {
  * done(job) is called (exactly once). Returns 0, or -1 when the store is
  * closing. */
 int pd_store_submit(struct pd_store *st, struct pd_store_job *job);
+/* Blocks until every job submitted so far is committed (shutdown: then
+ * pd_store_run_completions sends their acks before sockets close). */
+void pd_store_drain(struct pd_store *st);
 /* Readable (eventfd) when completions are waiting. */
 int pd_store_event_fd(const struct pd_store *st);
 /* Runs waiting completions in submission order. Loop thread. */
