@@ -24,9 +24,9 @@ struct pd_conn {
     int64_t connected_ms; /* wall clock */
     bool closing;         /* no further input handled, no output queued */
 
-    /* Services' per-connection state (rooms.c): the rooms this connection
-     * is subscribed to. */
-    struct pd_room **subs;
+    /* Services' per-connection state, owned by rooms.c (freed in
+     * pd_services_conn_close): the rooms this connection is subscribed to. */
+    struct pd_sub *subs;
     size_t nsubs, subs_cap;
 
     struct pd_conn_io *io;
