@@ -1,0 +1,194 @@
+#include "dispatch.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "conn.h"
+#include "events.h"
+#include "log.h"
+#include "messaging.h"
+#include "request.h"
+#include "rooms.h"
+#include "server.h"
+
+/* The events this server answers, and who may call them. Events of the
+ * protocol not listed here are answered with bad_request. */
+static const struct pd_route {
+    enum pd_event event;
+    pd_handler_fn fn;
+} routes[] = {
+    {PD_EV_JOIN, pd_handle_join},
+    {PD_EV_LEAVE, pd_handle_leave},
+    {PD_EV_MSG_SEND, pd_handle_send},
+    {PD_EV_MSG_HISTORY, pd_handle_history},
+};
+
+static pd_handler_fn route_of(const char *name)
+{
+    enum pd_event ev = pd_event_from_name(name);
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (routes[i].event == ev)
+            return routes[i].fn;
+    return NULL;
+}
+
+/* Serializes root (consuming it) and queues it to c. */
+static void send_json(struct pd_conn *c, cJSON *root)
+{
+    char *json = root ? cJSON_PrintUnformatted(root) : NULL;
+
+    if (json == NULL)
+        pd_error("out of memory serializing a reply to connection %llu",
+               (unsigned long long)c->id);
+    else
+        pd_conn_send(c, json, strlen(json));
+    cJSON_free(json);
+    cJSON_Delete(root);
+}
+
+void pd_ack_ok(struct pd_conn *c, int64_t req_id, cJSON *data)
+{
+    cJSON *root;
+
+    if (req_id <= 0 || c->closing) {
+        cJSON_Delete(data);
+        return;
+    }
+    root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "id", (double)req_id);
+    cJSON_AddBoolToObject(root, "ok", 1);
+    cJSON_AddItemToObject(root, "data", data ? data : cJSON_CreateObject());
+    send_json(c, root);
+}
+
+static void ack_err_msg(struct pd_conn *c, int64_t req_id, const char *event, enum pd_err code,
+                        const char *msg)
+{
+    cJSON *root = cJSON_CreateObject(), *err = cJSON_CreateObject();
+
+    if (c->closing) {
+        cJSON_Delete(root);
+        cJSON_Delete(err);
+        return;
+    }
+    cJSON_AddStringToObject(err, "code", pd_err_name(code));
+    cJSON_AddStringToObject(err, "message", msg);
+    if (req_id > 0) {
+        cJSON_AddNumberToObject(root, "id", (double)req_id);
+        cJSON_AddBoolToObject(root, "ok", 0);
+        cJSON_AddItemToObject(root, "error", err);
+    } else {
+        /* No id to answer: the error goes out as a push naming the event. */
+        if (event)
+            cJSON_AddStringToObject(err, "event", event);
+        else
+            cJSON_AddNullToObject(err, "event");
+        cJSON_AddStringToObject(root, "event", "error");
+        cJSON_AddItemToObject(root, "data", err);
+    }
+    send_json(c, root);
+}
+
+void pd_ack_err(struct pd_conn *c, int64_t req_id, const char *event, enum pd_err code,
+                const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ack_err_msg(c, req_id, event, code, msg);
+}
+
+/* Reads the envelope of section 2. On failure answers itself and returns
+ * false. */
+static bool read_envelope(struct pd_conn *c, const cJSON *root, struct pd_req *r,
+                          pd_handler_fn *fn)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(root, "event");
+    const char *event = cJSON_IsString(ev) ? ev->valuestring : NULL;
+
+    if (id != NULL && !cJSON_IsNull(id) && !pd_json_int(id, 1, PD_JSON_INT_MAX, &r->id)) {
+        ack_err_msg(c, 0, event, PD_E_BAD_REQUEST, "'id' must be a positive integer");
+        return false;
+    }
+    if (event == NULL) {
+        ack_err_msg(c, r->id, NULL, PD_E_BAD_REQUEST, "'event' is required and must be a string");
+        return false;
+    }
+    *fn = route_of(event);
+    if (*fn == NULL) {
+        pd_ack_err(c, r->id, event, PD_E_BAD_REQUEST, "unknown event '%.64s'", event);
+        return false;
+    }
+    r->event = pd_event_name(pd_event_from_name(event));
+    r->data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    if (r->data != NULL && !cJSON_IsObject(r->data)) {
+        ack_err_msg(c, r->id, r->event, PD_E_BAD_REQUEST, "'data' must be an object");
+        return false;
+    }
+    return true;
+}
+
+void pd_dispatch(struct server *srv, struct pd_conn *c, const char *msg, size_t len)
+{
+    static const cJSON empty = {.type = cJSON_Object};
+    struct pd_req r = {.srv = srv, .conn = c};
+    pd_handler_fn fn;
+    cJSON *root;
+    enum pd_err e;
+
+    if (c->closing)
+        return;
+    root = cJSON_ParseWithLength(msg, len);
+    if (root == NULL || !cJSON_IsObject(root)) {
+        ack_err_msg(c, 0, NULL, PD_E_BAD_REQUEST,
+                    root ? "a request must be a JSON object" : "malformed JSON");
+        cJSON_Delete(root);
+        return;
+    }
+    if (!read_envelope(c, root, &r, &fn)) {
+        cJSON_Delete(root);
+        return;
+    }
+    if (r.data == NULL)
+        r.data = &empty;
+    e = fn(&r);
+    if (e != PD_OK) {
+        cJSON_Delete(r.result);
+        ack_err_msg(c, r.id, r.event, e, r.msg);
+    } else if (!r.deferred) {
+        pd_ack_ok(c, r.id, r.result);
+    }
+    cJSON_Delete(root);
+}
+
+int pd_services_init(struct server *srv, char *err, size_t errlen)
+{
+    return pd_rooms_init(srv, err, errlen);
+}
+
+void pd_services_free(struct server *srv)
+{
+    pd_rooms_free(srv);
+}
+
+void pd_services_conn_open(struct server *srv, struct pd_conn *c)
+{
+    if (pd_rooms_conn_open(srv, c) != 0) {
+        pd_error("out of memory registering connection %llu", (unsigned long long)c->id);
+        pd_conn_close(c, 1011, "out of memory");
+    }
+}
+
+void pd_services_conn_close(struct server *srv, struct pd_conn *c)
+{
+    pd_rooms_conn_close(srv, c);
+}

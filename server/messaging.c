@@ -1,0 +1,188 @@
+#include "messaging.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "conn.h"
+#include "dispatch.h"
+#include "log.h"
+#include "rooms.h"
+#include "server.h"
+
+/* A message:send waiting for its commit. */
+struct pd_send_job {
+    struct pd_store_job job;
+    struct server *srv;
+    uint64_t conn_id;
+    int64_t req_id;
+};
+
+cJSON *pd_message_json(const struct pd_message *m)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddNumberToObject(o, "id", (double)m->id);
+    cJSON_AddStringToObject(o, "room", m->room);
+    cJSON_AddNumberToObject(o, "seq", (double)m->seq);
+    cJSON_AddStringToObject(o, "user", m->user);
+    cJSON_AddStringToObject(o, "name", m->name ? m->name : m->user);
+    cJSON_AddStringToObject(o, "text", m->deleted ? "" : (m->text ? m->text : ""));
+    cJSON_AddNumberToObject(o, "ts", (double)m->ts);
+    if (m->client_msg_id)
+        cJSON_AddStringToObject(o, "client_msg_id", m->client_msg_id);
+    else
+        cJSON_AddNullToObject(o, "client_msg_id");
+    if (m->reply_to > 0)
+        cJSON_AddNumberToObject(o, "reply_to", (double)m->reply_to);
+    else
+        cJSON_AddNullToObject(o, "reply_to");
+    cJSON_AddBoolToObject(o, "deleted", m->deleted);
+    return o;
+}
+
+static void send_job_free(struct pd_send_job *sj)
+{
+    pd_message_clear(&sj->job.msg);
+    free(sj);
+}
+
+/* The message is durable: ack the sender, then push it to the room. */
+static void send_done(struct pd_store_job *job)
+{
+    struct pd_send_job *sj = (struct pd_send_job *)job;
+    struct server *srv = sj->srv;
+    struct pd_conn *c = pd_conn_find(srv, sj->conn_id);
+    struct pd_room *room = pd_room_find(srv, job->msg.room);
+    const struct pd_message *m = &job->msg;
+
+    if (job->rc != PD_OK || room == NULL) {
+        if (c != NULL)
+            pd_ack_err(c, sj->req_id, "message:send", job->rc == PD_E_NOT_FOUND ? PD_E_NOT_FOUND
+                                                                               : PD_E_INTERNAL,
+                       "could not store the message in room '%s'", job->msg.room);
+        send_job_free(sj);
+        return;
+    }
+    if (!job->duplicate) {
+        struct pd_member *sender = pd_room_member(room, m->user);
+        if (m->seq > room->last_seq)
+            room->last_seq = m->seq;
+        if (sender != NULL && m->seq > sender->last_read_seq)
+            sender->last_read_seq = m->seq;
+    }
+    if (c != NULL) {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddItemToObject(data, "message", pd_message_json(m));
+        pd_ack_ok(c, sj->req_id, data);
+    }
+    if (!job->duplicate) {
+        cJSON *root = cJSON_CreateObject(), *data = cJSON_CreateObject();
+        char *json;
+        cJSON_AddStringToObject(root, "event", "message:new");
+        cJSON_AddItemToObject(data, "message", pd_message_json(m));
+        cJSON_AddItemToObject(root, "data", data);
+        json = cJSON_PrintUnformatted(root);
+        if (json != NULL)
+            pd_room_broadcast(room, json, strlen(json), c);
+        cJSON_free(json);
+        cJSON_Delete(root);
+    }
+    send_job_free(sj);
+}
+
+/* reply_to must name a message of the same room; anything else is refused
+ * without saying what the other message holds. */
+static enum pd_err check_reply_to(struct pd_req *r, const struct pd_room *room, int64_t id)
+{
+    struct pd_message target = {0};
+    enum pd_err e = pd_store_message_get(r->srv->store, id, &target);
+    bool same_room = e == PD_OK && strcmp(target.room, room->name) == 0;
+
+    pd_message_clear(&target);
+    if (e == PD_E_INTERNAL)
+        return pd_req_fail(r, PD_E_INTERNAL, "could not read message %lld", (long long)id);
+    if (!same_room)
+        return pd_req_fail(r, PD_E_NOT_FOUND, "no message %lld in room '%s'", (long long)id,
+                           room->name);
+    return PD_OK;
+}
+
+enum pd_err pd_handle_send(struct pd_req *r)
+{
+    const struct pd_identity *id = &r->conn->ident;
+    struct pd_room *room;
+    const char *text = NULL, *cmid = NULL;
+    int64_t reply_to = 0;
+    bool has_reply = false;
+    struct pd_send_job *sj;
+    enum pd_err e;
+
+    if ((e = pd_req_member_room(r, "room", &room, NULL)) != PD_OK ||
+        (e = pd_req_string(r, "text", true, 1, PD_TEXT_MAX_CHARS, &text, NULL)) != PD_OK ||
+        (e = pd_req_string(r, "client_msg_id", false, 1, PD_CLIENT_MSG_ID_MAX, &cmid, NULL)) !=
+            PD_OK ||
+        (e = pd_req_int(r, "reply_to", false, 1, PD_JSON_INT_MAX, &reply_to, &has_reply)) !=
+            PD_OK)
+        return e;
+    if (has_reply && (e = check_reply_to(r, room, reply_to)) != PD_OK)
+        return e;
+
+    sj = calloc(1, sizeof(*sj));
+    if (sj == NULL)
+        return pd_req_fail(r, PD_E_INTERNAL, "out of memory");
+    sj->srv = r->srv;
+    sj->conn_id = r->conn->id;
+    sj->req_id = r->id;
+    sj->job.op = PD_OP_SEND;
+    sj->job.now = pd_now_ms();
+    sj->job.done = send_done;
+    snprintf(sj->job.room, sizeof(sj->job.room), "%s", room->name);
+    snprintf(sj->job.user, sizeof(sj->job.user), "%s", id->sub);
+    snprintf(sj->job.msg.room, sizeof(sj->job.msg.room), "%s", room->name);
+    snprintf(sj->job.msg.user, sizeof(sj->job.msg.user), "%s", id->sub);
+    sj->job.msg.ts = sj->job.now;
+    sj->job.msg.reply_to = has_reply ? reply_to : 0;
+    sj->job.msg.name = strdup(id->name);
+    sj->job.msg.text = strdup(text);
+    sj->job.msg.client_msg_id = cmid ? strdup(cmid) : NULL;
+    if (sj->job.msg.name == NULL || sj->job.msg.text == NULL ||
+        (cmid != NULL && sj->job.msg.client_msg_id == NULL)) {
+        send_job_free(sj);
+        return pd_req_fail(r, PD_E_INTERNAL, "out of memory");
+    }
+    if (pd_store_submit(r->srv->store, &sj->job) != 0) {
+        send_job_free(sj);
+        return pd_req_fail(r, PD_E_INTERNAL, "the server is shutting down");
+    }
+    r->deferred = true;
+    return PD_OK;
+}
+
+enum pd_err pd_handle_history(struct pd_req *r)
+{
+    struct pd_room *room;
+    int64_t before = 0, limit = PD_HISTORY_DEFAULT;
+    struct pd_message *msgs = NULL;
+    size_t n = 0;
+    bool has_more = false;
+    enum pd_err e;
+    cJSON *arr;
+
+    if ((e = pd_req_member_room(r, "room", &room, NULL)) != PD_OK ||
+        (e = pd_req_int(r, "before_seq", false, 1, PD_JSON_INT_MAX, &before, NULL)) != PD_OK ||
+        (e = pd_req_int(r, "limit", false, 1, PD_HISTORY_MAX, &limit, NULL)) != PD_OK)
+        return e;
+    e = pd_store_history(r->srv->store, room->name, before, (int)limit, &msgs, &n, &has_more);
+    if (e != PD_OK)
+        return pd_req_fail(r, PD_E_INTERNAL, "could not read the history of room '%s'",
+                           room->name);
+    r->result = cJSON_CreateObject();
+    arr = cJSON_AddArrayToObject(r->result, "messages");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(arr, pd_message_json(&msgs[i]));
+    cJSON_AddBoolToObject(r->result, "has_more", has_more);
+    pd_messages_free(msgs, n);
+    return PD_OK;
+}
