@@ -75,7 +75,7 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(SERVER_LIB_OBJ) $(SDK_
 
 DEB_PKGS := build-essential clang pkg-config libmicrohttpd-dev libwslay-dev \
 	libcjson-dev libjwt-dev libssl-dev libsqlite3-dev libreadline-dev \
-	libcurl4-openssl-dev bats mandoc python3 python3-websockets sqlite3 jq
+	libcurl4-openssl-dev bats mandoc python3 python3-websockets sqlite3 jq curl
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
@@ -90,9 +90,7 @@ deps:
 
 run: deps all
 	@mkdir -p var
-	@echo "In another terminal, chat with:"
-	@echo "  $(BUILD)/parley --url http://127.0.0.1:8080 --user demo --password demo-password-1 --register"
-	@echo
+	@scripts/demo.sh $(BUILD) var/parley.db http://127.0.0.1:8080 &
 	$(BUILD)/parleyd --listen 127.0.0.1:8080 --db var/parley.db
 
 check: deps

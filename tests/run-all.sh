@@ -32,6 +32,30 @@ for t in "$build"/tests/test_*; do
     fi
 done
 
+# The tree must build warning-free under clang as well as gcc.
+echo "# build: clang"
+if make -s --no-print-directory BUILD="$build/clang" CC=clang all >"$log" 2>&1; then
+    echo "ok - clang builds everything with -Wall -Wextra -Werror"
+    passed=$((passed + 1))
+else
+    cat "$log"
+    echo "not ok - clang build"
+    failed=$((failed + 1))
+fi
+
+# Man pages lint clean (mandoc -Tlint) and render.
+for page in man/*.[1-8]; do
+    [ -f "$page" ] || continue
+    if mandoc -Tlint -W warning "$page" >"$log" 2>&1 && mandoc -Tutf8 "$page" >/dev/null 2>&1; then
+        echo "ok - man page $page lints clean"
+        passed=$((passed + 1))
+    else
+        cat "$log"
+        echo "not ok - man page $page"
+        failed=$((failed + 1))
+    fi
+done
+
 if compgen -G "tests/bats/*.bats" >/dev/null; then
     echo "# bats"
     PARLEY_BUILD=$(cd "$build" && pwd) bats --tap tests/bats >"$log" 2>&1
