@@ -1,0 +1,405 @@
+/* The client's life cycle: creation, the lock, connect and disconnect,
+ * state queries, and the per-thread error of the last refused request. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "client.h"
+#include "clock.h"
+#include "handshake.h"
+
+/* ---- lock ---- */
+
+/* The lock is taken by const getters too: it guards the object, it is not
+ * part of its value. */
+void pl_lock(const parley_client *c)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&c->lock);
+}
+
+void pl_unlock(const parley_client *c)
+{
+    pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
+}
+
+int pl_in_callback_locked(const parley_client *c)
+{
+    return c->dispatching && pthread_equal(c->dispatch_tid, pthread_self());
+}
+
+void pl_wake(parley_client *c)
+{
+    uint64_t one = 1;
+    ssize_t r = write(c->wake_fd, &one, sizeof(one));
+    (void)r; /* a full counter already means "wake up" */
+}
+
+int64_t pl_deadline(int timeout_ms)
+{
+    return pd_mono_ms() + (timeout_ms > 0 ? timeout_ms : PL_DEFAULT_TIMEOUT_MS);
+}
+
+/* ---- the error of the last refused call, per thread ---- */
+
+/* Per thread, so one thread's failure never overwrites what another is
+ * about to read (parley.h: "valid until the next call on c from the same
+ * thread"). */
+static __thread const parley_client *err_client;
+static __thread char err_code[32];
+static __thread char err_message[256];
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+
+    if (n >= size)
+        n = size - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+void pl_set_error(const parley_client *c, const char *code, const char *message)
+{
+    err_client = c;
+    copy_str(err_code, sizeof(err_code), code);
+    copy_str(err_message, sizeof(err_message), message);
+}
+
+void pl_clear_error(const parley_client *c)
+{
+    if (err_client == c) {
+        err_client = NULL;
+        err_code[0] = err_message[0] = '\0';
+    }
+}
+
+PARLEY_API const char *parley_error_code(const parley_client *c)
+{
+    return c && err_client == c ? err_code : "";
+}
+
+PARLEY_API const char *parley_error_message(const parley_client *c)
+{
+    return c && err_client == c ? err_message : "";
+}
+
+/* ---- life cycle ---- */
+
+PARLEY_API parley_client *parley_client_new(const char *url, void *userdata)
+{
+    parley_client *c;
+    pthread_condattr_t ca;
+
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    /* TLS is not there yet: a secure URL is refused rather than silently
+     * downgraded to plain text. */
+    if (pl_url_parse(url, &c->url) != PARLEY_OK || c->url.secure) {
+        free(c);
+        return NULL;
+    }
+    c->userdata = userdata;
+    c->tr = (struct pl_transport)PL_TRANSPORT_INIT;
+    c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c->wake_fd < 0) {
+        free(c);
+        return NULL;
+    }
+    if (pthread_mutex_init(&c->lock, NULL) != 0) {
+        close(c->wake_fd);
+        free(c);
+        return NULL;
+    }
+    if (pthread_condattr_init(&ca) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        close(c->wake_fd);
+        free(c);
+        return NULL;
+    }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&c->cond, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_destroy(&c->lock);
+        close(c->wake_fd);
+        free(c);
+        return NULL;
+    }
+    pthread_condattr_destroy(&ca);
+    return c;
+}
+
+static int no_connection(parley_client *c, void *arg)
+{
+    return c->ws == NULL;
+}
+
+/* Close handshake, bounded; then whatever is left is torn down. */
+static void close_and_wait_locked(parley_client *c)
+{
+    if (!c->ws)
+        return;
+    pl_ws_close_locked(c);
+    if (!pl_in_callback_locked(c)) {
+        pl_wait_locked(c, no_connection, NULL, pd_mono_ms() + PL_CLOSE_WAIT_MS + 100);
+        pl_ws_teardown_locked(c);
+    }
+}
+
+PARLEY_API void parley_client_destroy(parley_client *c)
+{
+    if (!c)
+        return;
+    pl_lock(c);
+    if (c->loop_joinable) {
+        pthread_t tid = c->loop_tid;
+        c->loop_stop = 1;
+        c->loop_joinable = 0;
+        pl_wake(c);
+        pl_unlock(c);
+        pthread_join(tid, NULL);
+        pl_lock(c);
+    }
+    close_and_wait_locked(c);
+    pl_request_fail_all_locked(c, PARLEY_ERR_CLOSED);
+    pl_unlock(c);
+    /* Pending completions (PARLEY_ERR_CLOSED) and the disconnect. */
+    pl_dispatch(c);
+    pl_lock(c);
+    pl_inbox_clear_locked(c);
+    pl_unlock(c);
+    pl_clear_error(c);
+    free(c->disc_ev);
+    free(c->prebuf);
+    free(c->token);
+    close(c->wake_fd);
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+PARLEY_API int parley_set_token(parley_client *c, const char *jwt)
+{
+    char *copy = NULL;
+
+    if (!c)
+        return PARLEY_ERR_INVAL;
+    if (jwt) {
+        /* It goes into a header line: nothing that could end or split it. */
+        for (const char *p = jwt; *p; p++)
+            if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+                return PARLEY_ERR_INVAL;
+        if (strlen(jwt) > 8192)
+            return PARLEY_ERR_INVAL;
+        copy = strdup(jwt);
+        if (!copy)
+            return PARLEY_ERR_NOMEM;
+    }
+    pl_lock(c);
+    free(c->token);
+    c->token = copy;
+    pl_unlock(c);
+    return PARLEY_OK;
+}
+
+PARLEY_API int parley_connect(parley_client *c, int timeout_ms)
+{
+    struct pl_transport tr = PL_TRANSPORT_INIT;
+    struct pl_hs_result hs;
+    char *token = NULL;
+    int64_t deadline = pl_deadline(timeout_ms);
+    int rc;
+
+    if (!c)
+        return PARLEY_ERR_INVAL;
+    pl_clear_error(c);
+    memset(&hs, 0, sizeof(hs));
+    pl_lock(c);
+    if (c->state != PL_DISCONNECTED) {
+        pl_unlock(c);
+        return PARLEY_ERR_INVAL;
+    }
+    if (c->token && !(token = strdup(c->token))) {
+        pl_unlock(c);
+        return PARLEY_ERR_NOMEM;
+    }
+    /* The connect and the handshake run unlocked: other threads see
+     * PL_CONNECTING and get PARLEY_ERR_NOT_CONNECTED meanwhile. */
+    c->state = PL_CONNECTING;
+    c->http_status = 0;
+    c->close_code = 0;
+    c->close_reason[0] = '\0';
+    pl_unlock(c);
+
+    rc = pl_tcp_connect(c->url.host, c->url.port, deadline, &tr);
+    if (rc == PARLEY_OK)
+        rc = pl_handshake(&tr, &c->url, token, deadline, &hs);
+    free(token);
+
+    pl_lock(c);
+    c->http_status = hs.http_status;
+    if (rc == PARLEY_OK) {
+        rc = pl_ws_attach_locked(c, &tr, hs.extra, hs.extra_len);
+        hs.extra = NULL;
+    }
+    if (rc != PARLEY_OK) {
+        pl_tr_close(&tr);
+        free(hs.extra);
+        c->state = PL_DISCONNECTED;
+        if (hs.error_code[0] || hs.error_message[0])
+            pl_set_error(c, hs.error_code, hs.error_message);
+    } else if (c->prebuf && !c->loop_running) {
+        /* Frames that came with the 101: handle them now, since the socket
+         * will not report them readable. */
+        pl_ws_read_locked(c);
+        pl_ws_reap_locked(c);
+    }
+    pthread_cond_broadcast(&c->cond);
+    pl_wake(c);
+    pl_unlock(c);
+    pl_dispatch(c);
+    return rc;
+}
+
+PARLEY_API void parley_disconnect(parley_client *c)
+{
+    if (!c)
+        return;
+    pl_lock(c);
+    close_and_wait_locked(c);
+    pl_unlock(c);
+    pl_dispatch(c);
+}
+
+PARLEY_API int parley_is_connected(const parley_client *c)
+{
+    int r;
+
+    if (!c)
+        return 0;
+    pl_lock(c);
+    r = c->state == PL_OPEN && !c->io_failed;
+    pl_unlock(c);
+    return r;
+}
+
+PARLEY_API int parley_http_status(const parley_client *c)
+{
+    int r;
+
+    if (!c)
+        return 0;
+    pl_lock(c);
+    r = c->http_status;
+    pl_unlock(c);
+    return r;
+}
+
+PARLEY_API int parley_close_code(const parley_client *c)
+{
+    int r;
+
+    if (!c)
+        return 0;
+    pl_lock(c);
+    r = c->close_received ? c->close_code : 0;
+    pl_unlock(c);
+    return r;
+}
+
+PARLEY_API const char *parley_close_reason(const parley_client *c)
+{
+    /* Stable until the next connect, which is the only writer after a
+     * close; reading it needs no lock beyond that. */
+    return c && c->close_received ? c->close_reason : "";
+}
+
+/* ---- callbacks ---- */
+
+PARLEY_API void parley_on_push(parley_client *c, parley_push_cb cb)
+{
+    if (!c)
+        return;
+    pl_lock(c);
+    c->on_push = cb;
+    pl_unlock(c);
+}
+
+PARLEY_API void parley_on_message(parley_client *c, parley_message_cb cb)
+{
+    if (!c)
+        return;
+    pl_lock(c);
+    c->on_message = cb;
+    pl_unlock(c);
+}
+
+PARLEY_API void parley_on_disconnect(parley_client *c, parley_disconnect_cb cb)
+{
+    if (!c)
+        return;
+    pl_lock(c);
+    c->on_disconnect = cb;
+    pl_unlock(c);
+}
+
+/* ---- raw requests ---- */
+
+/* NULL means {}; anything but a JSON object is the caller's mistake. */
+static int parse_data(const char *data_json, cJSON **out)
+{
+    *out = NULL;
+    if (!data_json)
+        return PARLEY_OK;
+    *out = cJSON_Parse(data_json);
+    if (!cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return PARLEY_ERR_INVAL;
+    }
+    return PARLEY_OK;
+}
+
+PARLEY_API int parley_request(parley_client *c, const char *event, const char *data_json,
+                              int timeout_ms, char **ack_data)
+{
+    cJSON *data;
+
+    if (ack_data)
+        *ack_data = NULL;
+    if (!c || !event || !*event || parse_data(data_json, &data) != PARLEY_OK)
+        return PARLEY_ERR_INVAL;
+    return pl_request_sync(c, event, data, timeout_ms, ack_data);
+}
+
+PARLEY_API int parley_request_async(parley_client *c, const char *event, const char *data_json,
+                                    parley_ack_cb cb, void *arg)
+{
+    cJSON *data;
+
+    if (!c || !event || !*event || parse_data(data_json, &data) != PARLEY_OK)
+        return PARLEY_ERR_INVAL;
+    return pl_request_async(c, event, data, cb, arg);
+}
+
+PARLEY_API int parley_send_text(parley_client *c, const char *text, size_t len)
+{
+    int rc;
+
+    if (!c || (!text && len))
+        return PARLEY_ERR_INVAL;
+    pl_lock(c);
+    rc = pl_ws_send_text_locked(c, text ? text : "", len);
+    pl_unlock(c);
+    return rc;
+}
+
+PARLEY_API void parley_free(void *p)
+{
+    free(p);
+}

@@ -1,0 +1,188 @@
+/* The inside of a parley_client, shared by the SDK's modules.
+ *
+ * Locking: every field below is guarded by `lock` except where noted. The
+ * wslay context is not thread-safe, so it is touched only with the lock
+ * held; callbacks into the application run with it released (inbox.c).
+ * Functions named *_locked expect the lock held and may not release it;
+ * pl_wait_locked is the one that does, while it waits. */
+#ifndef PL_CLIENT_H
+#define PL_CLIENT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <wslay/wslay.h>
+
+#include "parley.h"
+#include "transport.h"
+#include "url.h"
+
+/* Timeouts used when the caller gives 0 or less, and for async requests. */
+#define PL_DEFAULT_TIMEOUT_MS 30000
+/* How long a close handshake may take before the socket is just closed. */
+#define PL_CLOSE_WAIT_MS 1000
+/* Largest WebSocket message accepted from the server. */
+#define PL_MAX_RECV_MSG (16u * 1024 * 1024)
+
+enum pl_state {
+    PL_DISCONNECTED = 0,
+    PL_CONNECTING,  /* parley_connect is opening the socket, unlocked */
+    PL_OPEN,
+    PL_CLOSING,     /* we sent a close frame and wait for the server's */
+};
+
+/* Something to hand to the application once the lock is released. */
+enum pl_event_type { PL_EV_PUSH, PL_EV_ACK, PL_EV_DISCONNECT };
+
+struct pl_event {
+    enum pl_event_type type;
+    char *name;       /* push: event name */
+    char *json;       /* push: data; ack: data or error; disconnect: reason */
+    parley_ack_cb cb; /* ack */
+    void *arg;
+    int rc;           /* ack: result; disconnect: close code */
+    struct pl_event *next;
+};
+
+/* A request waiting for its ack. Blocking requests live on the waiter's
+ * stack; asynchronous ones are malloc'd and freed once completed. */
+struct pl_pending {
+    int64_t id;
+    int64_t deadline; /* monotonic ms, < 0: none */
+    int async;
+    parley_ack_cb cb; /* async */
+    void *arg;
+    int done;         /* blocking: the result fields are set */
+    int rc;
+    char *result;     /* blocking: ack data / error JSON, the waiter's */
+    char err_code[32];
+    char err_message[256];
+    struct pl_event *ev; /* async: the completion, allocated up front */
+    int linked;
+    struct pl_pending *prev, *next;
+};
+
+struct parley_client {
+    pthread_mutex_t lock;
+    /* Broadcast when a blocking request completes, the connection changes
+     * state, a driver finishes a round or the loop thread stops. Uses
+     * CLOCK_MONOTONIC. */
+    pthread_cond_t cond;
+    void *userdata;         /* set once at creation */
+    struct pl_url url;      /* set once at creation */
+    char *token;
+
+    parley_push_cb on_push;
+    parley_message_cb on_message;
+    parley_disconnect_cb on_disconnect;
+
+    /* connection */
+    enum pl_state state;
+    struct pl_transport tr;
+    wslay_event_context_ptr ws;
+    unsigned char *prebuf;  /* WebSocket bytes that came with the 101 */
+    size_t prebuf_len, prebuf_off;
+    int io_failed;          /* the socket hit end of stream or an error */
+    int64_t close_deadline; /* PL_CLOSING: give up waiting for the server */
+    int http_status;
+    int close_code;         /* what the server's close frame said */
+    char close_reason[128];
+    int close_received;
+    struct pl_event *disc_ev; /* the disconnect callback, allocated at attach */
+    unsigned conn_gen;      /* bumped per connection */
+
+    /* requests */
+    int64_t next_id;
+    struct pl_pending *pend_head, *pend_tail; /* ascending id */
+
+    /* callbacks waiting to run, in arrival order */
+    struct pl_event *inbox_head, *inbox_tail;
+    int dispatching;        /* a thread is draining the inbox */
+    pthread_t dispatch_tid;
+
+    /* who drives the socket */
+    int wake_fd;            /* eventfd: interrupts the poll of the loop/driver */
+    int loop_running;
+    int loop_stop;
+    int loop_joinable;      /* a thread was started and not yet joined */
+    pthread_t loop_tid;
+    int driving;            /* a blocking call is polling the socket */
+    pthread_t driver_tid;
+};
+
+/* ---- client.c ---- */
+void pl_lock(const parley_client *c);
+void pl_unlock(const parley_client *c);
+/* Is the calling thread running one of c's callbacks right now? */
+int pl_in_callback_locked(const parley_client *c);
+/* Wakes whoever polls c's socket (loop thread or blocking driver). */
+void pl_wake(parley_client *c);
+/* Remember a protocol error for parley_error_code/message on this thread. */
+void pl_set_error(const parley_client *c, const char *code, const char *message);
+void pl_clear_error(const parley_client *c);
+/* A deadline from a timeout argument (<= 0: the default). */
+int64_t pl_deadline(int timeout_ms);
+
+/* ---- ws.c ---- */
+/* Wraps a connected, upgraded transport; takes ownership of t and extra. */
+int pl_ws_attach_locked(parley_client *c, struct pl_transport *t, unsigned char *extra,
+                        size_t extra_len);
+/* Queues one text message; flushes what the socket takes at once. */
+int pl_ws_send_text_locked(parley_client *c, const char *text, size_t len);
+/* Reads and handles what the socket has. */
+void pl_ws_read_locked(parley_client *c);
+/* Writes what wslay has queued, as far as the socket takes it. */
+void pl_ws_write_locked(parley_client *c);
+int pl_ws_want_write_locked(const parley_client *c);
+/* Starts the close handshake with code 1000. */
+void pl_ws_close_locked(parley_client *c);
+/* Tears the connection down once it is over (or the close wait ran out).
+ * Returns 1 when it did. */
+int pl_ws_reap_locked(parley_client *c);
+/* Tears down now, whatever the state: code 1006 unless a close arrived. */
+void pl_ws_teardown_locked(parley_client *c);
+
+/* ---- requests.c ---- */
+/* Builds {"id","event","data"} (data is consumed; NULL for {}), registers p
+ * and queues the frame. */
+int pl_request_send_locked(parley_client *c, const char *event, cJSON *data,
+                           struct pl_pending *p);
+/* An ack frame arrived (root is the parsed message). */
+void pl_request_ack_locked(parley_client *c, int64_t id, const cJSON *root);
+/* Unlinks p from the pending table (blocking waiter giving up or done). */
+void pl_request_unlink_locked(parley_client *c, struct pl_pending *p);
+/* Expires pending requests whose deadline passed. */
+void pl_request_timeouts_locked(parley_client *c);
+/* Completes every pending request with rc (connection gone). */
+void pl_request_fail_all_locked(parley_client *c, int rc);
+/* Earliest pending deadline, or -1. */
+int64_t pl_request_next_deadline_locked(const parley_client *c);
+/* Blocking request: sends, waits, and fills *out (result JSON). */
+int pl_request_sync(parley_client *c, const char *event, cJSON *data, int timeout_ms,
+                    char **out);
+int pl_request_async(parley_client *c, const char *event, cJSON *data, parley_ack_cb cb,
+                     void *arg);
+
+/* ---- inbox.c ---- */
+void pl_inbox_push_locked(parley_client *c, struct pl_event *ev);
+/* Queues an event; returns PARLEY_ERR_NOMEM when it could not. Takes
+ * ownership of name and json either way. */
+int pl_inbox_add_locked(parley_client *c, enum pl_event_type type, char *name, char *json,
+                        parley_ack_cb cb, void *arg, int rc);
+/* Runs queued callbacks, without the lock. Call with the lock released. */
+void pl_dispatch(parley_client *c);
+/* Frees queued events without running them. */
+void pl_inbox_clear_locked(parley_client *c);
+
+/* ---- loop.c ---- */
+/* One round of I/O on the socket: poll up to timeout_ms (and the wake fd),
+ * read, write, expire requests, reap. Releases the lock while polling. */
+void pl_io_round_locked(parley_client *c, int timeout_ms);
+/* Waits with the lock held until pred(c, arg) is true or the deadline;
+ * drives the socket itself when no loop thread does. Returns pred's last
+ * value. */
+int pl_wait_locked(parley_client *c, int (*pred)(parley_client *, void *), void *arg,
+                   int64_t deadline);
+
+#endif

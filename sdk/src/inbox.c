@@ -1,0 +1,120 @@
+/* The inbox: what the connection produced for the application (pushes,
+ * async completions, the disconnect), queued under the lock and delivered
+ * in arrival order by one thread at a time with the lock released, so a
+ * callback may call back into the library. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+
+void pl_inbox_push_locked(parley_client *c, struct pl_event *ev)
+{
+    ev->next = NULL;
+    if (c->inbox_tail)
+        c->inbox_tail->next = ev;
+    else
+        c->inbox_head = ev;
+    c->inbox_tail = ev;
+}
+
+int pl_inbox_add_locked(parley_client *c, enum pl_event_type type, char *name, char *json,
+                        parley_ack_cb cb, void *arg, int rc)
+{
+    struct pl_event *ev = calloc(1, sizeof(*ev));
+
+    if (!ev) {
+        free(name);
+        free(json);
+        return PARLEY_ERR_NOMEM;
+    }
+    ev->type = type;
+    ev->name = name;
+    ev->json = json;
+    ev->cb = cb;
+    ev->arg = arg;
+    ev->rc = rc;
+    pl_inbox_push_locked(c, ev);
+    return PARLEY_OK;
+}
+
+static void event_free(struct pl_event *ev)
+{
+    free(ev->name);
+    free(ev->json);
+    free(ev);
+}
+
+void pl_inbox_clear_locked(parley_client *c)
+{
+    struct pl_event *ev = c->inbox_head, *next;
+
+    for (; ev; ev = next) {
+        next = ev->next;
+        event_free(ev);
+    }
+    c->inbox_head = c->inbox_tail = NULL;
+}
+
+struct cbs {
+    parley_push_cb push;
+    parley_message_cb message;
+    parley_disconnect_cb disconnect;
+    void *userdata;
+};
+
+static void run_event(parley_client *c, const struct cbs *cb, struct pl_event *ev)
+{
+    switch (ev->type) {
+    case PL_EV_PUSH:
+        if (cb->push) {
+            struct parley_push push = {ev->name, ev->json};
+            cb->push(c, cb->userdata, &push);
+        }
+        if (cb->message && strcmp(ev->name, "message:new") == 0) {
+            struct parley_message *m = NULL;
+            /* A message:new the library cannot read still reached the push
+             * callback; the typed callback only gets well-formed ones. */
+            if (parley_message_parse(ev->json, &m) == PARLEY_OK) {
+                cb->message(c, cb->userdata, m);
+                parley_message_free(m);
+            }
+        }
+        break;
+    case PL_EV_ACK:
+        if (ev->cb)
+            ev->cb(c, cb->userdata, ev->arg, ev->rc, ev->json);
+        break;
+    case PL_EV_DISCONNECT:
+        if (cb->disconnect)
+            cb->disconnect(c, cb->userdata, ev->rc, ev->json ? ev->json : "");
+        break;
+    }
+}
+
+void pl_dispatch(parley_client *c)
+{
+    struct pl_event *ev;
+    pthread_t self = pthread_self();
+
+    pl_lock(c);
+    /* One dispatcher at a time keeps the order; with a loop thread running,
+     * callbacks run on it and nowhere else. */
+    if (c->dispatching || (c->loop_running && !pthread_equal(c->loop_tid, self))) {
+        pl_unlock(c);
+        return;
+    }
+    c->dispatching = 1;
+    c->dispatch_tid = self;
+    while ((ev = c->inbox_head) != NULL) {
+        struct cbs cb = {c->on_push, c->on_message, c->on_disconnect, c->userdata};
+        c->inbox_head = ev->next;
+        if (!c->inbox_head)
+            c->inbox_tail = NULL;
+        pl_unlock(c);
+        run_event(c, &cb, ev);
+        event_free(ev);
+        pl_lock(c);
+    }
+    c->dispatching = 0;
+    pl_unlock(c);
+}

@@ -1,0 +1,251 @@
+/* Requests and their acks: ids, the pending table, timeouts, and the
+ * blocking and asynchronous entry points. The table is a list in id order;
+ * acks come back mostly in order, so the lookup from the head is short. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "client.h"
+#include "clock.h"
+
+static void link_tail(parley_client *c, struct pl_pending *p)
+{
+    p->next = NULL;
+    p->prev = c->pend_tail;
+    if (c->pend_tail)
+        c->pend_tail->next = p;
+    else
+        c->pend_head = p;
+    c->pend_tail = p;
+    p->linked = 1;
+}
+
+void pl_request_unlink_locked(parley_client *c, struct pl_pending *p)
+{
+    if (!p->linked)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        c->pend_head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        c->pend_tail = p->prev;
+    p->prev = p->next = NULL;
+    p->linked = 0;
+}
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Completes p exactly once: an async one becomes an inbox event, a blocking
+ * one is marked done for its waiter. Takes ownership of json. */
+static void complete_locked(parley_client *c, struct pl_pending *p, int rc, char *json)
+{
+    pl_request_unlink_locked(c, p);
+    if (p->async) {
+        struct pl_event *ev = p->ev;
+        ev->type = PL_EV_ACK;
+        ev->cb = p->cb;
+        ev->arg = p->arg;
+        ev->rc = rc;
+        ev->json = json;
+        pl_inbox_push_locked(c, ev);
+        free(p);
+        return;
+    }
+    p->done = 1;
+    p->rc = rc;
+    p->result = json;
+    pthread_cond_broadcast(&c->cond);
+    /* A blocking waiter may be polling the socket while another thread
+     * (an embedded loop_read) read its ack: interrupt its poll. */
+    if (c->driving && !pthread_equal(c->driver_tid, pthread_self()))
+        pl_wake(c);
+}
+
+void pl_request_ack_locked(parley_client *c, int64_t id, const cJSON *root)
+{
+    struct pl_pending *p;
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
+    const cJSON *item;
+    char *json = NULL;
+    int rc;
+
+    for (p = c->pend_head; p && p->id != id; p = p->next)
+        ;
+    if (!p)
+        return; /* timed out already, or never ours: ignored */
+    if (cJSON_IsTrue(ok)) {
+        item = cJSON_GetObjectItemCaseSensitive(root, "data");
+        json = item ? cJSON_PrintUnformatted(item) : strdup("{}");
+        rc = json ? PARLEY_OK : PARLEY_ERR_NOMEM;
+    } else if (cJSON_IsFalse(ok)) {
+        const cJSON *code, *msg;
+        item = cJSON_GetObjectItemCaseSensitive(root, "error");
+        code = cJSON_GetObjectItemCaseSensitive(item, "code");
+        msg = cJSON_GetObjectItemCaseSensitive(item, "message");
+        copy_str(p->err_code, sizeof(p->err_code), cJSON_IsString(code) ? code->valuestring : "");
+        copy_str(p->err_message, sizeof(p->err_message),
+                 cJSON_IsString(msg) ? msg->valuestring : "");
+        json = item ? cJSON_PrintUnformatted(item) : strdup("{}");
+        rc = json ? PARLEY_ERR_SERVER : PARLEY_ERR_NOMEM;
+    } else {
+        rc = PARLEY_ERR_PROTOCOL;
+    }
+    complete_locked(c, p, rc, json);
+}
+
+void pl_request_timeouts_locked(parley_client *c)
+{
+    int64_t now = pd_mono_ms();
+    struct pl_pending *p = c->pend_head, *next;
+
+    for (; p; p = next) {
+        next = p->next;
+        if (p->deadline >= 0 && now >= p->deadline)
+            complete_locked(c, p, PARLEY_ERR_TIMEOUT, NULL);
+    }
+}
+
+void pl_request_fail_all_locked(parley_client *c, int rc)
+{
+    while (c->pend_head)
+        complete_locked(c, c->pend_head, rc, NULL);
+}
+
+int64_t pl_request_next_deadline_locked(const parley_client *c)
+{
+    int64_t best = -1;
+
+    for (const struct pl_pending *p = c->pend_head; p; p = p->next)
+        if (p->deadline >= 0 && (best < 0 || p->deadline < best))
+            best = p->deadline;
+    return best;
+}
+
+int pl_request_send_locked(parley_client *c, const char *event, cJSON *data, struct pl_pending *p)
+{
+    cJSON *root;
+    char *text;
+    int rc;
+
+    if (c->state != PL_OPEN || c->io_failed) {
+        cJSON_Delete(data);
+        return c->state == PL_DISCONNECTED || c->state == PL_CONNECTING ? PARLEY_ERR_NOT_CONNECTED
+                                                                      : PARLEY_ERR_CLOSED;
+    }
+    if (!data)
+        data = cJSON_CreateObject();
+    root = cJSON_CreateObject();
+    if (!root || !data) {
+        cJSON_Delete(root);
+        cJSON_Delete(data);
+        return PARLEY_ERR_NOMEM;
+    }
+    p->id = ++c->next_id;
+    if (!cJSON_AddNumberToObject(root, "id", (double)p->id) ||
+        !cJSON_AddStringToObject(root, "event", event)) {
+        cJSON_Delete(root);
+        cJSON_Delete(data);
+        return PARLEY_ERR_NOMEM;
+    }
+    if (!cJSON_AddItemToObject(root, "data", data)) {
+        cJSON_Delete(root);
+        cJSON_Delete(data);
+        return PARLEY_ERR_NOMEM;
+    }
+    text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!text)
+        return PARLEY_ERR_NOMEM;
+    /* Registered before the frame leaves, so even an instant ack finds it. */
+    link_tail(c, p);
+    rc = pl_ws_send_text_locked(c, text, strlen(text));
+    free(text);
+    if (rc != PARLEY_OK)
+        pl_request_unlink_locked(c, p);
+    return rc;
+}
+
+static int pending_done(parley_client *c, void *arg)
+{
+    return ((struct pl_pending *)arg)->done;
+}
+
+int pl_request_sync(parley_client *c, const char *event, cJSON *data, int timeout_ms, char **out)
+{
+    struct pl_pending p;
+    int rc;
+
+    if (out)
+        *out = NULL;
+    pl_clear_error(c);
+    memset(&p, 0, sizeof(p));
+    p.deadline = pl_deadline(timeout_ms);
+    pl_lock(c);
+    if (pl_in_callback_locked(c)) {
+        pl_unlock(c);
+        cJSON_Delete(data);
+        return PARLEY_ERR_INVAL; /* it would wait for the thread it runs on */
+    }
+    rc = pl_request_send_locked(c, event, data, &p);
+    if (rc != PARLEY_OK) {
+        pl_unlock(c);
+        return rc;
+    }
+    pl_wait_locked(c, pending_done, &p, p.deadline);
+    if (p.done) {
+        rc = p.rc;
+    } else {
+        /* Dropped from the table: a late ack finds nothing and is ignored. */
+        pl_request_unlink_locked(c, &p);
+        rc = PARLEY_ERR_TIMEOUT;
+    }
+    pl_unlock(c);
+    pl_dispatch(c);
+    if (rc == PARLEY_ERR_SERVER)
+        pl_set_error(c, p.err_code, p.err_message);
+    if (out)
+        *out = p.result;
+    else
+        free(p.result);
+    return rc;
+}
+
+int pl_request_async(parley_client *c, const char *event, cJSON *data, parley_ack_cb cb,
+                     void *arg)
+{
+    struct pl_pending *p = calloc(1, sizeof(*p));
+    struct pl_event *ev = calloc(1, sizeof(*ev));
+    int rc;
+
+    if (!p || !ev) {
+        free(p);
+        free(ev);
+        cJSON_Delete(data);
+        return PARLEY_ERR_NOMEM;
+    }
+    p->async = 1;
+    p->cb = cb;
+    p->arg = arg;
+    p->ev = ev;
+    p->deadline = pl_deadline(0);
+    pl_lock(c);
+    rc = pl_request_send_locked(c, event, data, p);
+    pl_unlock(c);
+    if (rc != PARLEY_OK) {
+        free(p);
+        free(ev);
+    }
+    return rc;
+}
