@@ -1,0 +1,70 @@
+/* The one context of a `parley` run: options, the SDK client, the queue of
+ * pushes `wait` consumes, the rooms the shell completes, and the worst exit
+ * status so far. Every module takes a pointer to it; there is no other
+ * global state (shell.c keeps one file-static pointer because readline's
+ * callbacks take no user pointer). */
+#ifndef PARLEY_CLI_H
+#define PARLEY_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "parley.h"
+
+/* Exit statuses of parley(1), in increasing severity: a run ends with the
+ * worst one seen. */
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAIL = 1,    /* a command failed: refused, timed out, wait timed out */
+    CLI_EXIT_USAGE = 2,   /* bad flag, unknown command, missing argument */
+    CLI_EXIT_CONNECT = 3, /* no connection or upgrade refused: stop there */
+};
+
+/* One push kept for `wait`: the event name and its data as JSON text. */
+struct cli_push {
+    struct cli_push *next;
+    unsigned long seq; /* 1 for the first push of the run, then 2, 3... */
+    char *event;
+    char *data_json;
+};
+
+/* Where a finished output line goes. The shell replaces the default
+ * (write and flush) so a push does not break the line being edited. */
+typedef void (*cli_emit_fn)(void *hook_arg, FILE *f, const char *line);
+
+struct cli {
+    /* options */
+    const char *url;
+    char *token; /* owned; NULL when none */
+    int json;
+    int timeout_ms;
+    int interactive;
+
+    /* the connection; client is created at start, connected lazily */
+    parley_client *client;
+    int closing_self; /* we are closing it: a close is not the server's */
+    long long last_misc_ms; /* when parley_loop_misc last ran */
+
+    /* pushes not yet consumed by `wait`, oldest first */
+    struct cli_push *queue_head, *queue_tail;
+    size_t queue_len;
+    unsigned long pushes_seen; /* counts every push, for send-text */
+
+    /* rooms joined in this session (for tab completion) */
+    char **rooms;
+    size_t nrooms, rooms_cap;
+
+    /* the id the SDK gave the last request (see session_call) */
+    long last_ack_id;
+
+    cli_emit_fn emit;
+    void *emit_arg;
+
+    int status; /* worst enum cli_exit so far */
+    int stop;   /* quit, or a connect failure in a script */
+};
+
+/* Records an exit status; the run ends with the worst. */
+void cli_fail(struct cli *ctx, int status);
+
+#endif

@@ -1,0 +1,328 @@
+/* JSON-lines and human output. */
+#include "output.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+void out_emit_default(void *hook_arg, FILE *f, const char *line)
+{
+    (void)hook_arg;
+    fputs(line, f);
+    fputc('\n', f);
+    fflush(f);
+}
+
+static void emit(struct cli *ctx, FILE *f, const char *line)
+{
+    if (ctx->emit)
+        ctx->emit(ctx->emit_arg, f, line);
+    else
+        out_emit_default(NULL, f, line);
+}
+
+/* Emits a JSON object and frees it. Out of memory loses the line rather
+ * than printing half of one. */
+static void emit_json(struct cli *ctx, cJSON *obj)
+{
+    char *s;
+
+    if (!obj)
+        return;
+    s = cJSON_PrintUnformatted(obj);
+    if (s) {
+        emit(ctx, stdout, s);
+        cJSON_free(s);
+    }
+    cJSON_Delete(obj);
+}
+
+/* Adds `json` under name: parsed when it is JSON, as a string otherwise,
+ * so a line never carries broken JSON. */
+static void add_json(cJSON *obj, const char *name, const char *json)
+{
+    cJSON *v = json ? cJSON_Parse(json) : NULL;
+
+    if (!v)
+        v = json ? cJSON_CreateString(json) : cJSON_CreateObject();
+    cJSON_AddItemToObject(obj, name, v);
+}
+
+/* Writes `{"key":` + json + `}`-style lines without reparsing when the SDK
+ * already handed compact JSON: this keeps the server's text (number
+ * formatting, field order) as it was sent. Falls back to cJSON when the
+ * text spans lines or is not JSON at all. */
+static int json_is_compact(const char *json)
+{
+    cJSON *v;
+
+    if (!json || strpbrk(json, "\r\n"))
+        return 0;
+    v = cJSON_Parse(json);
+    if (!v)
+        return 0;
+    cJSON_Delete(v);
+    return 1;
+}
+
+static const char *str_field(const cJSON *obj, const char *name, const char *dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static long long num_field(const cJSON *obj, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
+}
+
+static void human_error(struct cli *ctx, const char *code, const char *message)
+{
+    char *line = NULL;
+
+    if (asprintf(&line, "error %s: %s", code ? code : "error", message ? message : "") < 0)
+        return;
+    emit(ctx, stderr, line);
+    free(line);
+}
+
+/* The human form of the message object m. */
+static void human_message(struct cli *ctx, const cJSON *m)
+{
+    const cJSON *del = cJSON_GetObjectItemCaseSensitive(m, "deleted");
+    const char *name = str_field(m, "name", str_field(m, "user", "?"));
+    char *line = NULL;
+    int n;
+
+    if (cJSON_IsTrue(del))
+        n = asprintf(&line, "[%s] #%lld %s: (deleted)", str_field(m, "room", "?"),
+                     num_field(m, "seq"), name);
+    else
+        n = asprintf(&line, "[%s] #%lld %s: %s", str_field(m, "room", "?"), num_field(m, "seq"),
+                     name, str_field(m, "text", ""));
+    if (n >= 0) {
+        emit(ctx, stdout, line);
+        free(line);
+    }
+}
+
+void out_message_human(struct cli *ctx, const char *message_json)
+{
+    cJSON *m = cJSON_Parse(message_json);
+
+    if (m)
+        human_message(ctx, m);
+    cJSON_Delete(m);
+}
+
+/* Human one-liners for the pushes of parley-protocol(7) section 5; any
+ * other event prints as "EVENT DATA". */
+static void human_push(struct cli *ctx, const char *event, const char *data_json)
+{
+    cJSON *d = cJSON_Parse(data_json ? data_json : "{}");
+    const char *room = str_field(d, "room", "?");
+    const char *user = str_field(d, "user", "?");
+    char *line = NULL;
+    int n = -1;
+
+    if (!strcmp(event, "message:new")) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(d, "message");
+        if (cJSON_IsObject(m)) {
+            human_message(ctx, m);
+            cJSON_Delete(d);
+            return;
+        }
+    } else if (!strcmp(event, "room:user-joined")) {
+        n = asprintf(&line, "[%s] * %s joined", room, str_field(d, "name", user));
+    } else if (!strcmp(event, "room:user-left")) {
+        n = asprintf(&line, "[%s] * %s left", room, user);
+    } else if (!strcmp(event, "message:typing")) {
+        n = asprintf(&line, "[%s] * %s %s", room, user,
+                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "typing"))
+                         ? "is typing"
+                         : "stopped typing");
+    } else if (!strcmp(event, "message:deleted")) {
+        n = asprintf(&line, "[%s] * message %lld deleted", room, num_field(d, "message_id"));
+    } else if (!strcmp(event, "message:read") || !strcmp(event, "message:delivered")) {
+        n = asprintf(&line, "[%s] * %s %s message %lld", room, user,
+                     event[8] == 'r' ? "read" : "received", num_field(d, "message_id"));
+    } else if (!strcmp(event, "presence:update")) {
+        n = asprintf(&line, "* %s is %s", str_field(d, "name", user), str_field(d, "status", "?"));
+    } else if (!strcmp(event, "error")) {
+        human_error(ctx, str_field(d, "code", "error"), str_field(d, "message", ""));
+        cJSON_Delete(d);
+        return;
+    }
+    if (n < 0)
+        n = asprintf(&line, "%s %s", event, data_json ? data_json : "{}");
+    if (n >= 0) {
+        emit(ctx, stdout, line);
+        free(line);
+    }
+    cJSON_Delete(d);
+}
+
+void out_push(struct cli *ctx, const char *event, const char *data_json)
+{
+    if (!ctx->json) {
+        human_push(ctx, event, data_json);
+        return;
+    }
+    if (json_is_compact(data_json)) {
+        cJSON *ev = cJSON_CreateString(event);
+        char *evs = ev ? cJSON_PrintUnformatted(ev) : NULL;
+        char *line = NULL;
+        if (evs && asprintf(&line, "{\"event\":%s,\"data\":%s}", evs, data_json) >= 0) {
+            emit(ctx, stdout, line);
+            free(line);
+        }
+        cJSON_free(evs);
+        cJSON_Delete(ev);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "event", event);
+    add_json(o, "data", data_json);
+    emit_json(ctx, o);
+}
+
+void out_close(struct cli *ctx, int code, const char *reason)
+{
+    if (!ctx->json) {
+        char *line = NULL;
+        if (asprintf(&line, "connection closed by server: %d%s%s", code,
+                     reason && *reason ? " " : "", reason ? reason : "") >= 0) {
+            emit(ctx, stderr, line);
+            free(line);
+        }
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *d;
+    cJSON_AddStringToObject(o, "event", "close");
+    d = cJSON_AddObjectToObject(o, "data");
+    cJSON_AddNumberToObject(d, "code", code);
+    cJSON_AddStringToObject(d, "reason", reason ? reason : "");
+    emit_json(ctx, o);
+}
+
+void out_ack(struct cli *ctx, long id, int ok, const char *json)
+{
+    if (!ctx->json) {
+        if (!ok) {
+            cJSON *e = cJSON_Parse(json ? json : "{}");
+            human_error(ctx, str_field(e, "code", "error"), str_field(e, "message", ""));
+            cJSON_Delete(e);
+        }
+        return;
+    }
+    if (json_is_compact(json)) {
+        char *line = NULL;
+        int n;
+        if (id > 0)
+            n = asprintf(&line, "{\"id\":%ld,\"ok\":%s,\"%s\":%s}", id, ok ? "true" : "false",
+                         ok ? "data" : "error", json);
+        else
+            n = asprintf(&line, "{\"ok\":%s,\"%s\":%s}", ok ? "true" : "false",
+                         ok ? "data" : "error", json);
+        if (n >= 0) {
+            emit(ctx, stdout, line);
+            free(line);
+        }
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (id > 0)
+        cJSON_AddNumberToObject(o, "id", (double)id);
+    cJSON_AddBoolToObject(o, "ok", ok);
+    add_json(o, ok ? "data" : "error", json);
+    emit_json(ctx, o);
+}
+
+void out_http(struct cli *ctx, int ok, int status, const char *body_json, const char *code,
+              const char *message)
+{
+    if (!ctx->json) {
+        if (!ok) {
+            char *m = NULL;
+            if (asprintf(&m, "%s (HTTP %d)", message && *message ? message : "request failed",
+                         status) >= 0) {
+                human_error(ctx, code && *code ? code : "http", m);
+                free(m);
+            }
+        }
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", ok);
+    cJSON_AddNumberToObject(o, "status", status);
+    if (ok) {
+        add_json(o, "data", body_json);
+    } else {
+        cJSON *e = cJSON_AddObjectToObject(o, "error");
+        cJSON_AddStringToObject(e, "code", code && *code ? code : "http");
+        cJSON_AddStringToObject(e, "message", message ? message : "");
+    }
+    emit_json(ctx, o);
+}
+
+void out_error(struct cli *ctx, const char *code, const char *message, int status)
+{
+    if (!ctx->json) {
+        human_error(ctx, code, message);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *e;
+    cJSON_AddBoolToObject(o, "ok", 0);
+    e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", message ? message : "");
+    if (status > 0)
+        cJSON_AddNumberToObject(e, "status", status);
+    emit_json(ctx, o);
+}
+
+void out_errorf(struct cli *ctx, const char *code, int status, const char *fmt, ...)
+{
+    char *m = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (vasprintf(&m, fmt, ap) < 0)
+        m = NULL;
+    va_end(ap);
+    out_error(ctx, code, m ? m : fmt, status);
+    free(m);
+}
+
+void out_ok(struct cli *ctx, const char *data_json)
+{
+    if (!ctx->json)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", 1);
+    if (data_json)
+        add_json(o, "data", data_json);
+    emit_json(ctx, o);
+}
+
+void out_text(struct cli *ctx, const char *fmt, ...)
+{
+    char *line = NULL;
+    va_list ap;
+
+    if (ctx->json)
+        return;
+    va_start(ap, fmt);
+    if (vasprintf(&line, fmt, ap) < 0)
+        line = NULL;
+    va_end(ap);
+    if (line) {
+        emit(ctx, stdout, line);
+        free(line);
+    }
+}

@@ -1,0 +1,48 @@
+/* Everything parley prints goes through here, in one of two forms:
+ *  --json: one JSON object per line on stdout and nothing else there;
+ *  human:  short lines on stdout, errors on stderr.
+ * Each line is flushed as it is written, so a test reading the output file
+ * sees it as it happens. */
+#ifndef PARLEY_CLI_OUTPUT_H
+#define PARLEY_CLI_OUTPUT_H
+
+#include "cli.h"
+
+/* The default emitter: write the line and a newline, flush. */
+void out_emit_default(void *hook_arg, FILE *f, const char *line);
+
+/* A push from the server, printed as it arrives. */
+void out_push(struct cli *ctx, const char *event, const char *data_json);
+/* The server closed the connection (code 1006 when it just dropped). */
+void out_close(struct cli *ctx, int code, const char *reason);
+
+/* An acknowledgement. ok: data_json is the ack's data; else the ack's error
+ * object. id <= 0 leaves the id out. In human mode prints nothing on
+ * success (the command says what happened) and "error CODE: MESSAGE" on
+ * stderr on failure. */
+void out_ack(struct cli *ctx, long id, int ok, const char *json);
+
+/* The result of an HTTP call: body_json is the response body on success;
+ * on failure code/message come from the body. */
+void out_http(struct cli *ctx, int ok, int status, const char *body_json, const char *code,
+              const char *message);
+
+/* A local problem: usage, connect, a timeout... status > 0 adds the HTTP
+ * status. */
+void out_error(struct cli *ctx, const char *code, const char *message, int status);
+/* printf-style message for out_error. */
+void out_errorf(struct cli *ctx, const char *code, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* A success object {"ok":true,"data":DATA} in JSON mode (data_json NULL:
+ * {"ok":true}); nothing in human mode. */
+void out_ok(struct cli *ctx, const char *data_json);
+
+/* A human-mode line on stdout; nothing in JSON mode. */
+void out_text(struct cli *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Human form of a message object (JSON text of a message), e.g.
+ * "[general] #3 alice: hello". */
+void out_message_human(struct cli *ctx, const char *message_json);
+
+#endif

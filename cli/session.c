@@ -1,0 +1,379 @@
+/* The CLI side of the SDK client: callbacks, lazy connect, requests. */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "output.h"
+
+/* Pushes kept for `wait` at most; the oldest go first. A script that never
+ * waits should not grow without bound. */
+#define QUEUE_MAX 10000
+
+long long session_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *session_rc_code(int rc)
+{
+    switch (rc) {
+    case PARLEY_ERR_TIMEOUT:
+        return "timeout";
+    case PARLEY_ERR_CLOSED:
+    case PARLEY_ERR_NOT_CONNECTED:
+        return "closed";
+    case PARLEY_ERR_CONNECT:
+    case PARLEY_ERR_HTTP:
+        return "connect";
+    case PARLEY_ERR_PROTOCOL:
+        return "protocol";
+    case PARLEY_ERR_INVAL:
+        return "invalid";
+    case PARLEY_ERR_NOMEM:
+        return "nomem";
+    case PARLEY_ERR_IO:
+        return "io";
+    default:
+        return "error";
+    }
+}
+
+void session_push_free(struct cli_push *p)
+{
+    if (!p)
+        return;
+    free(p->event);
+    free(p->data_json);
+    free(p);
+}
+
+static void queue_add(struct cli *ctx, const char *event, const char *data_json)
+{
+    struct cli_push *p = calloc(1, sizeof *p);
+
+    if (!p)
+        return;
+    p->seq = ctx->pushes_seen;
+    p->event = strdup(event);
+    p->data_json = strdup(data_json ? data_json : "{}");
+    if (!p->event || !p->data_json) {
+        session_push_free(p);
+        return;
+    }
+    if (ctx->queue_tail)
+        ctx->queue_tail->next = p;
+    else
+        ctx->queue_head = p;
+    ctx->queue_tail = p;
+    if (++ctx->queue_len > QUEUE_MAX) {
+        struct cli_push *old = ctx->queue_head;
+        ctx->queue_head = old->next;
+        session_push_free(old);
+        ctx->queue_len--;
+    }
+}
+
+int session_arrived_since(const struct cli *ctx, unsigned long seen, const char *event)
+{
+    for (const struct cli_push *p = ctx->queue_head; p; p = p->next)
+        if (p->seq > seen && !strcmp(p->event, event))
+            return 1;
+    return 0;
+}
+
+struct cli_push *session_take(struct cli *ctx, const char *event)
+{
+    struct cli_push **pp = &ctx->queue_head, *prev = NULL;
+
+    for (; *pp; prev = *pp, pp = &(*pp)->next) {
+        struct cli_push *p = *pp;
+        if (strcmp(p->event, event) != 0)
+            continue;
+        *pp = p->next;
+        if (ctx->queue_tail == p)
+            ctx->queue_tail = prev;
+        ctx->queue_len--;
+        p->next = NULL;
+        return p;
+    }
+    return NULL;
+}
+
+/* Every push, printed the moment it arrives. The SDK calls this before a
+ * blocking request returns, so pushes and acks print in arrival order. */
+static void on_push(parley_client *c, void *userdata, const struct parley_push *push)
+{
+    struct cli *ctx = userdata;
+
+    (void)c;
+    ctx->pushes_seen++;
+    out_push(ctx, push->event, push->data_json);
+    queue_add(ctx, push->event, push->data_json);
+}
+
+/* A close we did not ask for is news: print it and queue it for
+ * `wait close`. Our own closes (quit, reconnect with a new token) are not. */
+static void on_disconnect(parley_client *c, void *userdata, int code, const char *reason)
+{
+    struct cli *ctx = userdata;
+    char *data = NULL;
+    cJSON *d;
+
+    (void)c;
+    if (ctx->closing_self)
+        return;
+    ctx->pushes_seen++;
+    out_close(ctx, code, reason);
+    d = cJSON_CreateObject();
+    if (d) {
+        cJSON_AddNumberToObject(d, "code", code);
+        cJSON_AddStringToObject(d, "reason", reason ? reason : "");
+        data = cJSON_PrintUnformatted(d);
+        cJSON_Delete(d);
+    }
+    queue_add(ctx, "close", data ? data : "{}");
+    cJSON_free(data);
+}
+
+int session_init(struct cli *ctx)
+{
+    ctx->client = parley_client_new(ctx->url, ctx);
+    if (!ctx->client)
+        return -1;
+    parley_on_push(ctx->client, on_push);
+    parley_on_disconnect(ctx->client, on_disconnect);
+    if (ctx->token)
+        parley_set_token(ctx->client, ctx->token);
+    return 0;
+}
+
+void session_close(struct cli *ctx)
+{
+    if (ctx->client) {
+        ctx->closing_self = 1;
+        if (parley_is_connected(ctx->client))
+            parley_disconnect(ctx->client);
+        parley_client_destroy(ctx->client);
+        ctx->client = NULL;
+    }
+    while (ctx->queue_head) {
+        struct cli_push *p = ctx->queue_head;
+        ctx->queue_head = p->next;
+        session_push_free(p);
+    }
+    ctx->queue_tail = NULL;
+    ctx->queue_len = 0;
+    for (size_t i = 0; i < ctx->nrooms; i++)
+        free(ctx->rooms[i]);
+    free(ctx->rooms);
+    ctx->rooms = NULL;
+    ctx->nrooms = ctx->rooms_cap = 0;
+}
+
+/* The protocol code for a refused upgrade: the server's own when the SDK
+ * kept it, else the one its HTTP status stands for. */
+static const char *handshake_code(parley_client *c, int status)
+{
+    const char *code = parley_error_code(c);
+
+    if (code && *code)
+        return code;
+    switch (status) {
+    case 400:
+        return "bad_request";
+    case 401:
+        return "unauthorized";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "not_found";
+    case 429:
+        return "rate_limited";
+    default:
+        return status >= 500 ? "internal" : "handshake";
+    }
+}
+
+/* A connection the server is closing keeps its socket until the close
+ * handshake is over, and parley_connect refuses to start meanwhile. Let it
+ * finish (its close is printed as usual); only if it hangs, cut it. */
+static void settle(struct cli *ctx)
+{
+    long long deadline = session_now_ms() + 1500;
+
+    while (parley_socket(ctx->client) >= 0 && session_now_ms() < deadline)
+        parley_loop(ctx->client, 100);
+    if (parley_socket(ctx->client) >= 0) {
+        ctx->closing_self = 1;
+        parley_disconnect(ctx->client);
+        ctx->closing_self = 0;
+    }
+}
+
+int session_ensure(struct cli *ctx)
+{
+    int rc;
+
+    if (parley_is_connected(ctx->client))
+        return 0;
+    settle(ctx);
+    rc = parley_connect(ctx->client, ctx->timeout_ms);
+    if (rc == PARLEY_OK)
+        return 0;
+    if (rc == PARLEY_ERR_HANDSHAKE) {
+        int status = parley_http_status(ctx->client);
+        const char *msg = parley_error_message(ctx->client);
+        if (msg && *msg)
+            out_error(ctx, handshake_code(ctx->client, status), msg, status);
+        else
+            out_errorf(ctx, handshake_code(ctx->client, status), status,
+                       "the server refused the upgrade (HTTP %d)", status);
+    } else {
+        out_errorf(ctx, "connect", 0, "cannot connect to %s: %s", ctx->url,
+                   parley_strerror(rc));
+    }
+    cli_fail(ctx, CLI_EXIT_CONNECT);
+    /* A script cannot do anything useful without the connection; a person
+     * at the shell can fix the token and try again. */
+    if (!ctx->interactive)
+        ctx->stop = 1;
+    return -1;
+}
+
+int session_adopt_token(struct cli *ctx, const char *token)
+{
+    char *copy = strdup(token);
+
+    if (!copy)
+        return -1;
+    free(ctx->token);
+    ctx->token = copy;
+    parley_set_token(ctx->client, token);
+    if (!parley_is_connected(ctx->client))
+        return 0;
+    ctx->closing_self = 1;
+    parley_disconnect(ctx->client);
+    ctx->closing_self = 0;
+    return session_ensure(ctx);
+}
+
+int session_call(struct cli *ctx, const char *event, const char *data_json, char **ack,
+                 long *id)
+{
+    int rc;
+
+    /* parley.h does not say which id a request went out with. The SDK
+     * numbers a client's requests 1, 2, 3... for its whole life, and the
+     * CLI makes every request of its client itself, so it counts along:
+     * an id is used once the request got past the SDK's own checks. */
+    *ack = NULL;
+    rc = parley_request(ctx->client, event, data_json, ctx->timeout_ms, ack);
+    if (rc == PARLEY_ERR_INVAL || rc == PARLEY_ERR_NOT_CONNECTED) {
+        *id = 0;
+        return rc;
+    }
+    *id = ++ctx->last_ack_id;
+    return rc;
+}
+
+int session_report(struct cli *ctx, const char *what, int rc, long id, const char *ack)
+{
+    switch (rc) {
+    case PARLEY_OK:
+        out_ack(ctx, id, 1, ack ? ack : "{}");
+        return CLI_EXIT_OK;
+    case PARLEY_ERR_SERVER:
+        out_ack(ctx, id, 0, ack ? ack : "{\"code\":\"internal\",\"message\":\"\"}");
+        return CLI_EXIT_FAIL;
+    case PARLEY_ERR_TIMEOUT:
+        out_errorf(ctx, "timeout", 0, "no answer to %s within %d ms", what, ctx->timeout_ms);
+        return CLI_EXIT_FAIL;
+    case PARLEY_ERR_CLOSED:
+    case PARLEY_ERR_NOT_CONNECTED: {
+        int code = parley_close_code(ctx->client);
+        const char *reason = parley_close_reason(ctx->client);
+        out_errorf(ctx, "closed", 0, "the connection closed before %s was answered (%d%s%s)",
+                   what, code, reason && *reason ? " " : "", reason ? reason : "");
+        return CLI_EXIT_FAIL;
+    }
+    default:
+        out_errorf(ctx, session_rc_code(rc), 0, "%s failed: %s", what, parley_strerror(rc));
+        return CLI_EXIT_FAIL;
+    }
+}
+
+int session_alive(struct cli *ctx)
+{
+    return parley_socket(ctx->client) >= 0;
+}
+
+void session_pump(struct cli *ctx, int timeout_ms)
+{
+    if (!session_alive(ctx))
+        return;
+    parley_loop(ctx->client, timeout_ms);
+}
+
+int session_pollfd(struct cli *ctx, struct pollfd *pfd)
+{
+    int fd = parley_socket(ctx->client);
+
+    if (fd < 0)
+        return 0;
+    pfd->fd = fd;
+    pfd->events = POLLIN | (parley_want_write(ctx->client) ? POLLOUT : 0);
+    pfd->revents = 0;
+    return 1;
+}
+
+void session_handle(struct cli *ctx, const struct pollfd *pfd)
+{
+    long long now = session_now_ms();
+
+    if (pfd && (pfd->revents & (POLLIN | POLLERR | POLLHUP)))
+        parley_loop_read(ctx->client);
+    if (pfd && (pfd->revents & POLLOUT) && session_alive(ctx))
+        parley_loop_write(ctx->client);
+    if (now - ctx->last_misc_ms >= 1000) {
+        ctx->last_misc_ms = now;
+        if (session_alive(ctx))
+            parley_loop_misc(ctx->client);
+    }
+}
+
+void session_room_add(struct cli *ctx, const char *room)
+{
+    char *copy;
+
+    for (size_t i = 0; i < ctx->nrooms; i++)
+        if (!strcmp(ctx->rooms[i], room))
+            return;
+    if (ctx->nrooms == ctx->rooms_cap) {
+        size_t cap = ctx->rooms_cap ? ctx->rooms_cap * 2 : 8;
+        char **nv = realloc(ctx->rooms, cap * sizeof *nv);
+        if (!nv)
+            return;
+        ctx->rooms = nv;
+        ctx->rooms_cap = cap;
+    }
+    copy = strdup(room);
+    if (copy)
+        ctx->rooms[ctx->nrooms++] = copy;
+}
+
+void session_room_remove(struct cli *ctx, const char *room)
+{
+    for (size_t i = 0; i < ctx->nrooms; i++) {
+        if (strcmp(ctx->rooms[i], room) != 0)
+            continue;
+        free(ctx->rooms[i]);
+        ctx->rooms[i] = ctx->rooms[--ctx->nrooms];
+        return;
+    }
+}
