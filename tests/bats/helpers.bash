@@ -1,0 +1,357 @@
+# helpers.bash: shared by every tests/bats/NN-*.bats suite.
+#
+# Starts a real parleyd on port 0 with a temporary database, drives it with
+# the real parley CLI (and the Python clients in tests/clients), and cleans
+# up after each test. Every wait here is for an event (a line in a file, a
+# process exit) and is bounded; nothing sleeps and hopes.
+#
+# Binaries come from $PARLEY_BUILD (an absolute path to build/, set by
+# tests/run-all.sh), else ../../build relative to this file.
+
+bats_require_minimum_version 1.5.0
+
+HELPERS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$HELPERS_DIR/../.." && pwd)
+: "${PARLEY_BUILD:=$REPO_DIR/build}"
+PARLEYD=$PARLEY_BUILD/parleyd
+PARLEY=$PARLEY_BUILD/parley
+CLIENTS=$REPO_DIR/tests/clients
+PY=/usr/bin/python3
+export PARLEY_BUILD
+
+# Server state of the current test.
+SRV_PID=
+SRV_N=0
+BG_PIDS=()
+
+# ---- small assertions ---------------------------------------------------------
+
+# fail MESSAGE...: print to stderr (bats shows it) and fail the test.
+fail() {
+    printf '%s\n' "$*" >&2
+    return 1
+}
+
+# assert_status N: $status (from `run`) must be N; shows the output if not.
+assert_status() {
+    if [ "$status" -ne "$1" ]; then
+        printf 'expected exit status %s, got %s\n--- output:\n%s\n' "$1" "$status" "$output" >&2
+        [ -z "${stderr:-}" ] || printf -- '--- stderr:\n%s\n' "$stderr" >&2
+        return 1
+    fi
+}
+
+# jq definitions available to every filter below.
+JQ_DEFS='def rname: (if type == "object" then .room else . end);'
+
+# jsel FILTER [TEXT]: the JSON lines of TEXT (default $output) for which the
+# jq FILTER is true, compact, one per line. Non-JSON lines are skipped.
+jsel() {
+    printf '%s\n' "${2-$output}" | jq -cR "$JQ_DEFS fromjson? | objects | select($1)"
+}
+
+# jcount FILTER [TEXT]: how many JSON lines match.
+jcount() {
+    jsel "$@" | grep -c . || true
+}
+
+# expect_json FILTER [TEXT]: at least one JSON line of TEXT (default
+# $output) matches the jq FILTER; shows the text if none does.
+expect_json() {
+    local text=${2-$output}
+    if [ -z "$(jsel "$1" "$text")" ]; then
+        printf 'no line matches: %s\n--- output:\n%s\n' "$1" "$text" >&2
+        [ -z "${stderr:-}" ] || printf -- '--- stderr:\n%s\n' "$stderr" >&2
+        return 1
+    fi
+}
+
+# expect_no_json FILTER [TEXT]: no JSON line matches.
+expect_no_json() {
+    local text=${2-$output}
+    if [ -n "$(jsel "$1" "$text")" ]; then
+        printf 'unexpected line matches: %s\n--- output:\n%s\n' "$1" "$text" >&2
+        return 1
+    fi
+}
+
+# jfirst FILTER [TEXT]: the first matching line.
+jfirst() {
+    jsel "$@" | head -n 1
+}
+
+# ---- waiting for events -----------------------------------------------------
+
+# wait_for_grep FILE ERE [TIMEOUT_S] [PID]: until a line of FILE matches the
+# extended regular expression. Polls every 50 ms up to TIMEOUT_S (default
+# 10); with PID, gives up early when that process has exited without
+# writing the line.
+wait_for_grep() {
+    local file=$1 re=$2 timeout=${3:-10} pid=${4:-} i
+    local steps=$((timeout * 20))
+    for ((i = 0; i < steps; i++)); do
+        if [ -f "$file" ] && grep -qE -- "$re" "$file"; then
+            return 0
+        fi
+        if [ -n "$pid" ] && ! pid_alive "$pid"; then
+            grep -qE -- "$re" "$file" 2>/dev/null && return 0
+            fail "process $pid exited before /$re/ appeared in $file; it holds:" "$(cat "$file" 2>/dev/null)" "--- stderr:" "$(cat "$file.err" 2>/dev/null)"
+            return 1
+        fi
+        sleep 0.05
+    done
+    fail "timed out after ${timeout}s waiting for /$re/ in $file; it holds:" "$(cat "$file" 2>/dev/null)"
+}
+
+# wait_for_json FILE FILTER [TIMEOUT_S] [PID]: until a JSON line of FILE
+# matches the jq FILTER. Same polling as wait_for_grep.
+wait_for_json() {
+    local file=$1 filter=$2 timeout=${3:-10} pid=${4:-} i
+    local steps=$((timeout * 20))
+    for ((i = 0; i < steps; i++)); do
+        if [ -f "$file" ] && [ -n "$(jsel "$filter" "$(cat "$file")")" ]; then
+            return 0
+        fi
+        if [ -n "$pid" ] && ! pid_alive "$pid"; then
+            [ -n "$(jsel "$filter" "$(cat "$file" 2>/dev/null)")" ] && return 0
+            fail "process $pid exited before a line matching '$filter' appeared in $file; it holds:" "$(cat "$file" 2>/dev/null)" "--- stderr:" "$(cat "$file.err" 2>/dev/null)"
+            return 1
+        fi
+        sleep 0.05
+    done
+    fail "timed out after ${timeout}s waiting for '$filter' in $file; it holds:" "$(cat "$file" 2>/dev/null)"
+}
+
+# pid_alive PID: the process runs (a zombie, exited but not reaped, does not).
+pid_alive() {
+    kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]
+}
+
+# wait_for_exit PID [TIMEOUT_S]: until the process has exited (bounded).
+# Returns 0 when it exited, 1 on timeout. Does not reap it.
+wait_for_exit() {
+    local pid=$1 timeout=${2:-10} i
+    local steps=$((timeout * 20))
+    for ((i = 0; i < steps; i++)); do
+        pid_alive "$pid" || return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# bg_start OUTFILE CMD...: runs CMD in the background, stdout to OUTFILE and
+# stderr to OUTFILE.err; sets BG_PID. Teardown kills it if still running.
+bg_start() {
+    local outfile=$1
+    shift
+    "$@" >"$outfile" 2>"$outfile.err" </dev/null 3>&- &
+    BG_PID=$!
+    BG_PIDS+=("$BG_PID")
+}
+
+# bg_wait PID [TIMEOUT_S]: waits (bounded) for a background process and sets
+# BG_STATUS to its exit status; fails the test on timeout.
+bg_wait() {
+    local pid=$1 timeout=${2:-15}
+    if ! wait_for_exit "$pid" "$timeout"; then
+        kill -9 "$pid" 2>/dev/null || true
+        fail "background process $pid did not exit within ${timeout}s"
+        return 1
+    fi
+    BG_STATUS=0
+    wait "$pid" || BG_STATUS=$?
+}
+
+# ---- the server -------------------------------------------------------------
+
+# random_secret: 40 random hex characters.
+random_secret() {
+    od -An -N20 -tx1 /dev/urandom | tr -d ' \n'
+}
+
+# start_server [EXTRA PARLEYD ARGS...]: starts parleyd on 127.0.0.1:0 with
+# the database $SRV_DIR/parley.db and the HS256 secret $SECRET (both kept
+# across restarts within a test), waits for its "listening on" line, and
+# exports PARLEY_URL and PARLEY_PORT. With NO_SECRET=1 no --jwt-secret is
+# passed.
+start_server() {
+    srv_init
+    local args=(--listen 127.0.0.1:0 --db "$SRV_DIR/parley.db")
+    [ -n "${NO_SECRET:-}" ] || args+=(--jwt-secret "$SECRET")
+    launch_server "${args[@]}" "$@"
+}
+
+# srv_init: sets SRV_DIR (this test's server directory) and SECRET.
+srv_init() {
+    : "${SRV_DIR:=${BATS_TEST_TMPDIR:-$(mktemp -d)}/srv}"
+    mkdir -p "$SRV_DIR"
+    : "${SECRET:=$(random_secret)}"
+}
+
+# launch_server ARGS...: starts parleyd with exactly ARGS (no defaults but
+# the rate limits, see below) and waits as start_server does. Rate limits
+# are off by default through the environment (PARLEYD_RATE_*=0) so that
+# tests making many connections from 127.0.0.1 are not refused; a test may
+# pass --rate-... flags, which win over the environment.
+launch_server() {
+    srv_init
+    [ -x "$PARLEYD" ] || fail "no parleyd at $PARLEYD (run make build/parleyd)"
+    SRV_N=$((SRV_N + 1))
+    SRV_OUT=$SRV_DIR/parleyd.$SRV_N.out
+    SRV_ERR=$SRV_DIR/parleyd.$SRV_N.err
+    PARLEYD_RATE_CONNECTIONS=${PARLEYD_RATE_CONNECTIONS:-0} \
+    PARLEYD_RATE_MESSAGES=${PARLEYD_RATE_MESSAGES:-0} \
+    PARLEYD_RATE_REQUESTS=${PARLEYD_RATE_REQUESTS:-0} \
+        "$PARLEYD" "$@" >"$SRV_OUT" 2>"$SRV_ERR" </dev/null 3>&- &
+    SRV_PID=$!
+    local i line=
+    for ((i = 0; i < 200; i++)); do
+        line=$(grep -m1 -E '^listening on http' "$SRV_OUT" 2>/dev/null || true)
+        [ -n "$line" ] && break
+        if ! pid_alive "$SRV_PID"; then
+            local rc=0
+            wait "$SRV_PID" || rc=$?
+            SRV_PID=
+            fail "parleyd exited (status $rc) before listening; args: $*" \
+                "--- stdout:" "$(cat "$SRV_OUT")" "--- stderr:" "$(cat "$SRV_ERR")"
+            return 1
+        fi
+        sleep 0.05
+    done
+    if [ -z "$line" ]; then
+        fail "parleyd did not print 'listening on' within 10 s" \
+            "--- stdout:" "$(cat "$SRV_OUT")" "--- stderr:" "$(cat "$SRV_ERR")"
+        return 1
+    fi
+    SRV_LINE=$line
+    PARLEY_URL=${line#listening on }
+    PARLEY_URL=${PARLEY_URL%%[[:space:]]*}
+    PARLEY_PORT=${PARLEY_URL##*:}
+    PARLEY_PORT=${PARLEY_PORT%%/*}
+    export PARLEY_URL PARLEY_PORT
+}
+
+# server_logs: everything the server has written to stdout and stderr in
+# this test, all starts included.
+server_logs() {
+    cat "$SRV_DIR"/parleyd.*.out "$SRV_DIR"/parleyd.*.err 2>/dev/null
+}
+
+# stop_server: SIGTERM, wait (bounded) for the exit, assert status 0.
+stop_server() {
+    [ -n "$SRV_PID" ] || return 0
+    local pid=$SRV_PID rc=0
+    SRV_PID=
+    kill -TERM "$pid" 2>/dev/null || true
+    if ! wait_for_exit "$pid" 10; then
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        fail "parleyd did not exit within 10 s of SIGTERM" "--- stderr:" "$(cat "$SRV_ERR")"
+        return 1
+    fi
+    wait "$pid" || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        fail "parleyd exited with status $rc after SIGTERM (want 0)" "--- stderr:" "$(tail -n 30 "$SRV_ERR")"
+        return 1
+    fi
+}
+
+# kill9_server: SIGKILL and reap; no status check.
+kill9_server() {
+    [ -n "$SRV_PID" ] || return 0
+    kill -9 "$SRV_PID" 2>/dev/null || true
+    wait "$SRV_PID" 2>/dev/null || true
+    SRV_PID=
+}
+
+# server_alive: the server of this test is still running (not a zombie).
+server_alive() {
+    [ -n "$SRV_PID" ] && pid_alive "$SRV_PID"
+}
+
+# ---- clients ------------------------------------------------------------------
+
+# token SUB [parley token args...]: an HS256 JWT for SUB signed with $SECRET.
+token() {
+    local sub=$1
+    shift
+    "$PARLEY" token --secret "$SECRET" --sub "$sub" "$@"
+}
+
+# pcli ARGS...: the real CLI in JSON mode against $PARLEY_URL.
+pcli() {
+    "$PARLEY" --json --timeout "${CLI_TIMEOUT:-5000}" "$@"
+}
+
+# rawws ARGS...: the raw-frame client (see tests/clients/rawws.py).
+rawws() {
+    "$PY" "$CLIENTS/rawws.py" "$@"
+}
+
+# mkjwt ARGS...: mint arbitrary JWTs (see tests/clients/mkjwt.py).
+mkjwt() {
+    "$PY" "$CLIENTS/mkjwt.py" "$@"
+}
+
+# http METHOD PATH [BODY [CURL ARGS...]]: one HTTP request to $PARLEY_URL
+# with curl. Sets HTTP_STATUS, HTTP_CTYPE (content type) and HTTP_BODY. A
+# BODY (even empty) is sent as application/json.
+http() {
+    local method=$1 path=$2 f meta
+    shift 2
+    f=$(mktemp "${BATS_TEST_TMPDIR:-/tmp}/http.XXXXXX")
+    local args=(-sS -X "$method" -o "$f" -w '%{http_code} %{content_type}' --max-time 10)
+    if [ $# -gt 0 ]; then
+        args+=(-H 'Content-Type: application/json' --data-binary "$1")
+        shift
+    fi
+    meta=$(curl "${args[@]}" "$@" "$PARLEY_URL$path") || {
+        fail "curl $method $path failed: $meta"
+        return 1
+    }
+    HTTP_STATUS=${meta%% *}
+    HTTP_CTYPE=${meta#* }
+    HTTP_BODY=$(cat "$f")
+    rm -f "$f"
+}
+
+# expect_http STATUS [JQ FILTER]: the last http call answered STATUS and,
+# with a filter, its body is JSON satisfying it.
+expect_http() {
+    if [ "$HTTP_STATUS" != "$1" ]; then
+        fail "expected HTTP $1, got $HTTP_STATUS: $HTTP_BODY"
+        return 1
+    fi
+    if [ $# -gt 1 ] && ! printf '%s' "$HTTP_BODY" | jq -e "$2" >/dev/null 2>&1; then
+        fail "HTTP $1 body does not satisfy '$2': $HTTP_BODY"
+        return 1
+    fi
+}
+
+# jwt_payload JWT: the decoded claims of a JWT, as JSON.
+jwt_payload() {
+    "$PY" -c 'import base64,sys; p=sys.argv[1].split(".")[1]; sys.stdout.write(base64.urlsafe_b64decode(p+"="*(-len(p)%4)).decode())' "$1"
+}
+
+# ---- teardown -----------------------------------------------------------------
+
+# Kills what the test left running, then checks the server is still alive
+# (it must not have crashed) and stops it with SIGTERM, asserting exit 0.
+teardown() {
+    local pid
+    for pid in "${BG_PIDS[@]}"; do
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    BG_PIDS=()
+    if [ -n "$SRV_PID" ]; then
+        if ! server_alive; then
+            local rc=0
+            wait "$SRV_PID" || rc=$?
+            SRV_PID=
+            fail "parleyd died during the test (status $rc)" "--- stderr:" "$(tail -n 30 "$SRV_ERR")"
+            return 1
+        fi
+        stop_server
+    fi
+}
