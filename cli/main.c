@@ -37,6 +37,7 @@ struct options {
     int do_register;
     char **cmds; /* the -c arguments, pointing into argv */
     size_t ncmds;
+    int token_at; /* > 0: argv index of a `token` subcommand after the options */
 };
 
 static int usage_error(struct cli *ctx, const char *fmt, const char *arg)
@@ -156,6 +157,10 @@ static int parse_args(struct cli *ctx, struct options *o, int argc, char **argv)
             return usage_error(ctx, "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (optind < argc && !strcmp(argv[optind], "token")) {
+        o->token_at = optind;
+        return -1;
+    }
     if (optind < argc)
         return usage_error(ctx, "unexpected argument '%s'", argv[optind]);
 
@@ -213,7 +218,9 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "token"))
         return token_main(argc - 1, argv + 1);
     status = parse_args(&ctx, &o, argc, argv);
-    if (status < 0) {
+    if (status < 0 && o.token_at > 0) {
+        status = token_main(argc - o.token_at, argv + o.token_at);
+    } else if (status < 0) {
         if (o.token) {
             ctx.token = strdup(o.token);
             if (!ctx.token)

@@ -111,8 +111,11 @@ static void human_message(struct cli *ctx, const cJSON *m)
 
 void out_message_human(struct cli *ctx, const char *message_json)
 {
-    cJSON *m = cJSON_Parse(message_json);
+    cJSON *m;
 
+    if (ctx->json)
+        return;
+    m = cJSON_Parse(message_json);
     if (m)
         human_message(ctx, m);
     cJSON_Delete(m);
