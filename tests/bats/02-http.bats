@@ -105,7 +105,10 @@ setup() {
     assert_status 0
     run pcli --user heidi --password wrong-password-9 -c 'join lobby'
     assert_status 3
-    expect_json '.ok == false and .error.status == 401'
+    expect_json '.ok == false and .status == 401 and .error.code == "unauthorized"'
+    run pcli --user heidi --password heidi-password-1 --register -c 'join lobby'
+    assert_status 3
+    expect_json '.ok == false and .status == 409 and .error.code == "conflict"'
 }
 
 @test "the password appears neither in the database files nor in the server log" {

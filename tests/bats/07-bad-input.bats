@@ -37,12 +37,12 @@ expect_close() {
 
 # --- request-level errors: bad_request, the connection stays open ------------
 
-@test "bad requests with an id get a bad_request ack and the connection stays open" {
+@test "bad requests get bad_request and the connection stays open" {
     start_server
     local t
     t=$(token alice)
     local bad=(
-        'raw message:send "just a string"'
+        "raw message:send '\"just a string\"'"
         'raw message:send [1,2]'
         'raw message:send 5'
         'raw message:send null'
@@ -80,9 +80,12 @@ expect_close() {
     run pcli --token "$t" "${args[@]}"
     assert_status 1
     local nbad ngood
-    nbad=$(jcount '.ok == false and .error.code == "bad_request" and (.error.message | type == "string" and length > 0)')
+    # The CLI sends a `raw` whose DATA is not an object without an id (it
+    # could not be an envelope it builds), so those come back as error pushes.
+    nbad=$(jcount '(.ok == false and .error.code == "bad_request" and (.error.message | type == "string" and length > 0))
+        or (.event == "error" and .data.code == "bad_request")')
     ngood=$(jcount '.ok == true and .data.messages != null')
-    [ "$nbad" -eq "${#bad[@]}" ] || fail "$nbad bad_request acks, want ${#bad[@]}:" "$output"
+    [ "$nbad" -eq "${#bad[@]}" ] || fail "$nbad bad_request answers, want ${#bad[@]}:" "$output"
     [ "$ngood" -eq "${#bad[@]}" ] || fail "$ngood good history acks in between, want ${#bad[@]}:" "$output"
     expect_json '.ok == true and .data.message.text == "still-open"'
     # Nothing of the bad requests was stored: one message, one room.
@@ -122,7 +125,7 @@ expect_close() {
         '{not json'
         '{"event":"join:chat","data":{"room":"r"}'
         '[]'
-        '"just a string"'
+        "'\"just a string\"'"    # the CLI drops the outer single quotes
         '42'
         'null'
         '{"data":{}}'
