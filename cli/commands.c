@@ -168,7 +168,10 @@ static int cmd_join(struct cli *ctx, const struct command *cmd, struct words *w)
     {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(ack_data, "role");
         const cJSON *room = cJSON_GetObjectItemCaseSensitive(ack_data, "room");
-        const cJSON *count = cJSON_GetObjectItemCaseSensitive(room, "member_count");
+        /* The room object's fields sit in the ack itself ("room" is then
+         * its name); accept them nested too. */
+        const cJSON *count = cJSON_GetObjectItemCaseSensitive(
+            cJSON_IsObject(room) ? room : ack_data, "member_count");
         out_text(ctx, "joined %s as %s (%d member%s)", w->v[1],
                  cJSON_IsString(role) ? role->valuestring : "member",
                  cJSON_IsNumber(count) ? count->valueint : 1,
