@@ -116,6 +116,14 @@ int pd_store_event_fd(const struct pd_store *st);
 /* Runs waiting completions in submission order. Loop thread. */
 void pd_store_run_completions(struct pd_store *st);
 
+/* Group-commit counters, for /metrics and tests. Any thread. */
+struct pd_store_stats {
+    uint64_t jobs;           /* jobs completed (committed or refused) */
+    uint64_t batches;        /* batches taken by the writer thread */
+    uint64_t failed_batches; /* batch transactions that failed (jobs then retried alone) */
+};
+void pd_store_stats(struct pd_store *st, struct pd_store_stats *out);
+
 /* --- accounts, any thread ---------------------------------------------- */
 /* PD_OK, PD_E_CONFLICT when the user exists, PD_E_INTERNAL. */
 enum pd_err pd_store_user_create(struct pd_store *st, const char *id, const char *name,

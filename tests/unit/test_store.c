@@ -1,0 +1,799 @@
+/* server/store.c against a real SQLite file in a temp directory: schema and
+ * migrations, the group-commit queue (order, drain, many submits), per-room
+ * seq and server-wide ids, idempotent client_msg_id, history paging, a
+ * failing job inside a batch, persistence across close/reopen, accounts.
+ * TAP. */
+#include <poll.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+/* ---- TAP ------------------------------------------------------------------- */
+
+struct tap {
+    int n, failed;
+};
+
+static void ok(struct tap *t, int cond, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void ok(struct tap *t, int cond, const char *fmt, ...)
+{
+    va_list ap;
+
+    t->n++;
+    if (!cond)
+        t->failed++;
+    printf("%sok %d - ", cond ? "" : "not ", t->n);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* ---- jobs ------------------------------------------------------------------- */
+
+/* A test job: records the order completions ran in. */
+struct tjob {
+    struct pd_store_job job; /* first: done() gets &tjob->job */
+    struct run *run;
+    int idx;
+    int done;
+};
+
+struct run {
+    int *order;
+    int ndone, cap;
+};
+
+static void tjob_done(struct pd_store_job *job)
+{
+    struct tjob *tj = (struct tjob *)job;
+    struct run *r = tj->run;
+
+    tj->done++;
+    if (r->ndone < r->cap)
+        r->order[r->ndone] = tj->idx;
+    r->ndone++;
+}
+
+static void tjob_init(struct tjob *tj, struct run *r, int idx)
+{
+    memset(tj, 0, sizeof(*tj));
+    tj->run = r;
+    tj->idx = idx;
+    tj->job.done = tjob_done;
+    tj->job.now = 1700000000000LL + idx;
+}
+
+static void set_join(struct tjob *tj, const char *room, const char *user, bool owner,
+                     bool is_private)
+{
+    tj->job.op = PD_OP_JOIN;
+    snprintf(tj->job.room, sizeof(tj->job.room), "%s", room);
+    snprintf(tj->job.user, sizeof(tj->job.user), "%s", user);
+    tj->job.name = user;
+    tj->job.owner = owner;
+    tj->job.is_private = is_private;
+}
+
+static void set_leave(struct tjob *tj, const char *room, const char *user)
+{
+    tj->job.op = PD_OP_LEAVE;
+    snprintf(tj->job.room, sizeof(tj->job.room), "%s", room);
+    snprintf(tj->job.user, sizeof(tj->job.user), "%s", user);
+}
+
+/* Fills a SEND the way messaging.c does (msg.room, msg.user, owned strings). */
+static void set_send(struct tjob *tj, const char *room, const char *user, const char *text,
+                     const char *cmid)
+{
+    struct pd_message *m = &tj->job.msg;
+
+    tj->job.op = PD_OP_SEND;
+    snprintf(tj->job.room, sizeof(tj->job.room), "%s", room);
+    snprintf(tj->job.user, sizeof(tj->job.user), "%s", user);
+    snprintf(m->room, sizeof(m->room), "%s", room);
+    snprintf(m->user, sizeof(m->user), "%s", user);
+    m->name = strdup(user);
+    m->text = text ? strdup(text) : NULL;
+    m->client_msg_id = cmid ? strdup(cmid) : NULL;
+    m->ts = tj->job.now;
+}
+
+/* Runs completions until r has seen `want` of them (or 10 s pass). */
+static int wait_done(struct pd_store *st, struct run *r, int want)
+{
+    struct pollfd p = {.fd = pd_store_event_fd(st), .events = POLLIN};
+
+    while (r->ndone < want) {
+        if (poll(&p, 1, 10000) <= 0)
+            return -1;
+        pd_store_run_completions(st);
+    }
+    return 0;
+}
+
+/* Submits one job and waits for it. */
+static int run_one(struct pd_store *st, struct tjob *tj)
+{
+    struct run *r = tj->run;
+    int before = r->ndone;
+
+    if (pd_store_submit(st, &tj->job) != 0)
+        return -1;
+    return wait_done(st, r, before + 1);
+}
+
+/* A one-off job on a throwaway run. */
+struct single {
+    struct run run;
+    int order[1];
+    struct tjob tj;
+};
+
+static void single_init(struct single *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->run.order = s->order;
+    s->run.cap = 1;
+    tjob_init(&s->tj, &s->run, 0);
+}
+
+static enum pd_err do_join(struct pd_store *st, const char *room, const char *user, bool owner)
+{
+    struct single s;
+
+    single_init(&s);
+    set_join(&s.tj, room, user, owner, false);
+    return run_one(st, &s.tj) == 0 ? s.tj.job.rc : PD_E__COUNT;
+}
+
+/* Sends and returns the job's result in *out (caller clears out). */
+static enum pd_err do_send(struct pd_store *st, const char *room, const char *user,
+                           const char *text, const char *cmid, struct pd_message *out,
+                           bool *dup)
+{
+    struct single s;
+
+    single_init(&s);
+    set_send(&s.tj, room, user, text, cmid);
+    if (run_one(st, &s.tj) != 0) {
+        pd_message_clear(&s.tj.job.msg);
+        return PD_E__COUNT;
+    }
+    if (dup)
+        *dup = s.tj.job.duplicate;
+    if (out)
+        *out = s.tj.job.msg;
+    else
+        pd_message_clear(&s.tj.job.msg);
+    return s.tj.job.rc;
+}
+
+/* ---- row collectors ----------------------------------------------------------- */
+
+struct rooms_seen {
+    int n;
+    struct pd_room_row last, want_row;
+    const char *want;
+    int found;
+};
+
+static int collect_room(void *arg, const struct pd_room_row *r)
+{
+    struct rooms_seen *rs = arg;
+
+    rs->n++;
+    rs->last = *r;
+    if (rs->want && strcmp(r->room, rs->want) == 0) {
+        rs->found = 1;
+        rs->want_row = *r;
+    }
+    return 0;
+}
+
+static int stop_after_one(void *arg, const struct pd_room_row *r)
+{
+    (*(int *)arg)++;
+    return 7;
+}
+
+struct members_seen {
+    int n;
+    const char *room, *user;
+    int found;
+    bool owner;
+    int64_t last_read_seq;
+    char name[64];
+};
+
+static int collect_member(void *arg, const struct pd_member_row *m)
+{
+    struct members_seen *ms = arg;
+
+    ms->n++;
+    if (strcmp(m->room, ms->room) == 0 && strcmp(m->user, ms->user) == 0) {
+        ms->found = 1;
+        ms->owner = m->owner;
+        ms->last_read_seq = m->last_read_seq;
+        snprintf(ms->name, sizeof(ms->name), "%s", m->name);
+    }
+    return 0;
+}
+
+static struct members_seen member(struct pd_store *st, const char *room, const char *user)
+{
+    struct members_seen ms;
+
+    memset(&ms, 0, sizeof(ms));
+    ms.room = room;
+    ms.user = user;
+    pd_store_each_member(st, collect_member, &ms);
+    return ms;
+}
+
+static struct rooms_seen room_row(struct pd_store *st, const char *room)
+{
+    struct rooms_seen rs;
+
+    memset(&rs, 0, sizeof(rs));
+    rs.want = room;
+    pd_store_each_room(st, collect_room, &rs);
+    return rs;
+}
+
+/* ---- helpers on the file itself -------------------------------------------------- */
+
+static int sql_int(const char *path, const char *sql, int64_t *out)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int rc = -1;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK) {
+        int r = sqlite3_step(s);
+        if (r == SQLITE_ROW) {
+            *out = sqlite3_column_int64(s, 0);
+            rc = 0;
+        } else if (r == SQLITE_DONE) {
+            rc = 0;
+        }
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+static int sql_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = -1;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) ==
+        SQLITE_OK) {
+        sqlite3_busy_timeout(db, 5000);
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    }
+    sqlite3_close(db);
+    return rc;
+}
+
+/* ---- tests -------------------------------------------------------------------------- */
+
+struct fx {
+    char dir[64];
+    char db[128];
+};
+
+static void test_open(struct tap *t, struct fx *f)
+{
+    struct pd_store *st = NULL;
+    char err[256] = "";
+    int64_t v = -1, tables = 0;
+
+    ok(t, pd_store_open(&st, ":memory:", err, sizeof(err)) != 0 && st == NULL,
+       "':memory:' is refused");
+    ok(t, pd_store_open(&st, f->db, err, sizeof(err)) == 0 && st != NULL, "store opens");
+    pd_store_close(st);
+    ok(t, sql_int(f->db, "PRAGMA user_version", &v) == 0 && v == 1, "schema at user_version 1");
+    sql_int(f->db,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+            "('users','rooms','members','messages','messages_client_msg_id')",
+            &tables);
+    ok(t, tables == 5, "four tables and the client_msg_id index exist");
+    sql_int(f->db, "PRAGMA journal_mode", &v);
+    {
+        sqlite3 *db;
+        sqlite3_stmt *s;
+        const char *mode = "";
+        sqlite3_open(f->db, &db);
+        sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            mode = (const char *)sqlite3_column_text(s, 0);
+        ok(t, strcmp(mode, "wal") == 0, "database is in WAL mode (%s)", mode);
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+    }
+    st = NULL;
+    ok(t, pd_store_open(&st, f->db, err, sizeof(err)) == 0, "reopen of an existing schema");
+    pd_store_close(st);
+    v = -1;
+    sql_int(f->db, "PRAGMA user_version", &v);
+    ok(t, v == 1, "reopen keeps user_version 1");
+
+    {
+        char newer[160];
+        snprintf(newer, sizeof(newer), "%s/newer.db", f->dir);
+        sql_exec(newer, "PRAGMA user_version = 99");
+        st = NULL;
+        ok(t, pd_store_open(&st, newer, err, sizeof(err)) != 0 && strstr(err, "99"),
+           "a newer schema is refused (%s)", err);
+    }
+}
+
+static void test_membership(struct tap *t, struct pd_store *st)
+{
+    struct rooms_seen rs;
+    struct members_seen ms;
+    struct single s;
+    int calls = 0;
+
+    ok(t, do_join(st, "general", "alice", true) == PD_OK, "join creates room 'general'");
+    rs = room_row(st, "general");
+    ok(t, rs.found && !rs.want_row.is_private && strcmp(rs.want_row.created_by, "alice") == 0 &&
+              rs.want_row.created_at == 1700000000000LL && rs.want_row.last_seq == 0,
+       "room row: public, created by alice, last_seq 0");
+    ms = member(st, "general", "alice");
+    ok(t, ms.found && ms.owner && strcmp(ms.name, "alice") == 0, "alice is the owner");
+    ok(t, do_join(st, "general", "bob", false) == PD_OK && member(st, "general", "bob").found &&
+              !member(st, "general", "bob").owner,
+       "bob joins as member");
+    ok(t, do_join(st, "general", "bob", false) == PD_OK && member(st, "general", "bob").n == 2,
+       "joining twice is idempotent");
+
+    single_init(&s);
+    set_join(&s.tj, "secret", "carol", true, true);
+    ok(t, run_one(st, &s.tj) == 0 && s.tj.job.rc == PD_OK && room_row(st, "secret").found &&
+              room_row(st, "secret").want_row.is_private,
+       "private room created");
+    ok(t, room_row(st, "x").n == 2, "each_room visits every room");
+    pd_store_each_room(st, stop_after_one, &calls);
+    ok(t, calls == 1 && pd_store_each_room(st, stop_after_one, &calls) == 7,
+       "each_room stops at a non-zero return and passes it on");
+
+    single_init(&s);
+    set_leave(&s.tj, "general", "bob");
+    ok(t, run_one(st, &s.tj) == 0 && s.tj.job.rc == PD_OK && !member(st, "general", "bob").found,
+       "leave removes the member");
+    single_init(&s);
+    set_leave(&s.tj, "general", "bob");
+    ok(t, run_one(st, &s.tj) == 0 && s.tj.job.rc == PD_OK, "leaving again is not an error");
+    ok(t, do_join(st, "bad room", "alice", true) == PD_E_BAD_REQUEST,
+       "join with an invalid room name is refused");
+    do_join(st, "general", "bob", false);
+}
+
+static void test_send(struct tap *t, struct pd_store *st)
+{
+    struct pd_message a1, a2, b1, a3, d1, d2;
+    bool dup = true;
+    struct members_seen ms;
+
+    memset(&d2, 0, sizeof(d2));
+    do_join(st, "random", "bob", true);
+    ok(t, do_send(st, "general", "alice", "one", NULL, &a1, &dup) == PD_OK && !dup &&
+              a1.seq == 1 && a1.id == 1,
+       "first message of 'general' has seq 1 and id 1");
+    ok(t, do_send(st, "random", "bob", "other room", NULL, &b1, NULL) == PD_OK && b1.seq == 1 &&
+              b1.id == a1.id + 1,
+       "seq is per room, id is server-wide");
+    ok(t, do_send(st, "general", "bob", "two", NULL, &a2, NULL) == PD_OK && a2.seq == 2 &&
+              a2.id == b1.id + 1,
+       "second message of 'general' has seq 2");
+    ok(t, strcmp(a2.text, "two") == 0 && strcmp(a2.room, "general") == 0 && a2.client_msg_id == NULL,
+       "the job keeps its text, room and null client_msg_id");
+    ms = member(st, "general", "bob");
+    ok(t, ms.found && ms.last_read_seq == 2, "sending advances the sender's last_read_seq (%lld)",
+       (long long)ms.last_read_seq);
+    ok(t, room_row(st, "general").want_row.last_seq == 2, "rooms.last_seq follows");
+
+    ok(t, do_send(st, "general", "alice", "three", "c-1", &a3, &dup) == PD_OK && !dup &&
+              a3.seq == 3 && a3.client_msg_id && strcmp(a3.client_msg_id, "c-1") == 0,
+       "message with client_msg_id stored (seq 3)");
+    ok(t, do_send(st, "general", "alice", "three, again", "c-1", &d1, &dup) == PD_OK && dup &&
+              d1.id == a3.id && d1.seq == 3 && strcmp(d1.text, "three") == 0 &&
+              d1.ts == a3.ts,
+       "the same client_msg_id returns the original, marked duplicate");
+    pd_message_clear(&d1);
+    ok(t, do_send(st, "general", "bob", "bob's c-1", "c-1", &d1, &dup) == PD_OK && !dup &&
+              d1.seq == 4,
+       "the same client_msg_id from another user is a new message (seq 4)");
+    ok(t, do_send(st, "random", "alice", "elsewhere", "c-1", &d2, &dup) == PD_OK && !dup &&
+              d2.seq == 2,
+       "the same client_msg_id in another room is a new message");
+    pd_message_clear(&d1);
+    ok(t, do_send(st, "general", "alice", "four", NULL, &d1, NULL) == PD_OK && d1.seq == 5 &&
+              d1.id == d2.id + 1,
+       "a duplicate consumed no seq and no id");
+    pd_message_clear(&d1);
+
+    ok(t, do_send(st, "nowhere", "alice", "lost", NULL, &d1, NULL) == PD_E_NOT_FOUND,
+       "send to a missing room is not_found");
+    pd_message_clear(&d1);
+    ok(t, do_send(st, "general", "alice", NULL, NULL, &d1, NULL) == PD_E_BAD_REQUEST,
+       "send without text is refused");
+    pd_message_clear(&d1);
+    ok(t, do_send(st, "general", "alice", "five", NULL, &d1, NULL) == PD_OK && d1.seq == 6,
+       "after refusals the next seq is still consecutive (6)");
+    {
+        struct pd_message got;
+        ok(t, pd_store_message_get(st, d1.id, &got) == PD_OK && got.seq == 6 &&
+                  strcmp(got.text, "five") == 0 && strcmp(got.user, "alice") == 0 &&
+                  strcmp(got.name, "alice") == 0 && got.client_msg_id == NULL &&
+                  got.reply_to == 0 && !got.deleted,
+           "message_get by id");
+        pd_message_clear(&got);
+        ok(t, pd_store_message_get(st, 999999, &got) == PD_E_NOT_FOUND, "unknown id: not_found");
+    }
+    pd_message_clear(&d1);
+    pd_message_clear(&d2);
+    pd_message_clear(&a1);
+    pd_message_clear(&a2);
+    pd_message_clear(&a3);
+    pd_message_clear(&b1);
+}
+
+/* Two jobs with one client_msg_id submitted back to back (likely one batch). */
+static void test_dup_in_batch(struct tap *t, struct pd_store *st)
+{
+    struct run r = {.order = (int[2]){0}, .cap = 2};
+    struct tjob j[2];
+
+    for (int i = 0; i < 2; i++) {
+        tjob_init(&j[i], &r, i);
+        set_send(&j[i], "random", "bob", i ? "retry" : "first", "same-batch");
+        pd_store_submit(st, &j[i].job);
+    }
+    wait_done(st, &r, 2);
+    ok(t, j[0].job.rc == PD_OK && !j[0].job.duplicate && j[1].job.rc == PD_OK &&
+              j[1].job.duplicate && j[1].job.msg.id == j[0].job.msg.id &&
+              strcmp(j[1].job.msg.text, "first") == 0,
+       "a repeat queued right behind its original is a duplicate of it");
+    pd_message_clear(&j[0].job.msg);
+    pd_message_clear(&j[1].job.msg);
+}
+
+static void test_history(struct tap *t, struct pd_store *st)
+{
+    struct pd_message *m = NULL;
+    size_t n = 0;
+    bool more = false;
+    char text[16];
+    int good = 1;
+
+    do_join(st, "hist", "alice", true);
+    for (int i = 1; i <= 10; i++) {
+        snprintf(text, sizeof(text), "h%d", i);
+        good &= do_send(st, "hist", "alice", text, NULL, NULL, NULL) == PD_OK;
+    }
+    ok(t, good, "ten messages stored in 'hist'");
+    ok(t, pd_store_history(st, "hist", 0, 3, &m, &n, &more) == PD_OK && n == 3 && more &&
+              m[0].seq == 8 && m[1].seq == 9 && m[2].seq == 10 && strcmp(m[2].text, "h10") == 0,
+       "newest 3 without before_seq: 8,9,10 ascending, has_more");
+    pd_messages_free(m, n);
+    ok(t, pd_store_history(st, "hist", 8, 3, &m, &n, &more) == PD_OK && n == 3 && more &&
+              m[0].seq == 5 && m[2].seq == 7,
+       "before_seq 8, limit 3: 5,6,7");
+    pd_messages_free(m, n);
+    ok(t, pd_store_history(st, "hist", 4, 3, &m, &n, &more) == PD_OK && n == 3 && !more &&
+              m[0].seq == 1 && m[2].seq == 3,
+       "exactly the rest: 1,2,3 and no more");
+    pd_messages_free(m, n);
+    ok(t, pd_store_history(st, "hist", 3, 50, &m, &n, &more) == PD_OK && n == 2 && !more &&
+              m[0].seq == 1 && m[1].seq == 2,
+       "fewer than the limit: 1,2");
+    pd_messages_free(m, n);
+    ok(t, pd_store_history(st, "hist", 1, 10, &m, &n, &more) == PD_OK && n == 0 && !more,
+       "before the first message: empty");
+    pd_messages_free(m, n);
+    ok(t, pd_store_history(st, "nothing-here", 0, 10, &m, &n, &more) == PD_OK && n == 0 && !more,
+       "unknown room: empty");
+    pd_messages_free(m, n);
+    ok(t, pd_store_history(st, "hist", 0, 100, &m, &n, &more) == PD_OK && n == 10 && !more,
+       "all ten within the limit");
+    good = 1;
+    for (size_t i = 0; i < n; i++)
+        good &= m[i].seq == (int64_t)i + 1;
+    ok(t, good, "ascending with no gap");
+    pd_messages_free(m, n);
+}
+
+static void test_order_and_drain(struct tap *t, struct pd_store *st)
+{
+    enum { N = 50 };
+    int order[N];
+    struct run r = {.order = order, .cap = N};
+    struct tjob *j = calloc(N, sizeof(*j));
+    int in_order = 1;
+
+    for (int i = 0; i < N; i++) {
+        tjob_init(&j[i], &r, i);
+        if (i % 5 == 0)
+            set_join(&j[i], "order", i ? "bob" : "alice", i == 0, false);
+        else
+            set_send(&j[i], "order", "alice", "x", NULL);
+        pd_store_submit(st, &j[i].job);
+    }
+    pd_store_drain(st);
+    /* After drain everything is on the completion list: one run, no poll. */
+    pd_store_run_completions(st);
+    ok(t, r.ndone == N, "drain: all %d jobs committed and completed at once (%d)", N, r.ndone);
+    for (int i = 0; i < N && i < r.ndone; i++)
+        in_order &= order[i] == i;
+    ok(t, in_order, "completions ran in submission order");
+    in_order = 1;
+    for (int i = 0, seq = 0; i < N; i++)
+        if (j[i].job.op == PD_OP_SEND)
+            in_order &= j[i].job.rc == PD_OK && j[i].job.msg.seq == ++seq;
+    ok(t, in_order, "seqs follow submission order");
+    in_order = 1;
+    for (int i = 0; i < N; i++)
+        in_order &= j[i].done == 1;
+    pd_store_run_completions(st);
+    for (int i = 0; i < N; i++)
+        in_order &= j[i].done == 1;
+    ok(t, in_order, "each job completed exactly once");
+    for (int i = 0; i < N; i++)
+        pd_message_clear(&j[i].job.msg);
+    free(j);
+}
+
+static void test_many(struct tap *t, struct pd_store *st)
+{
+    enum { N = 1000 };
+    int *order = calloc(N, sizeof(int));
+    struct run r = {.order = order, .cap = N};
+    struct tjob *j = calloc(N, sizeof(*j));
+    struct pd_store_stats before, after;
+    int good = 1;
+
+    do_join(st, "busy", "alice", true);
+    pd_store_stats(st, &before);
+    for (int i = 0; i < N; i++) {
+        tjob_init(&j[i], &r, i);
+        set_send(&j[i], "busy", "alice", "load", NULL);
+        good &= pd_store_submit(st, &j[i].job) == 0;
+    }
+    ok(t, good && wait_done(st, &r, N) == 0, "%d submits all complete", N);
+    pd_store_stats(st, &after);
+    good = 1;
+    for (int i = 0; i < N; i++)
+        good &= j[i].job.rc == PD_OK && j[i].job.msg.seq == i + 1 &&
+                (i == 0 || j[i].job.msg.id == j[i - 1].job.msg.id + 1) && order[i] == i;
+    ok(t, good, "seqs 1..%d in order, ids consecutive, completions in order", N);
+    printf("# %d jobs in %llu batches\n", N,
+           (unsigned long long)(after.batches - before.batches));
+    ok(t, after.jobs - before.jobs == N && after.batches - before.batches <= N / 10,
+       "group commit: %d jobs in %llu transactions", N,
+       (unsigned long long)(after.batches - before.batches));
+    ok(t, room_row(st, "busy").want_row.last_seq == N, "rooms.last_seq is %d", N);
+    for (int i = 0; i < N; i++)
+        pd_message_clear(&j[i].job.msg);
+    free(j);
+    free(order);
+}
+
+/* A trigger makes one job fail inside the database: its batch rolls back,
+ * the others are retried alone and stored, and the in-memory seq and id
+ * counters roll back with it (no gap, no reuse). An outside connection
+ * holds the write lock so the batch is known: job 0 alone (taken, then
+ * stuck in BEGIN IMMEDIATE), then jobs 1..8 together, the bad one among
+ * them. */
+static void test_failing_job(struct tap *t, struct pd_store *st, const char *path)
+{
+    enum { N = 9, BAD = 4 };
+    int order[N];
+    struct run r = {.order = order, .cap = N};
+    struct tjob j[N];
+    struct pd_store_stats before, after;
+    struct pd_message *m = NULL;
+    size_t n = 0;
+    bool more;
+    int good = 1, seq = 0;
+    sqlite3 *lock = NULL;
+
+    do_join(st, "fragile", "alice", true);
+    ok(t, sql_exec(path, "CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.text = 'boom' "
+                         "BEGIN SELECT RAISE(ABORT, 'boom'); END") == 0,
+       "trigger installed");
+    pd_store_stats(st, &before);
+    sqlite3_open(path, &lock);
+    sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (int i = 0; i < N; i++) {
+        tjob_init(&j[i], &r, i);
+        set_send(&j[i], "fragile", "alice", i == BAD ? "boom" : "fine", NULL);
+        pd_store_submit(st, &j[i].job);
+        if (i == 0 || i == N - 1)
+            usleep(50 * 1000);
+    }
+    sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(lock);
+    wait_done(st, &r, N);
+    pd_store_stats(st, &after);
+    ok(t, after.batches - before.batches == 2 && after.failed_batches - before.failed_batches == 1,
+       "two batches, the second (8 jobs, one bad) failed as a whole");
+    for (int i = 0; i < N; i++)
+        if (i != BAD)
+            good &= j[i].job.rc == PD_OK && j[i].job.msg.seq == ++seq;
+    ok(t, good, "the other jobs are stored with consecutive seqs 1..%d", N - 1);
+    ok(t, j[BAD].job.rc == PD_E_INTERNAL && j[BAD].job.msg.seq == 0 && j[BAD].job.msg.id == 0,
+       "the failing job reports internal and gets no seq or id");
+    ok(t, pd_store_history(st, "fragile", 0, 100, &m, &n, &more) == PD_OK && n == N - 1 &&
+              m[n - 1].seq == N - 1,
+       "history holds exactly the stored ones");
+    pd_messages_free(m, n);
+    sql_exec(path, "DROP TRIGGER boom");
+    {
+        struct pd_message next;
+        ok(t, do_send(st, "fragile", "alice", "after", NULL, &next, NULL) == PD_OK &&
+                  next.seq == N && next.id == j[N - 1].job.msg.id + 1,
+           "counters rolled back: next seq %d, next id follows", N);
+        pd_message_clear(&next);
+    }
+    for (int i = 0; i < N; i++)
+        pd_message_clear(&j[i].job.msg);
+}
+
+static void test_reopen(struct tap *t, struct fx *f, int64_t *last_id)
+{
+    struct pd_store *st = NULL;
+    struct pd_message *m = NULL, next;
+    size_t n = 0;
+    bool more;
+    char err[256];
+
+    ok(t, pd_store_open(&st, f->db, err, sizeof(err)) == 0, "reopen after close (%s)", err);
+    if (st == NULL)
+        return;
+    ok(t, room_row(st, "busy").want_row.last_seq == 1200 && room_row(st, "general").found,
+       "rooms and last_seq survived");
+    ok(t, member(st, "general", "alice").owner && member(st, "general", "bob").found,
+       "members survived");
+    ok(t, pd_store_history(st, "hist", 0, 2, &m, &n, &more) == PD_OK && n == 2 && more &&
+              strcmp(m[1].text, "h10") == 0,
+       "messages survived");
+    pd_messages_free(m, n);
+    ok(t, do_send(st, "hist", "alice", "h11", NULL, &next, NULL) == PD_OK && next.seq == 11 &&
+              next.id == *last_id + 1,
+       "seq and id continue after reopen (seq 11, id MAX(id) + 1)");
+    pd_message_clear(&next);
+    {
+        bool dup = false;
+        ok(t, do_send(st, "general", "alice", "again", "c-1", &next, &dup) == PD_OK && dup &&
+                  next.seq == 3,
+           "client_msg_id dedup works across a restart");
+        pd_message_clear(&next);
+    }
+    pd_store_close(st);
+}
+
+static void test_accounts(struct tap *t, struct pd_store *st)
+{
+    char *hash = NULL, *name = NULL;
+
+    ok(t, pd_store_user_create(st, "dora", "Dora D.", "$scrypt$x", 1) == PD_OK, "user created");
+    ok(t, pd_store_user_create(st, "dora", "Other", "$scrypt$y", 2) == PD_E_CONFLICT,
+       "same id again: conflict");
+    ok(t, pd_store_user_get(st, "dora", &hash, &name) == PD_OK && hash && name &&
+              strcmp(hash, "$scrypt$x") == 0 && strcmp(name, "Dora D.") == 0,
+       "user_get returns hash and name");
+    free(hash);
+    free(name);
+    ok(t, pd_store_user_get(st, "nobody", &hash, &name) == PD_E_NOT_FOUND && !hash && !name,
+       "unknown user: not_found");
+    ok(t, pd_store_user_create(st, "nopw", "No Password", NULL, 3) == PD_OK &&
+              pd_store_user_get(st, "nopw", &hash, &name) == PD_OK && hash == NULL &&
+              strcmp(name, "No Password") == 0,
+       "an account without password has a NULL hash");
+    free(name);
+}
+
+struct creator {
+    struct pd_store *st;
+    int k, failures;
+};
+
+static void *create_users(void *arg)
+{
+    struct creator *c = arg;
+    char id[32];
+
+    for (int i = 0; i < 25; i++) {
+        snprintf(id, sizeof(id), "t%d-%d", c->k, i);
+        c->failures += pd_store_user_create(c->st, id, id, NULL, i) != PD_OK;
+    }
+    return NULL;
+}
+
+/* Accounts from several threads while the writer commits messages: the
+ * accounts mutex and the busy timeout keep every call succeeding. */
+static void test_concurrent_accounts(struct tap *t, struct pd_store *st)
+{
+    enum { THREADS = 4, SENDS = 200 };
+    pthread_t th[THREADS];
+    struct creator c[THREADS];
+    int *order = calloc(SENDS, sizeof(int));
+    struct run r = {.order = order, .cap = SENDS};
+    struct tjob *j = calloc(SENDS, sizeof(*j));
+    int failures = 0, good = 1;
+
+    for (int k = 0; k < THREADS; k++) {
+        c[k] = (struct creator){st, k, 0};
+        pthread_create(&th[k], NULL, create_users, &c[k]);
+    }
+    for (int i = 0; i < SENDS; i++) {
+        tjob_init(&j[i], &r, i);
+        set_send(&j[i], "busy", "alice", "meanwhile", NULL);
+        pd_store_submit(st, &j[i].job);
+    }
+    for (int k = 0; k < THREADS; k++) {
+        pthread_join(th[k], NULL);
+        failures += c[k].failures;
+    }
+    wait_done(st, &r, SENDS);
+    for (int i = 0; i < SENDS; i++)
+        good &= j[i].job.rc == PD_OK;
+    ok(t, failures == 0 && good, "%d accounts from %d threads alongside %d sends: all stored",
+       THREADS * 25, THREADS, SENDS);
+    for (int i = 0; i < SENDS; i++)
+        pd_message_clear(&j[i].job.msg);
+    free(j);
+    free(order);
+}
+
+int main(void)
+{
+    struct tap t = {0, 0};
+    struct fx f;
+    struct pd_store *st = NULL;
+    char err[256], cmd[128];
+    int64_t last_id = 0;
+
+    snprintf(f.dir, sizeof(f.dir), "/tmp/parley-test-store-XXXXXX");
+    if (mkdtemp(f.dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(f.db, sizeof(f.db), "%s/parley.db", f.dir);
+
+    test_open(&t, &f);
+    if (pd_store_open(&st, f.db, err, sizeof(err)) != 0) {
+        ok(&t, 0, "open for the main tests: %s", err);
+    } else {
+        test_membership(&t, st);
+        test_send(&t, st);
+        test_dup_in_batch(&t, st);
+        test_history(&t, st);
+        test_order_and_drain(&t, st);
+        test_many(&t, st);
+        test_failing_job(&t, st, f.db);
+        test_accounts(&t, st);
+        test_concurrent_accounts(&t, st);
+        pd_store_close(st);
+        sql_int(f.db, "SELECT MAX(id) FROM messages", &last_id);
+        test_reopen(&t, &f, &last_id);
+    }
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f.dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", f.dir);
+    printf("1..%d\n", t.n);
+    return t.failed ? 1 : 0;
+}
