@@ -660,15 +660,18 @@ static void result_reset(struct job_result *res)
 }
 
 /* Applies batch[from .. from + n) in one transaction. 0 when committed;
- * -1 when rolled back, with the counters and results of the range reset
- * (nothing of it happened). */
+ * when rolled back, with the counters and results of the range reset
+ * (nothing of it happened): -1 when a job failed, -2 when the transaction
+ * itself did (BEGIN or COMMIT: lock timeout, I/O, disk full). */
 static int run_txn(struct pd_store *st, size_t from, size_t n)
 {
+    int rc = -1;
+
     for (size_t i = from; i < from + n; i++)
         result_reset(&st->res[i]);
     if (exec_sql(st->wdb, "BEGIN IMMEDIATE") != 0) {
         pd_error("store: BEGIN: %s", sqlite3_errmsg(st->wdb));
-        return -1;
+        return -2;
     }
     for (size_t i = from; i < from + n; i++)
         if (apply_job(st, st->batch[i], &st->res[i]) != 0)
@@ -678,6 +681,7 @@ static int run_txn(struct pd_store *st, size_t from, size_t n)
         return 0;
     }
     pd_error("store: COMMIT: %s", sqlite3_errmsg(st->wdb));
+    rc = -2;
 rollback:
     /* Some errors (disk full, I/O) already rolled back; others did not. */
     if (!sqlite3_get_autocommit(st->wdb))
@@ -685,18 +689,23 @@ rollback:
     counters_rollback(st);
     for (size_t i = from; i < from + n; i++)
         result_reset(&st->res[i]);
-    return -1;
+    return rc;
 }
 
-/* One transaction for the whole batch; when it fails, each job alone, so
- * one bad job does not take the others down with it. */
+/* One transaction for the whole batch; when a job in it fails, each job
+ * alone, so one bad job does not take the others down with it. When the
+ * transaction itself failed, retrying job by job would only repeat the
+ * failure (and each BEGIN may wait out the busy timeout): all report
+ * PD_E_INTERNAL, which their results already say. */
 static void commit_batch(struct pd_store *st, size_t n, uint64_t *failed)
 {
-    if (run_txn(st, 0, n) == 0)
+    int rc = run_txn(st, 0, n);
+
+    if (rc == 0)
         return;
     (*failed)++;
-    if (n == 1)
-        return; /* its result already says PD_E_INTERNAL */
+    if (rc == -2 || n == 1)
+        return;
     for (size_t i = 0; i < n; i++)
         run_txn(st, i, 1);
 }

@@ -4,6 +4,8 @@
  * failing job inside a batch, persistence across close/reopen, accounts.
  * TAP. */
 #include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -705,6 +707,80 @@ static void test_accounts(struct tap *t, struct pd_store *st)
     free(name);
 }
 
+/* Child side of the kill -9 test: each completion writes the message id to
+ * the pipe, as an ack would go out to a client; then waits to be killed. */
+static int pipe_fd = -1;
+
+static void ack_to_pipe(struct pd_store_job *job)
+{
+    int64_t id = job->rc == PD_OK ? job->msg.id : -1;
+
+    if (write(pipe_fd, &id, sizeof(id)) != sizeof(id))
+        _exit(3);
+}
+
+static void crash_child(const char *path)
+{
+    struct pd_store *st = NULL;
+    struct pd_store_job jobs[6];
+    char err[256];
+
+    if (pd_store_open(&st, path, err, sizeof(err)) != 0)
+        _exit(2);
+    memset(jobs, 0, sizeof(jobs));
+    jobs[0].op = PD_OP_JOIN;
+    strcpy(jobs[0].room, "crash");
+    strcpy(jobs[0].user, "alice");
+    jobs[0].owner = true;
+    jobs[0].done = ack_to_pipe;
+    for (int i = 1; i < 6; i++) {
+        jobs[i].op = PD_OP_SEND;
+        strcpy(jobs[i].msg.room, "crash");
+        strcpy(jobs[i].msg.user, "alice");
+        jobs[i].msg.text = strdup("acked, so durable");
+        jobs[i].msg.ts = i;
+        jobs[i].done = ack_to_pipe;
+    }
+    for (int i = 0; i < 6; i++)
+        pd_store_submit(st, &jobs[i]);
+    for (;;) {
+        struct pollfd p = {.fd = pd_store_event_fd(st), .events = POLLIN};
+        poll(&p, 1, -1);
+        pd_store_run_completions(st);
+    }
+}
+
+/* PROTOCOL.md 4: an acknowledged message survives kill -9 of the server.
+ * Runs first, while this process has no threads, so fork is safe. */
+static void test_kill9(struct tap *t, struct fx *f)
+{
+    char path[160];
+    int fds[2], acked = 0;
+    int64_t ids[6], count = -1;
+    pid_t pid;
+
+    snprintf(path, sizeof(path), "%s/crash.db", f->dir);
+    if (pipe(fds) != 0 || (pid = fork()) < 0) {
+        ok(t, 0, "fork for the kill -9 test");
+        return;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        pipe_fd = fds[1];
+        crash_child(path);
+    }
+    close(fds[1]);
+    while (acked < 6 && read(fds[0], &ids[acked], sizeof(ids[0])) == sizeof(ids[0]))
+        acked++;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(fds[0]);
+    ok(t, acked == 6 && ids[5] == 5, "child acked a join and 5 messages, then was killed");
+    sql_int(path, "SELECT COUNT(*) FROM messages WHERE room = 'crash'", &count);
+    ok(t, count == 5, "all 5 acknowledged messages are in the database after kill -9 (%lld)",
+       (long long)count);
+}
+
 struct creator {
     struct pd_store *st;
     int k, failures;
@@ -773,6 +849,7 @@ int main(void)
     }
     snprintf(f.db, sizeof(f.db), "%s/parley.db", f.dir);
 
+    test_kill9(&t, &f);
     test_open(&t, &f);
     if (pd_store_open(&st, f.db, err, sizeof(err)) != 0) {
         ok(&t, 0, "open for the main tests: %s", err);
