@@ -3,6 +3,7 @@
 #ifndef PD_HTTP_H
 #define PD_HTTP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct server;

@@ -1,0 +1,856 @@
+/* One upgraded WebSocket per struct pd_conn, all owned by the loop thread.
+ *
+ * Input: a wslay server context parses what the client sends. wslay checks
+ * framing, masking, UTF-8 across fragments (close 1007) and, with
+ * max_recv_msg_length set, the message size (close 1009) before allocating;
+ * it answers pings and echoes the peer's close. We refuse binary (1003).
+ *
+ * Output: one contiguous byte queue per connection. wslay's send callback
+ * appends its control frames (pong, close) to it whole, and our text frames
+ * are framed once (a broadcast is framed once for all recipients) and
+ * copied in; so every byte leaves in the order it was queued. The queue is
+ * written once per loop pass, from the after-pass callback, with one write()
+ * per connection: coalescing is what makes fan-out cheap (DESIGN.md 3).
+ * EPOLLOUT is wanted only while bytes remain.
+ *
+ * Close: pd_conn_close queues the close frame after what is queued, stops
+ * parsing input, and the connection goes CLOSING (flushing) → DRAINING
+ * (shutdown(SHUT_WR) done, input discarded until EOF, so the peer reads the
+ * close frame rather than a reset) → DEAD, bounded by CLOSE_GRACE_MS. The
+ * services hear of it (pd_services_conn_close) once, after the pass in
+ * which it stopped being open, outside any of their own callbacks; the
+ * memory is freed after the pass in which it died (Redis freeClientAsync). */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <wslay/wslay.h>
+
+#include "clock.h"
+#include "conns.h"
+#include "dispatch.h"
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+#include "wsproto.h"
+
+/* How long a closing connection may take to flush and see the peer's EOF. */
+#define CLOSE_GRACE_MS 2000
+/* Socket bytes read per connection per pass, so one fast sender cannot
+ * starve the others (level-triggered epoll brings us back next pass). */
+#define READ_BUDGET (128 * 1024)
+#define TICK_MS 1000
+
+enum io_state {
+    ST_OPEN,     /* parsing input, dispatching messages */
+    ST_CLOSING,  /* close frame queued: flushing the queue */
+    ST_DRAINING, /* all sent, SHUT_WR done: discarding input until EOF */
+    ST_DEAD,     /* on the dead list, freed after this pass */
+};
+
+struct pd_conn_io {
+    int fd;
+    struct MHD_UpgradeResponseHandle *urh;
+    wslay_event_context_ptr ws;
+    enum io_state state;
+    uint32_t events; /* what epoll watches now */
+
+    uint8_t *extra; /* bytes MHD read before the upgrade: parsed first */
+    size_t extra_len, extra_off;
+    size_t read_budget;
+    bool peer_eof;
+
+    /* Outbound queue: bytes [out_off, out_len) are unsent. frame_base is a
+     * frame boundary at or before out_off, so the queue can be compacted,
+     * or cut after the frame being written, without splitting a frame. */
+    uint8_t *out;
+    size_t out_off, out_len, out_cap, frame_base;
+
+    int64_t last_recv_ms, next_ping_ms, close_deadline_ms; /* monotonic */
+    bool services_open; /* pd_services_conn_open called, close not yet */
+    bool dirty;         /* on the flush list */
+
+    struct pd_conn *prev, *next; /* every connection */
+    struct pd_conn *next_dirty, *next_closed, *next_dead;
+};
+
+struct pd_conns {
+    struct server *srv;
+    uint64_t last_id;
+    /* id → connection: open addressing, linear probing, power-of-two size. */
+    struct pd_conn **slots;
+    size_t cap, used;
+    struct pd_conn *all;
+    struct pd_conn *dirty;  /* output queued this pass */
+    struct pd_conn *closed; /* stopped being open: services to be told */
+    struct pd_conn *dead;   /* to be freed after the pass */
+    size_t live;            /* atomic: read by HTTP threads */
+    bool paused;            /* shutdown: no more input is read */
+    bool shutting_down;     /* shutdown: new connections close at once */
+    uint16_t shutdown_code;
+    const char *shutdown_reason;
+};
+
+/* ---- the id table ------------------------------------------------------------ */
+
+static size_t slot_of(const struct pd_conns *t, uint64_t id)
+{
+    return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & (t->cap - 1);
+}
+
+static int table_grow(struct pd_conns *t)
+{
+    size_t ncap = t->cap ? t->cap * 2 : 256;
+    struct pd_conn **old = t->slots;
+    size_t ocap = t->cap;
+
+    t->slots = calloc(ncap, sizeof(*t->slots));
+    if (t->slots == NULL) {
+        t->slots = old;
+        return -1;
+    }
+    t->cap = ncap;
+    for (size_t i = 0; i < ocap; i++) {
+        if (old[i] != NULL) {
+            size_t j = slot_of(t, old[i]->id);
+            while (t->slots[j] != NULL)
+                j = (j + 1) & (t->cap - 1);
+            t->slots[j] = old[i];
+        }
+    }
+    free(old);
+    return 0;
+}
+
+static int table_put(struct pd_conns *t, struct pd_conn *c)
+{
+    size_t j;
+
+    if ((t->used + 1) * 2 > t->cap && table_grow(t) != 0)
+        return -1;
+    j = slot_of(t, c->id);
+    while (t->slots[j] != NULL)
+        j = (j + 1) & (t->cap - 1);
+    t->slots[j] = c;
+    t->used++;
+    return 0;
+}
+
+static size_t table_find(const struct pd_conns *t, uint64_t id)
+{
+    if (t->cap == 0)
+        return SIZE_MAX;
+    for (size_t j = slot_of(t, id); t->slots[j] != NULL; j = (j + 1) & (t->cap - 1))
+        if (t->slots[j]->id == id)
+            return j;
+    return SIZE_MAX;
+}
+
+/* Removal with backward shift, so lookups never need tombstones. */
+static void table_del(struct pd_conns *t, uint64_t id)
+{
+    size_t i = table_find(t, id), j;
+
+    if (i == SIZE_MAX)
+        return;
+    t->slots[i] = NULL;
+    t->used--;
+    for (j = (i + 1) & (t->cap - 1); t->slots[j] != NULL; j = (j + 1) & (t->cap - 1)) {
+        size_t home = slot_of(t, t->slots[j]->id);
+        /* Move slots[j] into the hole when its home is not in (i, j]. */
+        bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (!stays) {
+            t->slots[i] = t->slots[j];
+            t->slots[j] = NULL;
+            i = j;
+        }
+    }
+}
+
+struct pd_conn *pd_conn_find(struct server *srv, uint64_t id)
+{
+    struct pd_conns *t = srv->conns;
+    size_t j = t ? table_find(t, id) : SIZE_MAX;
+
+    if (j == SIZE_MAX || t->slots[j]->closing)
+        return NULL;
+    return t->slots[j];
+}
+
+size_t pd_conns_count(const struct server *srv)
+{
+    return srv->conns ? __atomic_load_n(&srv->conns->live, __ATOMIC_RELAXED) : 0;
+}
+
+/* ---- state changes --------------------------------------------------------- */
+
+static void on_io(void *arg, uint32_t events);
+
+static void update_events(struct pd_conn *c)
+{
+    struct pd_conn_io *io = c->io;
+    uint32_t want = 0;
+
+    if (io->state == ST_DEAD)
+        return;
+    if (io->state == ST_OPEN ? !c->srv->conns->paused : !io->peer_eof)
+        want |= EPOLLIN;
+    if (io->out_off < io->out_len)
+        want |= EPOLLOUT;
+    if (want != io->events && pd_loop_mod(c->srv->loop, io->fd, want, on_io, c) == 0)
+        io->events = want;
+}
+
+static void mark_dirty(struct pd_conn *c)
+{
+    struct pd_conns *t = c->srv->conns;
+
+    if (c->io->dirty || c->io->state == ST_DEAD)
+        return;
+    c->io->dirty = true;
+    c->io->next_dirty = t->dirty;
+    t->dirty = c;
+}
+
+/* The connection stops being open: no more dispatch, no more output. */
+static void leave_open(struct pd_conn *c)
+{
+    struct pd_conns *t = c->srv->conns;
+
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->io->next_closed = t->closed;
+    t->closed = c;
+}
+
+/* Ends the connection without a close handshake (peer gone, I/O error, or
+ * the grace period over); it is freed after this pass. */
+static void kill_conn(struct pd_conn *c, const char *why)
+{
+    struct pd_conns *t = c->srv->conns;
+
+    if (c->io->state == ST_DEAD)
+        return;
+    leave_open(c);
+    pd_debug("conn %llu: %s", (unsigned long long)c->id, why);
+    c->io->state = ST_DEAD;
+    c->io->next_dead = t->dead;
+    t->dead = c;
+}
+
+/* OPEN → CLOSING once a close frame is queued (by us or by wslay). */
+static void begin_closing(struct pd_conn *c)
+{
+    struct pd_conn_io *io = c->io;
+
+    if (io->state != ST_OPEN)
+        return;
+    leave_open(c);
+    io->state = ST_CLOSING;
+    io->close_deadline_ms = pd_mono_ms() + CLOSE_GRACE_MS;
+    mark_dirty(c);
+    update_events(c);
+}
+
+/* ---- outbound queue ---------------------------------------------------------- */
+
+/* Length of the whole frame starting at p (header + payload). Every frame in
+ * the queue is complete: ours are appended whole, and wslay's send callback
+ * never sees a short write. */
+static size_t frame_len(const uint8_t *p)
+{
+    size_t n = p[1] & 0x7f, hdr = 2;
+
+    if (n == 126) {
+        n = (size_t)p[2] << 8 | p[3];
+        hdr = 4;
+    } else if (n == 127) {
+        n = 0;
+        for (int i = 2; i < 10; i++)
+            n = n << 8 | p[i];
+        hdr = 10;
+    }
+    if (p[1] & 0x80)
+        hdr += 4;
+    return hdr + n;
+}
+
+/* Moves frame_base forward over frames sent completely. */
+static void advance_base(struct pd_conn_io *io)
+{
+    while (io->frame_base < io->out_off) {
+        size_t fl = frame_len(io->out + io->frame_base);
+        if (io->frame_base + fl > io->out_off)
+            break;
+        io->frame_base += fl;
+    }
+}
+
+static int out_reserve(struct pd_conn_io *io, size_t more)
+{
+    size_t need, ncap;
+    uint8_t *p;
+
+    if (io->out_len + more <= io->out_cap)
+        return 0;
+    if (io->out_off > 0) {
+        advance_base(io);
+        memmove(io->out, io->out + io->frame_base, io->out_len - io->frame_base);
+        io->out_off -= io->frame_base;
+        io->out_len -= io->frame_base;
+        io->frame_base = 0;
+        if (io->out_len + more <= io->out_cap)
+            return 0;
+    }
+    need = io->out_len + more;
+    ncap = io->out_cap ? io->out_cap * 2 : 2048;
+    while (ncap < need)
+        ncap *= 2;
+    p = realloc(io->out, ncap);
+    if (p == NULL)
+        return -1;
+    io->out = p;
+    io->out_cap = ncap;
+    return 0;
+}
+
+static int out_append(struct pd_conn_io *io, const void *a, size_t alen, const void *b, size_t blen)
+{
+    if (out_reserve(io, alen + blen) != 0)
+        return -1;
+    memcpy(io->out + io->out_len, a, alen);
+    if (blen > 0)
+        memcpy(io->out + io->out_len + alen, b, blen);
+    io->out_len += alen + blen;
+    return 0;
+}
+
+/* A slow consumer is closed with 1008: drop the frames it has not started
+ * to receive, so the close frame is the next thing after the frame being
+ * written and reaches it as soon as it reads again. */
+static void out_cut_unsent(struct pd_conn_io *io)
+{
+    size_t cut = io->out_off;
+
+    advance_base(io);
+    if (io->frame_base < io->out_off)
+        cut = io->frame_base + frame_len(io->out + io->frame_base);
+    io->out_len = cut;
+}
+
+static int queue_frame(struct pd_conn *c, const uint8_t *hdr, size_t hlen, const void *payload,
+                       size_t plen)
+{
+    struct pd_conn_io *io = c->io;
+    size_t pending = io->out_len - io->out_off;
+
+    if (c->closing)
+        return -1;
+    if (pending + hlen + plen > c->srv->cfg.outbound_limit) {
+        pd_warn("conn %llu (%s): outbound queue over %zu bytes, closing (slow consumer)",
+                (unsigned long long)c->id, c->ident.sub, c->srv->cfg.outbound_limit);
+        pd_conn_close(c, PD_CLOSE_POLICY, "outbound queue full");
+        return -1;
+    }
+    if (out_append(io, hdr, hlen, payload, plen) != 0) {
+        pd_error("conn %llu: out of memory queueing %zu bytes", (unsigned long long)c->id,
+               hlen + plen);
+        pd_conn_close(c, PD_CLOSE_INTERNAL, "out of memory");
+        return -1;
+    }
+    mark_dirty(c);
+    return 0;
+}
+
+struct pd_frame *pd_frame_text(const char *payload, size_t len)
+{
+    struct pd_frame *f = malloc(sizeof(*f) + PD_WS_MAX_HEADER + len);
+    size_t hlen;
+
+    if (f == NULL)
+        return NULL;
+    hlen = pd_ws_frame_header(f->bytes, WSLAY_TEXT_FRAME, len, NULL);
+    memcpy(f->bytes + hlen, payload, len);
+    f->len = hlen + len;
+    return f;
+}
+
+int pd_conn_send(struct pd_conn *c, const char *json, size_t len)
+{
+    uint8_t hdr[PD_WS_MAX_HEADER];
+    size_t hlen = pd_ws_frame_header(hdr, WSLAY_TEXT_FRAME, len, NULL);
+
+    return queue_frame(c, hdr, hlen, json, len);
+}
+
+int pd_conn_send_frame(struct pd_conn *c, const struct pd_frame *f)
+{
+    return queue_frame(c, f->bytes, f->len, NULL, 0);
+}
+
+/* Writes what is queued: one write() per connection per pass. */
+static void flush(struct pd_conn *c)
+{
+    struct pd_conn_io *io = c->io;
+
+    if (io->state == ST_DEAD)
+        return;
+    /* Control frames wslay queued (pong, close) join the queue here. */
+    if (wslay_event_want_write(io->ws) && wslay_event_send(io->ws) != 0) {
+        kill_conn(c, "out of memory queueing a control frame");
+        return;
+    }
+    while (io->out_off < io->out_len) {
+        ssize_t n = send(io->fd, io->out + io->out_off, io->out_len - io->out_off, MSG_NOSIGNAL);
+        if (n > 0) {
+            io->out_off += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        } else {
+            kill_conn(c, n < 0 ? strerror(errno) : "short write");
+            return;
+        }
+    }
+    if (io->out_off == io->out_len) {
+        /* Idle connections hold no output buffer at all. */
+        free(io->out);
+        io->out = NULL;
+        io->out_off = io->out_len = io->out_cap = io->frame_base = 0;
+        if (io->state == ST_CLOSING && !wslay_event_want_write(io->ws)) {
+            shutdown(io->fd, SHUT_WR);
+            io->state = ST_DRAINING;
+            if (io->peer_eof) {
+                kill_conn(c, "closed");
+                return;
+            }
+        }
+    }
+    update_events(c);
+}
+
+/* ---- input -------------------------------------------------------------------- */
+
+static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                       void *user_data)
+{
+    struct pd_conn *c = user_data;
+    struct pd_conn_io *io = c->io;
+    ssize_t n;
+
+    if (io->extra_off < io->extra_len) {
+        size_t k = io->extra_len - io->extra_off;
+        if (k > len)
+            k = len;
+        memcpy(buf, io->extra + io->extra_off, k);
+        io->extra_off += k;
+        if (io->extra_off == io->extra_len) {
+            free(io->extra);
+            io->extra = NULL;
+            io->extra_off = io->extra_len = 0;
+        }
+        return (ssize_t)k;
+    }
+    if (io->read_budget == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (len > io->read_budget)
+        len = io->read_budget;
+    n = read(io->fd, buf, len);
+    if (n > 0) {
+        io->read_budget -= (size_t)n;
+        io->last_recv_ms = pd_mono_ms();
+        return n;
+    }
+    if (n == 0)
+        io->peer_eof = true;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    else
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+/* wslay's frames (pong, close) go into our queue whole, never partially. */
+static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user_data)
+{
+    struct pd_conn *c = user_data;
+
+    if (out_append(c->io, data, len, NULL, 0) != 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return (ssize_t)len;
+}
+
+static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *user_data)
+{
+    struct pd_conn *c = user_data;
+
+    if (c->closing)
+        return;
+    switch (arg->opcode) {
+    case WSLAY_TEXT_FRAME:
+        /* wslay hands an empty message over as NULL. */
+        pd_dispatch(c->srv, c, arg->msg ? (const char *)arg->msg : "", arg->msg_length);
+        break;
+    case WSLAY_BINARY_FRAME:
+        pd_conn_close(c, PD_CLOSE_UNSUPPORTED, "binary frames are not accepted");
+        break;
+    case WSLAY_CONNECTION_CLOSE:
+        pd_debug("conn %llu: peer sent close %u", (unsigned long long)c->id, arg->status_code);
+        break;
+    default:
+        break; /* ping (wslay answers it), pong */
+    }
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    .recv_callback = ws_recv,
+    .send_callback = ws_send,
+    .on_msg_recv_callback = ws_on_msg,
+};
+
+/* Input while open: through wslay, which calls ws_on_msg per message. */
+static void read_open(struct pd_conn *c)
+{
+    struct pd_conn_io *io = c->io;
+    int r;
+
+    io->read_budget = READ_BUDGET;
+    r = wslay_event_recv(io->ws);
+    if (io->state == ST_DEAD)
+        return;
+    if (r != 0) {
+        kill_conn(c, io->peer_eof ? "peer closed the connection" : "read failed");
+        return;
+    }
+    /* wslay stops reading once it queued a close: its answer to the peer's
+     * close, or its own 1002/1007/1009 for a bad frame. */
+    if (io->state == ST_OPEN && !wslay_event_get_read_enabled(io->ws))
+        begin_closing(c);
+    if (wslay_event_want_write(io->ws))
+        mark_dirty(c);
+}
+
+/* Input while closing: discarded, read only to see the peer's EOF. */
+static void read_closing(struct pd_conn *c)
+{
+    struct pd_conn_io *io = c->io;
+    uint8_t buf[4096];
+    size_t budget = READ_BUDGET;
+
+    while (budget > 0) {
+        ssize_t n = read(io->fd, buf, sizeof(buf));
+        if (n > 0) {
+            budget -= (size_t)n < budget ? (size_t)n : budget;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        io->peer_eof = true;
+        if (io->state == ST_DRAINING || n < 0)
+            kill_conn(c, "closed");
+        else
+            update_events(c); /* stop watching EOF; still flushing */
+        return;
+    }
+}
+
+static void on_io(void *arg, uint32_t events)
+{
+    struct pd_conn *c = arg;
+    struct pd_conn_io *io = c->io;
+
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        if (io->state == ST_OPEN)
+            read_open(c);
+        else if (io->state != ST_DEAD)
+            read_closing(c);
+    }
+    if ((events & EPOLLOUT) && io->state != ST_DEAD)
+        flush(c);
+}
+
+/* ---- close --------------------------------------------------------------------- */
+
+void pd_conn_close(struct pd_conn *c, uint16_t code, const char *reason)
+{
+    struct pd_conn_io *io = c->io;
+    size_t rlen = reason ? strlen(reason) : 0;
+
+    if (c->closing || io->state != ST_OPEN)
+        return;
+    if (code == PD_CLOSE_POLICY)
+        out_cut_unsent(io);
+    /* A close reason fits in a control frame: at most 123 bytes. */
+    if (rlen > 123)
+        rlen = 123;
+    wslay_event_queue_close(io->ws, code, (const uint8_t *)reason, rlen);
+    /* From here input is only read to see EOF, never parsed. */
+    wslay_event_shutdown_read(io->ws);
+    pd_info("conn %llu (%s): closing %u %s", (unsigned long long)c->id, c->ident.sub, code,
+            reason ? reason : "");
+    begin_closing(c);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------- */
+
+void pd_upgrade_discard(struct pd_upgrade *up)
+{
+    if (up == NULL)
+        return;
+    if (up->urh != NULL)
+        MHD_upgrade_action(up->urh, MHD_UPGRADE_ACTION_CLOSE);
+    free(up->extra);
+    free(up->user_agent);
+    free(up);
+}
+
+static void list_unlink(struct pd_conns *t, struct pd_conn *c)
+{
+    if (c->io->prev != NULL)
+        c->io->prev->io->next = c->io->next;
+    else
+        t->all = c->io->next;
+    if (c->io->next != NULL)
+        c->io->next->io->prev = c->io->prev;
+}
+
+/* Frees a connection that is off every per-pass list. */
+static void conn_free(struct pd_conn *c)
+{
+    struct pd_conns *t = c->srv->conns;
+    struct pd_conn_io *io = c->io;
+
+    pd_loop_del(c->srv->loop, io->fd);
+    table_del(t, c->id);
+    list_unlink(t, c);
+    pd_info("conn %llu (%s) closed after %llds: sent %u, received %u",
+            (unsigned long long)c->id, c->ident.sub,
+            (long long)((pd_now_ms() - c->connected_ms) / 1000),
+            wslay_event_get_status_code_sent(io->ws), wslay_event_get_status_code_received(io->ws));
+    wslay_event_context_free(io->ws);
+    /* The one way the socket is closed: MHD owns it. */
+    MHD_upgrade_action(io->urh, MHD_UPGRADE_ACTION_CLOSE);
+    free(io->extra);
+    free(io->out);
+    free(c->user_agent);
+    free(io);
+    free(c);
+    __atomic_sub_fetch(&t->live, 1, __ATOMIC_RELAXED);
+}
+
+static void services_close(struct pd_conn *c)
+{
+    if (c->io->services_open) {
+        c->io->services_open = false;
+        pd_services_conn_close(c->srv, c);
+    }
+}
+
+static struct pd_conn *conn_new(struct pd_upgrade *up)
+{
+    struct server *srv = up->srv;
+    struct pd_conn *c = calloc(1, sizeof(*c));
+    struct pd_conn_io *io = calloc(1, sizeof(*io));
+    int64_t now = pd_mono_ms();
+
+    if (c == NULL || io == NULL ||
+        wslay_event_context_server_init(&io->ws, &ws_callbacks, c) != 0) {
+        free(c);
+        free(io);
+        return NULL;
+    }
+    wslay_event_config_set_max_recv_msg_length(io->ws, srv->cfg.max_message_bytes);
+    c->srv = srv;
+    c->io = io;
+    c->ident = up->ident;
+    memcpy(c->ip, up->ip, sizeof(c->ip));
+    c->ip[sizeof(c->ip) - 1] = '\0';
+    c->connected_ms = pd_now_ms();
+    io->fd = up->fd;
+    io->urh = up->urh;
+    io->events = EPOLLIN;
+    io->last_recv_ms = now;
+    io->next_ping_ms = now + (int64_t)srv->cfg.ping_interval * 1000;
+    return c;
+}
+
+void pd_conn_adopt(void *upgrade)
+{
+    struct pd_upgrade *up = upgrade;
+    struct pd_conns *t = up->srv->conns;
+    struct pd_conn *c = conn_new(up);
+
+    if (c == NULL)
+        goto fail;
+    c->id = ++t->last_id;
+    if (table_put(t, c) != 0) {
+        wslay_event_context_free(c->io->ws);
+        free(c->io);
+        free(c);
+        goto fail;
+    }
+    if (pd_loop_add(up->srv->loop, up->fd, EPOLLIN, on_io, c) != 0) {
+        table_del(t, c->id);
+        wslay_event_context_free(c->io->ws);
+        free(c->io);
+        free(c);
+        goto fail;
+    }
+    /* Past this point nothing fails: the connection owns what up held. */
+    c->user_agent = up->user_agent;
+    c->io->extra = up->extra;
+    c->io->extra_len = up->extra_len;
+    c->io->next = t->all;
+    if (t->all != NULL)
+        t->all->io->prev = c;
+    t->all = c;
+    __atomic_add_fetch(&t->live, 1, __ATOMIC_RELAXED);
+    free(up);
+
+    pd_info("conn %llu open: user %s from %s", (unsigned long long)c->id, c->ident.sub, c->ip);
+    c->io->services_open = true;
+    pd_services_conn_open(c->srv, c);
+    if (t->shutting_down) {
+        pd_conn_close(c, t->shutdown_code, t->shutdown_reason);
+        return;
+    }
+    /* Bytes that came with the request are not signalled by epoll. */
+    if (c->io->extra_len > 0)
+        read_open(c);
+    return;
+fail:
+    pd_error("out of memory accepting a connection from %s", up->ip);
+    pd_upgrade_discard(up);
+}
+
+/* ---- per pass and per second ---------------------------------------------------- */
+
+static void after_pass(void *arg)
+{
+    struct pd_conns *t = arg;
+    struct pd_conn *c;
+
+    /* Telling the services may queue output (presence) or close others;
+     * flushing may kill a connection: repeat until both are settled. */
+    do {
+        while ((c = t->closed) != NULL) {
+            t->closed = c->io->next_closed;
+            services_close(c);
+        }
+        while ((c = t->dirty) != NULL) {
+            t->dirty = c->io->next_dirty;
+            c->io->dirty = false;
+            flush(c);
+        }
+    } while (t->closed != NULL);
+    while ((c = t->dead) != NULL) {
+        t->dead = c->io->next_dead;
+        conn_free(c);
+    }
+}
+
+static void tick_one(struct pd_conn *c, int64_t now, int64_t wall_s)
+{
+    struct pd_conn_io *io = c->io;
+    const struct pd_config *cfg = &c->srv->cfg;
+
+    if (io->state == ST_CLOSING || io->state == ST_DRAINING) {
+        if (now >= io->close_deadline_ms)
+            kill_conn(c, "close handshake timed out");
+        return;
+    }
+    if (io->state != ST_OPEN)
+        return;
+    if (wall_s >= c->ident.exp) {
+        pd_conn_close(c, PD_CLOSE_TOKEN_EXPIRED, "token expired");
+    } else if (now - io->last_recv_ms >= (int64_t)cfg->idle_timeout * 1000) {
+        pd_conn_close(c, PD_CLOSE_GOING_AWAY, "idle timeout");
+    } else if (now >= io->next_ping_ms) {
+        struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
+        io->next_ping_ms = now + (int64_t)cfg->ping_interval * 1000;
+        if (wslay_event_queue_msg(io->ws, &ping) == 0)
+            mark_dirty(c);
+    }
+}
+
+static void tick(void *arg, int64_t now)
+{
+    struct pd_conns *t = arg;
+    int64_t wall_s = pd_now_ms() / 1000;
+
+    for (struct pd_conn *c = t->all; c != NULL; c = c->io->next)
+        tick_one(c, now, wall_s);
+}
+
+/* ---- table lifecycle and shutdown ---------------------------------------------- */
+
+int pd_conns_new(struct server *srv)
+{
+    struct pd_conns *t = calloc(1, sizeof(*t));
+
+    if (t == NULL)
+        return -1;
+    t->srv = srv;
+    srv->conns = t;
+    return 0;
+}
+
+int pd_conns_start(struct server *srv)
+{
+    if (pd_loop_after_pass(srv->loop, after_pass, srv->conns) != 0 ||
+        pd_loop_every(srv->loop, TICK_MS, tick, srv->conns) != 0)
+        return -1;
+    return 0;
+}
+
+void pd_conns_free(struct server *srv)
+{
+    struct pd_conns *t = srv->conns;
+
+    if (t == NULL)
+        return;
+    while (t->all != NULL) {
+        struct pd_conn *c = t->all;
+        services_close(c);
+        conn_free(c);
+    }
+    free(t->slots);
+    free(t);
+    srv->conns = NULL;
+}
+
+void pd_conns_pause_input(struct server *srv)
+{
+    struct pd_conns *t = srv->conns;
+
+    t->paused = true;
+    for (struct pd_conn *c = t->all; c != NULL; c = c->io->next)
+        update_events(c);
+}
+
+void pd_conns_close_all(struct server *srv, uint16_t code, const char *reason)
+{
+    struct pd_conns *t = srv->conns;
+
+    t->shutting_down = true;
+    t->shutdown_code = code;
+    t->shutdown_reason = reason;
+    for (struct pd_conn *c = t->all; c != NULL; c = c->io->next)
+        pd_conn_close(c, code, reason);
+}

@@ -1,0 +1,934 @@
+/* libmicrohttpd: the REST routes (/healthz, /api/register, /api/login) and
+ * the WebSocket upgrade gate of PROTOCOL.md 1.1-1.3, which runs in order
+ * (rate limit, origin, JWT) before anything else and before the 101.
+ *
+ * MHD runs its own threads (a pool of two, so one slow scrypt in /api/login
+ * does not stall every other request). Upgraded sockets leave MHD's threads
+ * at once: the upgrade callback copies what it needs and hands it to the
+ * loop with pd_loop_call. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include "auth.h"
+#include "clock.h"
+#include "conns.h"
+#include "errors.h"
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+#include "store.h"
+#include "text.h"
+#include "wsproto.h"
+
+#define BODY_MAX 4096
+#define PASSWORD_MIN 8
+#define PASSWORD_MAX 1024
+#define TOKEN_TTL_S 86400
+#define USER_AGENT_MAX 256
+/* MHD's per-connection pool: the requests we accept are small, and MHD
+ * keeps this pool for the whole life of an upgraded connection. */
+#define CONN_MEMORY_LIMIT 8192
+#define HTTP_TIMEOUT_S 10
+#define CONN_LIMIT_MAX 19000
+/* File descriptors kept back from MHD's share: store, epoll, eventfds... */
+#define FD_RESERVE 256
+
+struct pd_http {
+    struct server *srv;
+    struct MHD_Daemon *d;
+    char *tls_cert, *tls_key; /* PEM text, kept while the daemon runs */
+    /* A hash of no one's password, verified against for unknown users so a
+     * failed login takes as long whether or not the user exists. */
+    pthread_mutex_t dummy_mu;
+    char *dummy_hash;
+};
+
+enum route { R_NONE, R_HEALTHZ, R_REGISTER, R_LOGIN, R_WS };
+
+/* Per request (MHD's con_cls), freed by the completion callback. */
+struct req {
+    enum route route;
+    bool responded;
+    bool too_large;
+    char *body;
+    size_t len;
+    /* /ws: what the gate verified, for the upgrade callback. */
+    struct pd_identity ident;
+    char *user_agent;
+};
+
+/* ---- responses ------------------------------------------------------------- */
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, struct req *r, unsigned status,
+                                 cJSON *body, const char *hname, const char *hval)
+{
+    char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    cJSON_Delete(body);
+    if (text == NULL)
+        return MHD_NO;
+    /* cJSON allocates with malloc, so MHD may free() it. */
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (hname != NULL)
+        MHD_add_response_header(resp, hname, hval);
+    ret = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    if (r != NULL)
+        r->responded = true;
+    return ret;
+}
+
+/* {"error":{"code","message"}} with the given HTTP status. */
+static enum MHD_Result send_error_h(struct MHD_Connection *conn, struct req *r, unsigned status,
+                                    enum pd_err code, const char *hname, const char *hval,
+                                    const char *fmt, va_list ap)
+{
+    char msg[512];
+    cJSON *body = cJSON_CreateObject(), *err;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    err = cJSON_AddObjectToObject(body, "error");
+    if (err == NULL || cJSON_AddStringToObject(err, "code", pd_err_name(code)) == NULL ||
+        cJSON_AddStringToObject(err, "message", msg) == NULL) {
+        cJSON_Delete(body);
+        return MHD_NO;
+    }
+    return send_json(conn, r, status, body, hname, hval);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, struct req *r, enum pd_err code,
+                                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static enum MHD_Result send_error(struct MHD_Connection *conn, struct req *r, enum pd_err code,
+                                  const char *fmt, ...)
+{
+    enum MHD_Result ret;
+    va_list ap;
+
+    va_start(ap, fmt);
+    ret = send_error_h(conn, r, (unsigned)pd_err_http_status(code), code, NULL, NULL, fmt, ap);
+    va_end(ap);
+    return ret;
+}
+
+/* An error whose HTTP status is not the code's own (405, 426, 501), with
+ * an optional extra header. */
+static enum MHD_Result send_error_status(struct MHD_Connection *conn, struct req *r,
+                                         unsigned status, enum pd_err code, const char *hname,
+                                         const char *hval, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static enum MHD_Result send_error_status(struct MHD_Connection *conn, struct req *r,
+                                         unsigned status, enum pd_err code, const char *hname,
+                                         const char *hval, const char *fmt, ...)
+{
+    enum MHD_Result ret;
+    va_list ap;
+
+    va_start(ap, fmt);
+    ret = send_error_h(conn, r, status, code, hname, hval, fmt, ap);
+    va_end(ap);
+    return ret;
+}
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static const char *header(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+/* True when the comma-separated header value has `token` (any case). */
+static bool has_token(const char *value, const char *token)
+{
+    size_t tlen = strlen(token);
+
+    while (value != NULL && *value) {
+        const char *end;
+        size_t len;
+
+        while (*value == ' ' || *value == '\t' || *value == ',')
+            value++;
+        end = value;
+        while (*end && *end != ',')
+            end++;
+        len = (size_t)(end - value);
+        while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+            len--;
+        if (len == tlen && strncasecmp(value, token, tlen) == 0)
+            return true;
+        value = end;
+    }
+    return false;
+}
+
+static void client_ip(struct MHD_Connection *conn, char *out, size_t outlen)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    snprintf(out, outlen, "?");
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)outlen);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        /* Dual-stack sockets see IPv4 clients as ::ffff:a.b.c.d. */
+        if (IN6_IS_ADDR_V4MAPPED(a6))
+            inet_ntop(AF_INET, &a6->s6_addr[12], out, (socklen_t)outlen);
+        else
+            inet_ntop(AF_INET6, a6, out, (socklen_t)outlen);
+    }
+}
+
+/* ---- origin (PROTOCOL.md 1.2) ------------------------------------------------ */
+
+struct origin {
+    char scheme[16];
+    char host[256];
+    unsigned port; /* 0: none given and no default for the scheme */
+};
+
+/* host[:port] or [v6][:port] from s (len bytes); host lower-cased, *port
+ * set only when a port is given. */
+static int parse_hostport(const char *s, size_t len, char *host, size_t hostlen, unsigned *port)
+{
+    const char *end = s + len, *h = s, *hend, *p = NULL;
+    size_t hlen;
+    unsigned v = 0;
+
+    if (len > 0 && s[0] == '[') {
+        hend = memchr(s, ']', len);
+        if (hend == NULL)
+            return -1;
+        h = s + 1;
+        if (hend + 1 < end) {
+            if (hend[1] != ':')
+                return -1;
+            p = hend + 2;
+        }
+    } else {
+        hend = memchr(s, ':', len);
+        if (hend != NULL)
+            p = hend + 1;
+        else
+            hend = end;
+    }
+    hlen = (size_t)(hend - h);
+    if (hlen == 0 || hlen >= hostlen)
+        return -1;
+    for (size_t i = 0; i < hlen; i++)
+        host[i] = (char)tolower((unsigned char)h[i]);
+    host[hlen] = '\0';
+    if (p == NULL)
+        return 0;
+    if (p == end)
+        return -1;
+    for (; p < end; p++)
+        if (!isdigit((unsigned char)*p) || (v = v * 10 + (unsigned)(*p - '0')) > 65535)
+            return -1;
+    *port = v;
+    return 0;
+}
+
+/* "scheme://host[:port]" (a trailing "/" tolerated); default ports filled in,
+ * so "http://a" and "http://a:80" are the same origin. */
+static int parse_origin(const char *s, size_t len, struct origin *o)
+{
+    const char *sep = NULL;
+    size_t slen;
+
+    for (size_t i = 0; i + 2 < len; i++) {
+        if (s[i] == ':' && s[i + 1] == '/' && s[i + 2] == '/') {
+            sep = s + i;
+            break;
+        }
+    }
+    if (sep == NULL || (slen = (size_t)(sep - s)) == 0 || slen >= sizeof(o->scheme))
+        return -1;
+    for (size_t i = 0; i < slen; i++)
+        o->scheme[i] = (char)tolower((unsigned char)s[i]);
+    o->scheme[slen] = '\0';
+    s = sep + 3;
+    len -= slen + 3;
+    if (len > 0 && s[len - 1] == '/')
+        len--;
+    if (memchr(s, '/', len) != NULL || memchr(s, '@', len) != NULL)
+        return -1;
+    o->port = 0;
+    if (strcmp(o->scheme, "http") == 0 || strcmp(o->scheme, "ws") == 0)
+        o->port = 80;
+    else if (strcmp(o->scheme, "https") == 0 || strcmp(o->scheme, "wss") == 0)
+        o->port = 443;
+    return parse_hostport(s, len, o->host, sizeof(o->host), &o->port);
+}
+
+static bool origin_listed(const char *list, const struct origin *o)
+{
+    const char *p = list;
+
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len;
+        struct origin e;
+
+        if (end == NULL)
+            end = p + strlen(p);
+        while (p < end && isspace((unsigned char)*p))
+            p++;
+        len = (size_t)(end - p);
+        while (len > 0 && isspace((unsigned char)p[len - 1]))
+            len--;
+        if (len == 1 && p[0] == '*')
+            return true;
+        if (parse_origin(p, len, &e) == 0 && strcmp(e.scheme, o->scheme) == 0 &&
+            strcmp(e.host, o->host) == 0 && e.port == o->port)
+            return true;
+        p = *end ? end + 1 : end;
+    }
+    return false;
+}
+
+/* NULL when allowed, else why not. */
+static const char *check_origin(const struct pd_config *cfg, const char *origin, const char *host)
+{
+    struct origin o;
+    char hhost[256];
+    unsigned hport = 0;
+
+    if (origin == NULL)
+        return NULL; /* native clients send none */
+    if (cfg->origins != NULL) {
+        if (strcmp(cfg->origins, "*") == 0)
+            return NULL;
+        if (parse_origin(origin, strlen(origin), &o) != 0 || !origin_listed(cfg->origins, &o))
+            return "is not on the allowed list";
+        return NULL;
+    }
+    if (parse_origin(origin, strlen(origin), &o) != 0)
+        return "is not a valid origin";
+    if (host == NULL || parse_hostport(host, strlen(host), hhost, sizeof(hhost), &hport) != 0)
+        return "cannot be compared: the request has no valid Host header";
+    if (strcmp(o.host, hhost) != 0)
+        return "does not match the Host of the request";
+    return NULL;
+}
+
+/* ---- /healthz ------------------------------------------------------------------ */
+
+static enum MHD_Result handle_healthz(struct pd_http *h, struct MHD_Connection *conn,
+                                      struct req *r)
+{
+    cJSON *body = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(body, "status", "healthy");
+    cJSON_AddNumberToObject(body, "uptime_s", (double)((pd_now_ms() - h->srv->started_ms) / 1000));
+    cJSON_AddNumberToObject(body, "connections", (double)pd_conns_count(h->srv));
+    return send_json(conn, r, MHD_HTTP_OK, body, NULL, NULL);
+}
+
+/* ---- /api/register and /api/login ------------------------------------------- */
+
+struct creds {
+    cJSON *root;
+    const char *user, *password;
+};
+
+/* Parses {"username","password"} strings; 0, or -1 after answering 400. */
+static int parse_creds(struct MHD_Connection *conn, struct req *r, struct creds *cr,
+                       enum MHD_Result *ret)
+{
+    const cJSON *u, *p;
+
+    cr->root = cJSON_ParseWithLength(r->body ? r->body : "", r->len);
+    if (cr->root == NULL || !cJSON_IsObject(cr->root)) {
+        *ret = send_error(conn, r, PD_E_BAD_REQUEST, "the body must be a JSON object");
+        return -1;
+    }
+    u = cJSON_GetObjectItemCaseSensitive(cr->root, "username");
+    p = cJSON_GetObjectItemCaseSensitive(cr->root, "password");
+    if (!cJSON_IsString(u) || !cJSON_IsString(p)) {
+        *ret = send_error(conn, r, PD_E_BAD_REQUEST,
+                          "'username' and 'password' are required strings");
+        return -1;
+    }
+    cr->user = u->valuestring;
+    cr->password = p->valuestring;
+    return 0;
+}
+
+static enum MHD_Result no_issuer(struct pd_http *h, struct MHD_Connection *conn, struct req *r)
+{
+    return send_error_status(conn, r, MHD_HTTP_NOT_IMPLEMENTED, PD_E_INTERNAL, NULL, NULL,
+                             "this server does not issue tokens (jwt_alg %s): get one from "
+                             "your identity provider",
+                             h->srv->cfg.jwt_alg);
+}
+
+static enum MHD_Result handle_register(struct pd_http *h, struct MHD_Connection *conn,
+                                       struct req *r)
+{
+    struct creds cr;
+    enum MHD_Result ret;
+    size_t plen;
+    char *hash = NULL, *token = NULL;
+    enum pd_err rc;
+    int64_t now = pd_now_ms();
+    cJSON *body, *user;
+
+    if (!pd_auth_can_issue(h->srv->auth))
+        return no_issuer(h, conn, r);
+    if (parse_creds(conn, r, &cr, &ret) != 0)
+        goto out;
+    plen = strlen(cr.password);
+    if (!pd_valid_user_id(cr.user)) {
+        ret = send_error(conn, r, PD_E_BAD_REQUEST,
+                         "'username' must be 1 to 64 characters of A-Z a-z 0-9 _ . @ -");
+        goto out;
+    }
+    if (plen < PASSWORD_MIN || plen > PASSWORD_MAX) {
+        ret = send_error(conn, r, PD_E_BAD_REQUEST, "'password' must be %d to %d bytes",
+                         PASSWORD_MIN, PASSWORD_MAX);
+        goto out;
+    }
+    if (pd_password_hash(cr.password, &hash) != 0) {
+        ret = send_error(conn, r, PD_E_INTERNAL, "could not hash the password");
+        goto out;
+    }
+    rc = pd_store_user_create(h->srv->store, cr.user, cr.user, hash, now);
+    if (rc == PD_E_CONFLICT) {
+        ret = send_error(conn, r, PD_E_CONFLICT, "the username '%s' is taken", cr.user);
+        goto out;
+    }
+    if (rc != PD_OK || pd_auth_issue(h->srv->auth, cr.user, cr.user, now / 1000, TOKEN_TTL_S,
+                                     &token) != 0) {
+        ret = send_error(conn, r, PD_E_INTERNAL, "could not create the user");
+        goto out;
+    }
+    pd_info("user %s registered", cr.user);
+    body = cJSON_CreateObject();
+    user = cJSON_AddObjectToObject(body, "user");
+    cJSON_AddStringToObject(user, "id", cr.user);
+    cJSON_AddStringToObject(user, "name", cr.user);
+    cJSON_AddStringToObject(body, "token", token);
+    cJSON_AddNumberToObject(body, "expires_in", TOKEN_TTL_S);
+    ret = send_json(conn, r, MHD_HTTP_CREATED, body, NULL, NULL);
+out:
+    free(hash);
+    free(token);
+    cJSON_Delete(cr.root);
+    return ret;
+}
+
+static const char *dummy_hash(struct pd_http *h)
+{
+    const char *d;
+
+    pthread_mutex_lock(&h->dummy_mu);
+    if (h->dummy_hash == NULL && pd_password_hash("no one's password, for timing", &h->dummy_hash) != 0)
+        h->dummy_hash = NULL;
+    d = h->dummy_hash;
+    pthread_mutex_unlock(&h->dummy_mu);
+    return d;
+}
+
+static enum MHD_Result handle_login(struct pd_http *h, struct MHD_Connection *conn,
+                                    struct req *r)
+{
+    struct creds cr;
+    enum MHD_Result ret;
+    char *hash = NULL, *name = NULL, *token = NULL;
+    enum pd_err rc = PD_E_NOT_FOUND;
+    bool ok = false;
+    int64_t now = pd_now_ms();
+    cJSON *body;
+
+    if (!pd_auth_can_issue(h->srv->auth))
+        return no_issuer(h, conn, r);
+    if (parse_creds(conn, r, &cr, &ret) != 0)
+        goto out;
+    if (pd_valid_user_id(cr.user))
+        rc = pd_store_user_get(h->srv->store, cr.user, &hash, &name);
+    if (rc == PD_E_INTERNAL) {
+        ret = send_error(conn, r, PD_E_INTERNAL, "could not read the user");
+        goto out;
+    }
+    if (rc == PD_OK) {
+        ok = pd_password_verify(cr.password, hash) == 0;
+    } else {
+        /* Same work as a wrong password, so timing does not tell. */
+        const char *d = dummy_hash(h);
+        if (d != NULL)
+            pd_password_verify(cr.password, d);
+    }
+    if (!ok) {
+        pd_info("login failed for '%.64s'", cr.user);
+        ret = send_error(conn, r, PD_E_UNAUTHORIZED, "invalid username or password");
+        goto out;
+    }
+    if (pd_auth_issue(h->srv->auth, cr.user, name, now / 1000, TOKEN_TTL_S, &token) != 0) {
+        ret = send_error(conn, r, PD_E_INTERNAL, "could not issue a token");
+        goto out;
+    }
+    body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "token", token);
+    cJSON_AddNumberToObject(body, "expires_in", TOKEN_TTL_S);
+    ret = send_json(conn, r, MHD_HTTP_OK, body, NULL, NULL);
+out:
+    free(hash);
+    free(name);
+    free(token);
+    cJSON_Delete(cr.root);
+    return ret;
+}
+
+/* ---- GET /ws ------------------------------------------------------------------ */
+
+static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
+                       const char *extra_in, size_t extra_in_size, MHD_socket sock,
+                       struct MHD_UpgradeResponseHandle *urh)
+{
+    struct pd_http *h = cls;
+    struct req *r = con_cls;
+    struct pd_upgrade *up = calloc(1, sizeof(*up));
+    int one = 1, fl;
+
+    if (up == NULL) {
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        return;
+    }
+    up->srv = h->srv;
+    up->fd = sock;
+    up->urh = urh;
+    up->ident = r->ident;
+    up->user_agent = r->user_agent;
+    r->user_agent = NULL;
+    client_ip(conn, up->ip, sizeof(up->ip));
+    /* extra_in points into MHD's buffer, gone after this returns. */
+    if (extra_in_size > 0) {
+        up->extra = malloc(extra_in_size);
+        if (up->extra == NULL) {
+            pd_upgrade_discard(up);
+            return;
+        }
+        memcpy(up->extra, extra_in, extra_in_size);
+        up->extra_len = extra_in_size;
+    }
+    /* MHD turns Nagle back on for the upgrade (it corks the 101); small
+     * chat frames must not wait for it. Fails harmlessly on TLS's
+     * socketpair. */
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    fl = fcntl(sock, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(sock, F_SETFL, fl | O_NONBLOCK);
+    if (pd_loop_call(h->srv->loop, pd_conn_adopt, up) != 0)
+        pd_upgrade_discard(up);
+}
+
+/* The JWT from Authorization: Bearer, else ?token= (PROTOCOL.md 1.1). */
+static const char *find_token(struct MHD_Connection *conn)
+{
+    const char *auth = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
+
+    if (auth != NULL && strncasecmp(auth, "Bearer", 6) == 0 && (auth[6] == ' ' || auth[6] == '\t')) {
+        auth += 7;
+        while (*auth == ' ' || *auth == '\t')
+            auth++;
+        if (*auth)
+            return auth;
+    }
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+}
+
+/* RFC 6455 4.2.1: the request really asks for a version 13 WebSocket. */
+static enum MHD_Result check_ws_request(struct MHD_Connection *conn, struct req *r,
+                                        char accept[PD_WS_ACCEPT_LEN + 1], bool *ok)
+{
+    const char *version = header(conn, "Sec-WebSocket-Version");
+
+    *ok = false;
+    if (!has_token(header(conn, MHD_HTTP_HEADER_UPGRADE), "websocket") ||
+        !has_token(header(conn, MHD_HTTP_HEADER_CONNECTION), "upgrade"))
+        return send_error(conn, r, PD_E_BAD_REQUEST,
+                          "/ws needs a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)");
+    if (version == NULL || strcmp(version, "13") != 0)
+        return send_error_status(conn, r, MHD_HTTP_UPGRADE_REQUIRED, PD_E_BAD_REQUEST,
+                                 "Sec-WebSocket-Version", "13",
+                                 "only WebSocket version 13 is supported");
+    if (pd_ws_accept_key(header(conn, "Sec-WebSocket-Key"), accept) != 0)
+        return send_error(conn, r, PD_E_BAD_REQUEST, "missing or malformed Sec-WebSocket-Key");
+    *ok = true;
+    return MHD_YES;
+}
+
+static enum MHD_Result handle_ws(struct pd_http *h, struct MHD_Connection *conn, struct req *r)
+{
+    const char *origin = header(conn, "Origin"), *token, *why, *ua;
+    char ip[64], reason[128], accept[PD_WS_ACCEPT_LEN + 1];
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    bool ok;
+
+    client_ip(conn, ip, sizeof(ip));
+
+    /* PROTOCOL.md 1.3, first and before any auth work: the per-IP upgrade
+     * rate limit (cfg.rate_connections) answering 429 with Retry-After
+     * belongs here. Not implemented yet. */
+
+    why = check_origin(&h->srv->cfg, origin, header(conn, MHD_HTTP_HEADER_HOST));
+    if (why != NULL) {
+        pd_info("upgrade from %s refused: origin '%.100s' %s", ip, origin, why);
+        return send_error(conn, r, PD_E_FORBIDDEN, "origin '%.200s' %s", origin, why);
+    }
+
+    token = find_token(conn);
+    if (token == NULL || *token == '\0') {
+        pd_info("upgrade from %s refused: no token", ip);
+        return send_error(conn, r, PD_E_UNAUTHORIZED,
+                          "a token is required: send Authorization: Bearer <jwt> or ?token=<jwt>");
+    }
+    if (pd_auth_verify(h->srv->auth, token, pd_now_ms() / 1000, &r->ident, reason,
+                       sizeof(reason)) != 0) {
+        /* The reason names the failed check, never the token itself. */
+        pd_info("upgrade from %s refused: %s", ip, reason);
+        return send_error(conn, r, PD_E_UNAUTHORIZED, "invalid token: %s", reason);
+    }
+
+    ret = check_ws_request(conn, r, accept, &ok);
+    if (!ok)
+        return ret;
+
+    ua = header(conn, MHD_HTTP_HEADER_USER_AGENT);
+    if (ua != NULL && (r->user_agent = strndup(ua, USER_AGENT_MAX)) == NULL)
+        return MHD_NO;
+    resp = MHD_create_response_for_upgrade(on_upgrade, h);
+    if (resp == NULL)
+        return MHD_NO;
+    /* No Connection header: MHD adds "Connection: Upgrade" itself, and a
+     * doubled value makes strict clients (Node's WebSocket) refuse. */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+    ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    MHD_destroy_response(resp);
+    r->responded = true;
+    return ret;
+}
+
+/* ---- routing ------------------------------------------------------------------- */
+
+static enum route route_of(const char *url)
+{
+    if (strcmp(url, "/healthz") == 0)
+        return R_HEALTHZ;
+    if (strcmp(url, "/api/register") == 0)
+        return R_REGISTER;
+    if (strcmp(url, "/api/login") == 0)
+        return R_LOGIN;
+    if (strcmp(url, "/ws") == 0)
+        return R_WS;
+    return R_NONE;
+}
+
+static bool is_get(const char *method)
+{
+    return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+/* First call of a request (headers read, no body yet): refuses early what
+ * is refused anyway (unknown path, wrong method, declared body too large).
+ * Everything else is answered on the last call, once MHD has read the
+ * whole request, so the connection can stay alive. */
+static enum MHD_Result on_headers(struct MHD_Connection *conn, const char *url,
+                                  const char *method, struct req *r)
+{
+    bool post = r->route == R_REGISTER || r->route == R_LOGIN;
+    const char *clen;
+
+    if (r->route == R_NONE)
+        return send_error(conn, r, PD_E_NOT_FOUND, "no such resource: %.200s", url);
+    if (post ? strcmp(method, MHD_HTTP_METHOD_POST) != 0
+             : (r->route == R_WS ? strcmp(method, MHD_HTTP_METHOD_GET) != 0 : !is_get(method)))
+        return send_error_status(conn, r, MHD_HTTP_METHOD_NOT_ALLOWED, PD_E_BAD_REQUEST,
+                                 MHD_HTTP_HEADER_ALLOW, post ? "POST" : "GET",
+                                 "%.200s allows only %s", url, post ? "POST" : "GET");
+    clen = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (post && clen != NULL && strtoull(clen, NULL, 10) > BODY_MAX)
+        return send_error(conn, r, PD_E_TOO_LARGE, "the body is over %d bytes", BODY_MAX);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct pd_http *h = cls;
+    struct req *r = *con_cls;
+
+    if (r == NULL) {
+        r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            return MHD_NO;
+        *con_cls = r;
+        r->route = route_of(url);
+        pd_debug("%s %.200s", method, url); /* url has no query string: no token */
+        return on_headers(conn, url, method, r);
+    }
+    if (r->responded) {
+        *upload_data_size = 0; /* the rest of a refused body is discarded */
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->route == R_HEALTHZ || r->route == R_WS)
+            return MHD_YES; /* a body on a GET means nothing */
+        if (r->too_large || r->len + n > BODY_MAX) {
+            r->too_large = true;
+            return send_error(conn, r, PD_E_TOO_LARGE, "the body is over %d bytes", BODY_MAX);
+        }
+        char *b = realloc(r->body, r->len + n + 1);
+        if (b == NULL)
+            return MHD_NO;
+        memcpy(b + r->len, upload_data, n);
+        r->body = b;
+        r->len += n;
+        r->body[r->len] = '\0';
+        return MHD_YES;
+    }
+    switch (r->route) {
+    case R_HEALTHZ:
+        return handle_healthz(h, conn, r);
+    case R_WS:
+        return handle_ws(h, conn, r);
+    case R_REGISTER:
+        return handle_register(h, conn, r);
+    case R_LOGIN:
+        return handle_login(h, conn, r);
+    case R_NONE:
+        break;
+    }
+    return MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct req *r = *con_cls;
+
+    if (r == NULL)
+        return;
+    if (r->body != NULL)
+        explicit_bzero(r->body, r->len); /* it held a password */
+    free(r->body);
+    free(r->user_agent);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    size_t n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    pd_warn("http: %s", msg);
+}
+
+/* ---- start and stop ------------------------------------------------------------ */
+
+static char *read_pem(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    for (;;) {
+        char *nb;
+        size_t n;
+        if (len + 4097 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > (1u << 20) || (nb = realloc(buf, cap)) == NULL) {
+                snprintf(err, errlen, "'%s' is too large", path);
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        n = fread(buf + len, 1, 4096, f);
+        len += n;
+        if (n < 4096)
+            break;
+    }
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+static int load_tls(struct pd_http *h, const struct pd_config *cfg, char *err, size_t errlen)
+{
+    char why[300];
+
+    if (cfg->tls_cert == NULL && cfg->tls_key == NULL)
+        return 0;
+    if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
+        snprintf(err, errlen, "tls_cert and tls_key must be set together");
+        return -1;
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen, "tls_cert: this libmicrohttpd has no TLS support");
+        return -1;
+    }
+    h->tls_cert = read_pem(cfg->tls_cert, why, sizeof(why));
+    if (h->tls_cert == NULL) {
+        snprintf(err, errlen, "tls_cert: %s", why);
+        return -1;
+    }
+    h->tls_key = read_pem(cfg->tls_key, why, sizeof(why));
+    if (h->tls_key == NULL) {
+        snprintf(err, errlen, "tls_key: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* MHD's connection ceiling: upgraded sockets count toward it, and its
+ * default is sized for select(), so it is set from the fd limit. */
+static unsigned conn_limit(void)
+{
+    struct rlimit rl;
+    rlim_t n = 1024;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        n = rl.rlim_cur;
+    n = n > FD_RESERVE + 64 ? n - FD_RESERVE : 64;
+    return n > CONN_LIMIT_MAX ? CONN_LIMIT_MAX : (unsigned)n;
+}
+
+static int resolve(const struct pd_config *cfg, struct sockaddr_storage *ss, socklen_t *sslen,
+                   char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(cfg->listen_host, NULL, &hints, &res);
+
+    if (rc != 0 || res == NULL) {
+        snprintf(err, errlen, "listen: cannot resolve '%s': %s", cfg->listen_host,
+                 gai_strerror(rc));
+        return -1;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sslen = res->ai_addrlen;
+    freeaddrinfo(res);
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons(cfg->listen_port);
+    else
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons(cfg->listen_port);
+    return 0;
+}
+
+static void http_free(struct pd_http *h)
+{
+    free(h->tls_cert);
+    if (h->tls_key != NULL)
+        explicit_bzero(h->tls_key, strlen(h->tls_key));
+    free(h->tls_key);
+    free(h->dummy_hash);
+    pthread_mutex_destroy(&h->dummy_mu);
+    free(h);
+}
+
+int pd_http_start(struct pd_http **out, struct server *srv, uint16_t *port, char *err,
+                  size_t errlen)
+{
+    const struct pd_config *cfg = &srv->cfg;
+    struct pd_http *h = calloc(1, sizeof(*h));
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    unsigned flags = MHD_ALLOW_UPGRADE | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                     MHD_USE_ERROR_LOG;
+    const union MHD_DaemonInfo *info;
+    bool tls;
+
+    *out = NULL;
+    if (h == NULL || pthread_mutex_init(&h->dummy_mu, NULL) != 0) {
+        free(h);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    h->srv = srv;
+    if (load_tls(h, cfg, err, errlen) != 0 || resolve(cfg, &ss, &sslen, err, errlen) != 0) {
+        http_free(h);
+        return -1;
+    }
+    tls = h->tls_cert != NULL;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    /* Under TLS the pool also holds the upgrade's forwarding buffers; 0.9.75
+     * stalls on large messages with small ones, so it keeps its default. */
+    h->d = MHD_start_daemon(
+        flags, cfg->listen_port, NULL, NULL, on_request, h,
+        /* First, so MHD's own start-up messages come through it too. */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, conn_limit(),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(tls ? 32768 : CONN_MEMORY_LIMIT),
+        tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
+        h->tls_key, MHD_OPTION_END);
+    if (h->d == NULL) {
+        snprintf(err, errlen, "listen: cannot start the HTTP server on %s port %u (in use?)",
+                 cfg->listen_host, cfg->listen_port);
+        http_free(h);
+        return -1;
+    }
+    info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? info->port : cfg->listen_port;
+    (void)sslen;
+    *out = h;
+    return 0;
+}
+
+void pd_http_stop(struct pd_http *h)
+{
+    if (h == NULL)
+        return;
+    MHD_stop_daemon(h->d);
+    http_free(h);
+}
