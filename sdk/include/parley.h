@@ -22,6 +22,11 @@
  * asynchronous functions, but a blocking call from inside a callback returns
  * PARLEY_ERR_INVAL (it would wait on itself).
  *
+ * Timeouts: a timeout_ms of 0 or less means the default, 30 seconds (except
+ * parley_loop, where 0 polls without waiting and a negative value waits
+ * for activity). An asynchronous request that gets no ack within 30 seconds
+ * completes with PARLEY_ERR_TIMEOUT.
+ *
  * Memory: strings handed to callbacks live until the callback returns.
  * Everything a call returns through an out-pointer is the caller's, freed
  * with the free function named beside it. The library never aborts the
@@ -95,8 +100,9 @@ struct parley_push {
 /* ---- life cycle ---------------------------------------------------------- */
 
 /* url: "http://HOST:PORT", "ws://HOST:PORT" (path /ws implied) or
- * "ws://HOST:PORT/ws". userdata is handed back to every callback.
- * Returns NULL on a bad URL or no memory. */
+ * "ws://HOST:PORT/ws"; HOST may be an IPv6 literal in brackets. userdata is
+ * handed back to every callback. Returns NULL on a bad URL or no memory
+ * (https and wss too, until TLS support arrives). */
 PARLEY_API parley_client *parley_client_new(const char *url, void *userdata);
 /* Closes the connection if open, stops the loop thread, frees everything.
  * Pending asynchronous requests complete with PARLEY_ERR_CLOSED. */
@@ -106,9 +112,12 @@ PARLEY_API void parley_client_destroy(parley_client *c);
 PARLEY_API int parley_set_token(parley_client *c, const char *jwt);
 
 /* Opens the WebSocket: PARLEY_OK, PARLEY_ERR_CONNECT, PARLEY_ERR_HANDSHAKE
- * (401/403/429... in parley_http_status), PARLEY_ERR_TIMEOUT. */
+ * (401/403/429... in parley_http_status, the server's error in
+ * parley_error_code), PARLEY_ERR_TIMEOUT; PARLEY_ERR_INVAL when already
+ * connected. */
 PARLEY_API int parley_connect(parley_client *c, int timeout_ms);
-/* Sends a normal close (1000) and closes. */
+/* Sends a normal close (1000) and closes, waiting up to a second for the
+ * server's answer (from inside a callback it does not wait). */
 PARLEY_API void parley_disconnect(parley_client *c);
 /* 1 while the WebSocket is open. */
 PARLEY_API int parley_is_connected(const parley_client *c);
@@ -137,7 +146,10 @@ typedef void (*parley_disconnect_cb)(parley_client *c, void *userdata, int code,
                                      const char *reason);
 /* Completion of an asynchronous request: rc PARLEY_OK with the ack's
  * `data` as JSON; PARLEY_ERR_SERVER with the ack's `error` object as JSON;
- * or a transport error with data_json NULL. arg is the caller's. */
+ * or a transport error with data_json NULL. arg is the caller's. Called
+ * exactly once for every asynchronous call that returned PARLEY_OK (with
+ * PARLEY_ERR_CLOSED when the connection closes first), never for one that
+ * failed. */
 typedef void (*parley_ack_cb)(parley_client *c, void *userdata, void *arg, int rc,
                               const char *data_json);
 
@@ -147,12 +159,17 @@ PARLEY_API void parley_on_disconnect(parley_client *c, parley_disconnect_cb cb);
 
 /* ---- running the connection ---------------------------------------------- */
 
+/* parley_loop_stop may be called from a callback on the loop thread: the
+ * thread then ends when the callback returns. While the loop thread runs,
+ * the embedded calls below return PARLEY_ERR_INVAL. */
 PARLEY_API int parley_loop_start(parley_client *c);
 PARLEY_API int parley_loop_stop(parley_client *c);
 
 /* Embedded: the socket to poll (-1 when not connected). */
 PARLEY_API int parley_socket(const parley_client *c);
-/* 1 when there is output to write: poll for POLLOUT too. */
+/* 1 when there is output to write: poll for POLLOUT too. The loop calls
+ * return PARLEY_ERR_CLOSED when the connection ended during the call (the
+ * disconnect callback has run) and PARLEY_ERR_NOT_CONNECTED without one. */
 PARLEY_API int parley_want_write(const parley_client *c);
 PARLEY_API int parley_loop_read(parley_client *c);
 PARLEY_API int parley_loop_write(parley_client *c);
