@@ -176,9 +176,6 @@ void pl_dispatch(parley_client *c);
 void pl_inbox_clear_locked(parley_client *c);
 
 /* ---- loop.c ---- */
-/* One round of I/O on the socket: poll up to timeout_ms (and the wake fd),
- * read, write, expire requests, reap. Releases the lock while polling. */
-void pl_io_round_locked(parley_client *c, int timeout_ms);
 /* Waits with the lock held until pred(c, arg) is true or the deadline;
  * drives the socket itself when no loop thread does. Returns pred's last
  * value. */

@@ -66,11 +66,6 @@ static int io_round_locked(parley_client *c, int timeout_ms)
     return pl_ws_reap_locked(c);
 }
 
-void pl_io_round_locked(parley_client *c, int timeout_ms)
-{
-    io_round_locked(c, timeout_ms);
-}
-
 int pl_wait_locked(parley_client *c, int (*pred)(parley_client *, void *), void *arg,
                    int64_t deadline)
 {
