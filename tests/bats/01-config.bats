@@ -68,7 +68,7 @@ name_re() {
         run_parleyd --listen 127.0.0.1:0 --db "$SRV_DIR/p.db" --jwt-secret "$SECRET" "$flag" "$value"
         if [ "$status" -ne 2 ]; then
             problems+="$flag '$value': exit $status (want 2): $output"$'\n'
-        elif ! [[ "$output" =~ $(name_re "$name") ]]; then
+        elif ! [[ "${output,,}" =~ $(name_re "$name") ]]; then
             problems+="$flag '$value': message does not name $name: $output"$'\n'
         fi
     done
@@ -79,11 +79,41 @@ name_re() {
     srv_init
     run_parleyd --listen 127.0.0.1:0 --db "$SRV_DIR/p.db" --jwt-secret 0123456789012345678901234567890
     assert_status 2
-    [[ "$output" =~ $(name_re jwt_secret) ]] || fail "message does not name jwt_secret: $output"
+    [[ "${output,,}" =~ $(name_re jwt_secret) ]] || fail "message does not name jwt_secret: $output"
     printf '%s' short-secret >"$SRV_DIR/secret"
     run_parleyd --listen 127.0.0.1:0 --db "$SRV_DIR/p.db" --jwt-secret-file "$SRV_DIR/secret"
     assert_status 2
-    [[ "$output" =~ $(name_re jwt_secret) ]] || fail "message does not name jwt_secret: $output"
+    [[ "${output,,}" =~ $(name_re jwt_secret) ]] || fail "message does not name jwt_secret: $output"
+}
+
+@test "unusable key and certificate settings are bad values: exit 2 naming them" {
+    srv_init
+    printf 'not a key\n' >"$SRV_DIR/garbage.pem"
+    local cases=(
+        "jwt_public_key|--jwt-alg RS256"
+        "jwt_public_key|--jwt-alg RS256 --jwt-public-key $SRV_DIR/missing.pem"
+        "jwt_public_key|--jwt-alg ES256 --jwt-public-key $SRV_DIR/garbage.pem"
+        "tls_cert|--jwt-secret $SECRET --tls-cert $SRV_DIR/missing.crt --tls-key $SRV_DIR/missing.key"
+    )
+    local c name args problems=
+    for c in "${cases[@]}"; do
+        name=${c%%|*}
+        read -ra args <<<"${c#*|}"
+        run_parleyd --listen 127.0.0.1:0 --db "$SRV_DIR/p.db" "${args[@]}"
+        if [ "$status" -ne 2 ]; then
+            problems+="${args[*]}: exit $status (want 2): $output"$'\n'
+        elif ! [[ "${output,,}" =~ $(name_re "$name") ]]; then
+            problems+="${args[*]}: message does not name $name: $output"$'\n'
+        fi
+    done
+    [ -z "$problems" ] || fail "$problems"
+}
+
+@test "a port already in use stops the server with exit 1 (a run-time failure, not a bad setting)" {
+    start_server
+    run_parleyd --listen "127.0.0.1:$PARLEY_PORT" --db "$SRV_DIR/other.db" --jwt-secret "$SECRET"
+    assert_status 1
+    [ -n "$output" ] || fail "no message"
 }
 
 @test "a jwt_secret of exactly 32 bytes is accepted" {
@@ -105,7 +135,7 @@ name_re() {
     srv_init
     PARLEYD_LOG_LEVEL=loud run_parleyd --listen 127.0.0.1:0 --db "$SRV_DIR/p.db" --jwt-secret "$SECRET"
     assert_status 2
-    [[ "$output" =~ $(name_re log_level) ]] || fail "message does not name log_level: $output"
+    [[ "${output,,}" =~ $(name_re log_level) ]] || fail "message does not name log_level: $output"
 }
 
 @test "an unknown name or a bad value in the --config file stops the server with exit 2" {
@@ -118,7 +148,7 @@ name_re() {
     printf 'listen = 127.0.0.1:0\nmax_message_bytes = many\n' >"$SRV_DIR/bad.conf"
     run_parleyd --config "$SRV_DIR/bad.conf" --db "$SRV_DIR/p.db" --jwt-secret "$SECRET"
     assert_status 2
-    [[ "$output" =~ $(name_re max_message_bytes) ]] || fail "message does not name max_message_bytes: $output"
+    [[ "${output,,}" =~ $(name_re max_message_bytes) ]] || fail "message does not name max_message_bytes: $output"
 }
 
 @test "a missing --config file stops the server with exit 2" {

@@ -206,3 +206,19 @@ joined() {
     expect_json '.ok == true and .data.message.seq == 3'
     expect_json '.ok == true and (.data.messages | map([.seq, .text]) == [[1,"one"],[2,"two"],[3,"three"]])'
 }
+
+@test "reply_to names a message of the same room; another room's message or an unknown id is not_found" {
+    run pcli --token "$TA" -c 'join r' -c 'join s' -c 'send r first' -c 'send s elsewhere'
+    assert_status 0
+    local x y
+    x=$(jfirst '.ok == true and .data.message.text == "first"' | jq .data.message.id)
+    y=$(jfirst '.ok == true and .data.message.text == "elsewhere"' | jq .data.message.id)
+    run pcli --token "$TB" -c 'join r' -c "send --reply-to $x r an answer"
+    assert_status 0
+    expect_json ".ok == true and .data.message.reply_to == $x and .data.message.seq == 2"
+    run pcli --token "$TB" -c "send --reply-to $y r wrong room" -c "send --reply-to 999999 r no such"
+    assert_status 1
+    [ "$(jcount '.ok == false and .error.code == "not_found"')" -eq 2 ] || fail "want 2 not_found: $output"
+    run pcli --token "$TA" -c 'history r'
+    expect_json ".ok == true and (.data.messages | map([.text, .reply_to]) == [[\"first\",null],[\"an answer\",$x]])"
+}

@@ -56,7 +56,7 @@ setup() {
     acked=$(jsel '.ok == true and .data.message != null' "$(cat "$OUT/all")" | jq -s -c 'map(.data.message.id) | sort')
     [ "$(jq length <<<"$acked")" -eq $((3 * per)) ] || fail "not $((3 * per)) acks"
     start_server
-    run pcli --token "$TA" -c 'history busy --limit 100' -c 'history busy --limit 100 --before 101'
+    run pcli --token "$TA" -c 'history busy --limit 100' -c 'history busy --limit 100 --before 21'
     assert_status 0
     local all
     all=$(jsel '.ok == true and .data.messages != null' | jq -s -c 'map(.data.messages) | add')
