@@ -139,3 +139,23 @@ setup() {
     # The account is really stored: the user is in the database.
     sqlite3 "$SRV_DIR/parley.db" .dump | grep -q ivan || fail "user ivan not in the database"
 }
+
+@test "a password of 8 bytes is accepted, 7 is not; usernames are case-sensitive ids" {
+    http POST /api/register '{"username":"Kim","password":"1234567"}'
+    expect_http 400 '.error.code == "bad_request"'
+    http POST /api/register '{"username":"Kim","password":"12345678"}'
+    expect_http 201 '.user.id == "Kim" and .user.name == "Kim"'
+    http POST /api/login '{"username":"kim","password":"12345678"}'
+    expect_http 401 '.error.code == "unauthorized"'
+}
+
+@test "a wrong method answers 405 and a body over 4096 bytes answers 413, both with JSON errors" {
+    http GET /api/register
+    expect_http 405 '.error.code == "bad_request"'
+    http POST /healthz '{}'
+    expect_http 405 '.error.code == "bad_request"'
+    local big
+    big=$(jq -cn --arg p "$(printf 'p%.0s' {1..5000})" '{username: "lena", password: $p}')
+    http POST /api/register "$big"
+    expect_http 413 '.error.code == "too_large"'
+}

@@ -212,3 +212,10 @@ expect_upgrade() {
     openssl ecparam -name prime256v1 -genkey -noout -out "$SRV_DIR/other.pem" 2>/dev/null
     expect_upgrade 401 --token "$(mkjwt --alg ES256 --key "$SRV_DIR/other.pem" --set sub=alice --exp-in 300)"
 }
+
+@test "a name claim that is not a string of at most 128 bytes makes the token invalid" {
+    start_server
+    expect_upgrade 101 --token "$(mkjwt --secret "$SECRET" --set sub=alice --exp-in 300 --set "name=$(printf 'n%.0s' {1..128})")"
+    expect_upgrade 401 --token "$(mkjwt --secret "$SECRET" --set sub=alice --exp-in 300 --set "name=$(printf 'n%.0s' {1..129})")"
+    expect_upgrade 401 --token "$(mkjwt --secret "$SECRET" --set sub=alice --exp-in 300 --set 'name=42')"
+}
