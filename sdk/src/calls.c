@@ -8,6 +8,7 @@
 
 #include "client.h"
 #include "events.h"
+#include "json.h"
 #include "message.h"
 #include "text.h"
 
@@ -121,7 +122,7 @@ static cJSON *send_data(const char *room, const char *text, const struct parley_
         (opts && opts->client_msg_id &&
          !cJSON_AddStringToObject(d, "client_msg_id", opts->client_msg_id)) ||
         (opts && opts->reply_to > 0 &&
-         !cJSON_AddNumberToObject(d, "reply_to", (double)opts->reply_to))) {
+         !pl_json_add_int64(d, "reply_to", opts->reply_to))) {
         cJSON_Delete(d);
         *rc = PARLEY_ERR_NOMEM;
         return NULL;
@@ -178,8 +179,8 @@ static cJSON *history_data(const char *room, int64_t before_seq, int limit, int 
     d = room_data(room, rc);
     if (!d)
         return NULL;
-    if ((before_seq > 0 && !cJSON_AddNumberToObject(d, "before_seq", (double)before_seq)) ||
-        (limit > 0 && !cJSON_AddNumberToObject(d, "limit", limit))) {
+    if ((before_seq > 0 && !pl_json_add_int64(d, "before_seq", before_seq)) ||
+        (limit > 0 && !pl_json_add_int64(d, "limit", limit))) {
         cJSON_Delete(d);
         *rc = PARLEY_ERR_NOMEM;
         return NULL;

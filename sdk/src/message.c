@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
+
 /* What a message object holds, read and checked before anything is
  * allocated. Strings point into the cJSON tree. */
 struct fields {
@@ -14,20 +16,12 @@ struct fields {
 static int get_int64(const cJSON *obj, const char *key, int64_t *out, int required)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-    double d;
 
     if (!it || cJSON_IsNull(it)) {
         *out = 0;
         return !required;
     }
-    if (!cJSON_IsNumber(it))
-        return 0;
-    d = it->valuedouble;
-    /* JSON numbers are doubles here; ids and seqs stay below 2^53. */
-    if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0))
-        return 0;
-    *out = (int64_t)d;
-    return 1;
+    return pl_json_int64(it, out);
 }
 
 static int get_str(const cJSON *obj, const char *key, const char **out, const char *dflt,

@@ -8,6 +8,7 @@
 
 #include "client.h"
 #include "clock.h"
+#include "json.h"
 
 static void link_tail(parley_client *c, struct pl_pending *p)
 {
@@ -153,7 +154,7 @@ int pl_request_send_locked(parley_client *c, const char *event, cJSON *data, str
         return PARLEY_ERR_NOMEM;
     }
     p->id = ++c->next_id;
-    if (!cJSON_AddNumberToObject(root, "id", (double)p->id) ||
+    if (!pl_json_add_int64(root, "id", p->id) ||
         !cJSON_AddStringToObject(root, "event", event)) {
         cJSON_Delete(root);
         cJSON_Delete(data);

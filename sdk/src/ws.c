@@ -12,6 +12,7 @@
 
 #include "client.h"
 #include "clock.h"
+#include "json.h"
 #include "wsproto.h"
 
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
@@ -73,19 +74,6 @@ static int ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, 
     return 0;
 }
 
-static int json_int64(const cJSON *item, int64_t *out)
-{
-    double d;
-
-    if (!cJSON_IsNumber(item))
-        return 0;
-    d = item->valuedouble;
-    if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0) || d != (double)(int64_t)d)
-        return 0;
-    *out = (int64_t)d;
-    return 1;
-}
-
 static void handle_text(parley_client *c, const uint8_t *msg, size_t len)
 {
     cJSON *root = cJSON_ParseWithLength((const char *)msg, len);
@@ -99,7 +87,7 @@ static void handle_text(parley_client *c, const uint8_t *msg, size_t len)
         goto out;
     id = cJSON_GetObjectItemCaseSensitive(root, "id");
     if (id && !cJSON_IsNull(id)) {
-        if (json_int64(id, &idv))
+        if (pl_json_int64(id, &idv))
             pl_request_ack_locked(c, idv, root);
         goto out;
     }

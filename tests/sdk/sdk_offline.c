@@ -79,6 +79,11 @@ int main(void)
            strcmp(m->client_msg_id, "k") == 0 && m->deleted && m->reply_to == 0,
        "a bare message object parses; name falls back to the user");
     parley_message_free(m);
+    rc = parley_message_parse("{\"id\":9007199254740991,\"room\":\"r\",\"seq\":9007199254740990}", &m);
+    ok(rc == PARLEY_OK && m && m->id == 9007199254740991LL && m->seq == 9007199254740990LL &&
+           strcmp(m->text, "") == 0 && strcmp(m->user, "") == 0,
+       "ids up to 2^53-1 are exact; missing strings are empty");
+    parley_message_free(m);
     m = (struct parley_message *)&rc;
     ok(parley_message_parse("{\"id\":\"x\",\"room\":\"r\",\"seq\":1}", &m) == PARLEY_ERR_PROTOCOL &&
            m == NULL && parley_message_parse("nope", &m) == PARLEY_ERR_PROTOCOL &&
