@@ -105,7 +105,8 @@ struct parley_push {
  * (https and wss too, until TLS support arrives). */
 PARLEY_API parley_client *parley_client_new(const char *url, void *userdata);
 /* Closes the connection if open, stops the loop thread, frees everything.
- * Pending asynchronous requests complete with PARLEY_ERR_CLOSED. */
+ * Pending asynchronous requests complete with PARLEY_ERR_CLOSED. Not from
+ * inside one of c's callbacks. */
 PARLEY_API void parley_client_destroy(parley_client *c);
 
 /* The JWT sent at the next connect (Authorization: Bearer). Copied. */
