@@ -150,6 +150,10 @@ PARLEY_API int parley_loop_start(parley_client *c)
         pl_unlock(c);
         return PARLEY_ERR_INVAL; /* restarting itself from a callback */
     }
+    /* Another thread's parley_loop_stop is joining the old thread: let that
+     * thread end before a new one starts, or it would see loop_stop reset. */
+    while (c->loop_running && !c->loop_joinable)
+        pthread_cond_wait(&c->cond, &c->lock);
     if (c->loop_joinable) {
         /* A stop is under way (or it stopped itself): finish it first. */
         pthread_t tid = c->loop_tid;
