@@ -60,7 +60,7 @@ void pd_ack_ok(struct pd_conn *c, int64_t req_id, cJSON *data)
         return;
     }
     root = cJSON_CreateObject();
-    cJSON_AddNumberToObject(root, "id", (double)req_id);
+    pd_json_add_int(root, "id", req_id);
     cJSON_AddBoolToObject(root, "ok", 1);
     cJSON_AddItemToObject(root, "data", data ? data : cJSON_CreateObject());
     send_json(c, root);
@@ -79,7 +79,7 @@ static void ack_err_msg(struct pd_conn *c, int64_t req_id, const char *event, en
     cJSON_AddStringToObject(err, "code", pd_err_name(code));
     cJSON_AddStringToObject(err, "message", msg);
     if (req_id > 0) {
-        cJSON_AddNumberToObject(root, "id", (double)req_id);
+        pd_json_add_int(root, "id", req_id);
         cJSON_AddBoolToObject(root, "ok", 0);
         cJSON_AddItemToObject(root, "error", err);
     } else {

@@ -23,19 +23,19 @@ cJSON *pd_message_json(const struct pd_message *m)
 {
     cJSON *o = cJSON_CreateObject();
 
-    cJSON_AddNumberToObject(o, "id", (double)m->id);
+    pd_json_add_int(o, "id", m->id);
     cJSON_AddStringToObject(o, "room", m->room);
-    cJSON_AddNumberToObject(o, "seq", (double)m->seq);
+    pd_json_add_int(o, "seq", m->seq);
     cJSON_AddStringToObject(o, "user", m->user);
     cJSON_AddStringToObject(o, "name", m->name ? m->name : m->user);
     cJSON_AddStringToObject(o, "text", m->deleted ? "" : (m->text ? m->text : ""));
-    cJSON_AddNumberToObject(o, "ts", (double)m->ts);
+    pd_json_add_int(o, "ts", m->ts);
     if (m->client_msg_id)
         cJSON_AddStringToObject(o, "client_msg_id", m->client_msg_id);
     else
         cJSON_AddNullToObject(o, "client_msg_id");
     if (m->reply_to > 0)
-        cJSON_AddNumberToObject(o, "reply_to", (double)m->reply_to);
+        pd_json_add_int(o, "reply_to", m->reply_to);
     else
         cJSON_AddNullToObject(o, "reply_to");
     cJSON_AddBoolToObject(o, "deleted", m->deleted);

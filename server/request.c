@@ -7,6 +7,14 @@
 
 #include "text.h"
 
+cJSON *pd_json_add_int(cJSON *obj, const char *name, int64_t v)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%lld", (long long)v);
+    return cJSON_AddRawToObject(obj, name, buf);
+}
+
 enum pd_err pd_req_fail(struct pd_req *r, enum pd_err code, const char *fmt, ...)
 {
     va_list ap;

@@ -48,6 +48,10 @@ enum pd_err pd_req_bool(struct pd_req *r, const char *field, bool *out, bool *pr
 /* An integral JSON number within [min, max]. */
 bool pd_json_int(const cJSON *v, int64_t min, int64_t max, int64_t *out);
 
+/* Adds an integer member printed exactly: cJSON prints numbers through a
+ * double with 15 significant digits, which mangles ids near 2^53. */
+cJSON *pd_json_add_int(cJSON *obj, const char *name, int64_t v);
+
 /* Largest integer a JSON number (double) carries exactly: ids beyond it
  * could not round-trip through every client. */
 #define PD_JSON_INT_MAX 9007199254740991LL

@@ -325,10 +325,10 @@ static void add_room_fields(struct server *srv, cJSON *obj, const struct pd_room
     cJSON_AddStringToObject(obj, "room", room->name);
     cJSON_AddBoolToObject(obj, "private", room->is_private);
     cJSON_AddStringToObject(obj, "created_by", room->created_by);
-    cJSON_AddNumberToObject(obj, "created_at", (double)room->created_at);
-    cJSON_AddNumberToObject(obj, "member_count", (double)room->members.len);
-    cJSON_AddNumberToObject(obj, "online_count", online_count(srv, room));
-    cJSON_AddNumberToObject(obj, "last_seq", (double)room->last_seq);
+    pd_json_add_int(obj, "created_at", room->created_at);
+    pd_json_add_int(obj, "member_count", room->members.len);
+    pd_json_add_int(obj, "online_count", online_count(srv, room));
+    pd_json_add_int(obj, "last_seq", room->last_seq);
 }
 
 static cJSON *members_json(struct server *srv, const struct pd_room *room)
