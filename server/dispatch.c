@@ -137,6 +137,21 @@ static bool read_envelope(struct pd_conn *c, const cJSON *root, struct pd_req *r
     return true;
 }
 
+/* True when a JSON string escapes U+0000. cJSON would hand back a C string
+ * cut at that point, silently storing less than was sent; refuse instead.
+ * Escaped backslashes are skipped in pairs, so "\\\\u0000" is not one. */
+static bool has_escaped_nul(const char *s, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
+            return true;
+        i++;
+    }
+    return false;
+}
+
 void pd_dispatch(struct server *srv, struct pd_conn *c, const char *msg, size_t len)
 {
     static const cJSON empty = {.type = cJSON_Object};
@@ -155,6 +170,11 @@ void pd_dispatch(struct server *srv, struct pd_conn *c, const char *msg, size_t 
         return;
     }
     if (!read_envelope(c, root, &r, &fn)) {
+        cJSON_Delete(root);
+        return;
+    }
+    if (has_escaped_nul(msg, len)) {
+        ack_err_msg(c, r.id, r.event, PD_E_BAD_REQUEST, "strings may not contain U+0000");
         cJSON_Delete(root);
         return;
     }
