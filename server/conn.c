@@ -13,10 +13,11 @@
  * per connection: coalescing is what makes fan-out cheap (DESIGN.md 3).
  * EPOLLOUT is wanted only while bytes remain.
  *
- * Close: pd_conn_close queues the close frame after what is queued, stops
- * parsing input, and the connection goes CLOSING (flushing) → DRAINING
- * (shutdown(SHUT_WR) done, input discarded until EOF, so the peer reads the
- * close frame rather than a reset) → DEAD, bounded by CLOSE_GRACE_MS. The
+ * Close: pd_conn_close queues the close frame after what is queued; no
+ * message is dispatched any more, and the connection goes CLOSING (flushing)
+ * → DRAINING (all sent, shutdown(SHUT_WR) done; input read only to see the
+ * peer's close frame or EOF, so the peer reads our close frame rather than
+ * a reset) → DEAD, bounded by CLOSE_GRACE_MS. The
  * services hear of it (pd_services_conn_close) once, after the pass in
  * which it stopped being open, outside any of their own callbacks; the
  * memory is freed after the pass in which it died (Redis freeClientAsync). */
@@ -56,6 +57,7 @@ enum io_state {
 
 struct pd_conn_io {
     int fd;
+    int tcp_fd; /* != fd under TLS: MHD forwards between the two */
     struct MHD_UpgradeResponseHandle *urh;
     wslay_event_context_ptr ws;
     enum io_state state;
@@ -65,6 +67,7 @@ struct pd_conn_io {
     size_t extra_len, extra_off;
     size_t read_budget;
     bool peer_eof;
+    bool graceful; /* DEAD after a completed close handshake */
 
     /* Outbound queue: bytes [out_off, out_len) are unsent. frame_base is a
      * frame boundary at or before out_off, so the queue can be compacted,
@@ -230,14 +233,15 @@ static void leave_open(struct pd_conn *c)
     t->closed = c;
 }
 
-/* Ends the connection without a close handshake (peer gone, I/O error, or
- * the grace period over); it is freed after this pass. */
+/* Ends the connection: after its close handshake, or without one (peer
+ * gone, I/O error, grace period over). It is freed after this pass. */
 static void kill_conn(struct pd_conn *c, const char *why)
 {
     struct pd_conns *t = c->srv->conns;
 
     if (c->io->state == ST_DEAD)
         return;
+    c->io->graceful = c->io->state == ST_DRAINING;
     leave_open(c);
     pd_debug("conn %llu: %s", (unsigned long long)c->id, why);
     c->io->state = ST_DEAD;
@@ -395,6 +399,18 @@ int pd_conn_send_frame(struct pd_conn *c, const struct pd_frame *f)
     return queue_frame(c, f->bytes, f->len, NULL, 0);
 }
 
+/* DRAINING ends once the peer has answered our close frame, or gone. */
+static bool handshake_done(struct pd_conn *c)
+{
+    struct pd_conn_io *io = c->io;
+
+    if (io->state == ST_DRAINING && (io->peer_eof || wslay_event_get_close_received(io->ws))) {
+        kill_conn(c, "closed");
+        return true;
+    }
+    return false;
+}
+
 /* Writes what is queued: one write() per connection per pass. */
 static void flush(struct pd_conn *c)
 {
@@ -428,10 +444,8 @@ static void flush(struct pd_conn *c)
         if (io->state == ST_CLOSING && !wslay_event_want_write(io->ws)) {
             shutdown(io->fd, SHUT_WR);
             io->state = ST_DRAINING;
-            if (io->peer_eof) {
-                kill_conn(c, "closed");
+            if (handshake_done(c))
                 return;
-            }
         }
     }
     update_events(c);
@@ -544,30 +558,39 @@ static void read_open(struct pd_conn *c)
         mark_dirty(c);
 }
 
-/* Input while closing: discarded, read only to see the peer's EOF. */
+/* Input while closing: wslay still parses it, so the peer's close frame
+ * is seen (messages are ignored: c->closing); once wslay has stopped
+ * reading (it saw a close, or a bad frame), input is discarded until EOF. */
 static void read_closing(struct pd_conn *c)
 {
     struct pd_conn_io *io = c->io;
     uint8_t buf[4096];
     size_t budget = READ_BUDGET;
 
-    while (budget > 0) {
+    if (wslay_event_get_read_enabled(io->ws)) {
+        io->read_budget = READ_BUDGET;
+        if (wslay_event_recv(io->ws) != 0 && !io->peer_eof) {
+            kill_conn(c, "read failed");
+            return;
+        }
+    }
+    while (!io->peer_eof && !wslay_event_get_read_enabled(io->ws) && budget > 0) {
         ssize_t n = read(io->fd, buf, sizeof(buf));
         if (n > 0) {
             budget -= (size_t)n < budget ? (size_t)n : budget;
+        } else if (n < 0 && errno == EINTR) {
             continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        } else if (n < 0) {
+            kill_conn(c, strerror(errno));
             return;
-        io->peer_eof = true;
-        if (io->state == ST_DRAINING || n < 0)
-            kill_conn(c, "closed");
-        else
-            update_events(c); /* stop watching EOF; still flushing */
-        return;
+        } else {
+            io->peer_eof = true;
+        }
     }
+    if (!handshake_done(c))
+        update_events(c); /* after EOF, stop watching input */
 }
 
 static void on_io(void *arg, uint32_t events)
@@ -600,8 +623,6 @@ void pd_conn_close(struct pd_conn *c, uint16_t code, const char *reason)
     if (rlen > 123)
         rlen = 123;
     wslay_event_queue_close(io->ws, code, (const uint8_t *)reason, rlen);
-    /* From here input is only read to see EOF, never parsed. */
-    wslay_event_shutdown_read(io->ws);
     pd_info("conn %llu (%s): closing %u %s", (unsigned long long)c->id, c->ident.sub, code,
             reason ? reason : "");
     begin_closing(c);
@@ -644,6 +665,12 @@ static void conn_free(struct pd_conn *c)
             (long long)((pd_now_ms() - c->connected_ms) / 1000),
             wslay_event_get_status_code_sent(io->ws), wslay_event_get_status_code_received(io->ws));
     wslay_event_context_free(io->ws);
+    /* Under TLS, MHD 0.9.75 ends its forwarding only once the client's side
+     * is done too, and a client waits for the server to close first: ending
+     * our read side of the TCP socket lets MHD send what is left, then
+     * close. Without a handshake, both sides end now. */
+    if (io->tcp_fd != io->fd)
+        shutdown(io->tcp_fd, io->graceful ? SHUT_RD : SHUT_RDWR);
     /* The one way the socket is closed: MHD owns it. */
     MHD_upgrade_action(io->urh, MHD_UPGRADE_ACTION_CLOSE);
     free(io->extra);
@@ -683,6 +710,7 @@ static struct pd_conn *conn_new(struct pd_upgrade *up)
     c->ip[sizeof(c->ip) - 1] = '\0';
     c->connected_ms = pd_now_ms();
     io->fd = up->fd;
+    io->tcp_fd = up->tcp_fd;
     io->urh = up->urh;
     io->events = EPOLLIN;
     io->last_recv_ms = now;

@@ -17,7 +17,9 @@ struct MHD_UpgradeResponseHandle;
  * buffers do not outlive the upgrade callback) and handed to the loop. */
 struct pd_upgrade {
     struct server *srv;
-    int fd;
+    int fd;     /* what we read and write */
+    int tcp_fd; /* the TCP socket: fd itself, or under TLS the one MHD
+                 * forwards to from the socketpair end in fd */
     struct MHD_UpgradeResponseHandle *urh;
     uint8_t *extra; /* owned: bytes MHD read past the request, may be NULL */
     size_t extra_len;

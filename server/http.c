@@ -517,6 +517,8 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
     struct pd_http *h = cls;
     struct req *r = con_cls;
     struct pd_upgrade *up = calloc(1, sizeof(*up));
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     int one = 1, fl;
 
     if (up == NULL) {
@@ -525,6 +527,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
     }
     up->srv = h->srv;
     up->fd = sock;
+    up->tcp_fd = ci ? ci->connect_fd : sock;
     up->urh = urh;
     up->ident = r->ident;
     up->user_agent = r->user_agent;
@@ -541,9 +544,9 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
         up->extra_len = extra_in_size;
     }
     /* MHD turns Nagle back on for the upgrade (it corks the 101); small
-     * chat frames must not wait for it. Fails harmlessly on TLS's
-     * socketpair. */
-    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+     * chat frames must not wait for it. Under TLS that is the TCP socket
+     * behind MHD's forwarding, not the socketpair we are given. */
+    setsockopt(up->tcp_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     fl = fcntl(sock, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK))
         fcntl(sock, F_SETFL, fl | O_NONBLOCK);
