@@ -76,7 +76,7 @@ static void on_line(char *line)
     struct shell *sh = current;
 
     if (!line) {
-        fputc('\n', rl_outstream);
+        /* readline has already moved to a new line. */
         sh->ctx->stop = 1;
         remove_handler(sh);
         return;
