@@ -67,7 +67,7 @@ static const struct setting settings[] = {
     {"typing_timeout", K_UINT, OFF(typing_timeout), 1, SECONDS_MAX, "seconds before typing expires"},
     {"ping_interval", K_UINT, OFF(ping_interval), 1, SECONDS_MAX, "seconds between pings"},
     {"idle_timeout", K_UINT, OFF(idle_timeout), 1, SECONDS_MAX, "seconds of silence before close 1001"},
-    {"outbound_limit", K_SIZE, OFF(outbound_limit), 1024, SIZE_MAX / 2, "bytes queued per connection before close 1008"},
+    {"outbound_limit", K_SIZE, OFF(outbound_limit), 1024, 1u << 30, "bytes queued per connection before close 1008"},
     {"log_level", K_LEVEL, OFF(log_level), 0, 0, "error, warn, info or debug"},
 };
 

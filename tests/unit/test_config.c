@@ -1,0 +1,476 @@
+/* Unit tests for server/config.c (PROTOCOL.md section 9): defaults, the
+ * three sources and their precedence, every kind of bad value, unknown
+ * names. Prints TAP; exits 1 on any failure. */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static int test_no, failures;
+static char tmpdir[] = "/tmp/test_config.XXXXXX";
+
+static void ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ok(int cond, const char *fmt, ...)
+{
+    va_list ap;
+
+    printf("%s %d - ", cond ? "ok" : "not ok", ++test_no);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    if (!cond)
+        failures++;
+}
+
+static size_t count(const char **v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    return n;
+}
+
+/* Loads with argv = {"parleyd", args...} and the given environment; usage
+ * and version text (stdout) is swallowed so it cannot disturb TAP. */
+static int load(struct pd_config *cfg, char *err, size_t errlen, const char **args,
+                const char **env)
+{
+    char *argv[64], *envp[64];
+    size_t na = count(args), ne = count(env);
+    int saved, devnull, rc;
+
+    argv[0] = "parleyd";
+    for (size_t i = 0; i < na; i++)
+        argv[i + 1] = (char *)args[i];
+    argv[na + 1] = NULL;
+    for (size_t i = 0; i < ne; i++)
+        envp[i] = (char *)env[i];
+    envp[ne] = NULL;
+    fflush(stdout);
+    saved = dup(STDOUT_FILENO);
+    devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, STDOUT_FILENO);
+    rc = pd_config_load(cfg, (int)na + 1, argv, envp, err, errlen);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    close(devnull);
+    return rc;
+}
+
+/* Writes text to a file in the test's temp dir; returns its path (static). */
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[4][256];
+    static int slot;
+    char *p = path[slot++ % 4];
+    FILE *f;
+
+    snprintf(p, 256, "%s/%s", tmpdir, name);
+    f = fopen(p, "w");
+    if (f == NULL) {
+        perror(p);
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+/* Expects load to fail with a message containing `needle`. */
+static void bad(const char **args, const char **env, const char *needle, const char *what)
+{
+    struct pd_config cfg;
+    char err[512];
+    int rc = load(&cfg, err, sizeof(err), args, env);
+
+    ok(rc == -1 && strstr(err, needle) != NULL, "%s: rejected naming '%s' (%s)", what, needle,
+       rc == -1 ? err : "accepted");
+    if (rc == 0)
+        pd_config_free(&cfg);
+}
+
+static void test_defaults(void)
+{
+    struct pd_config cfg;
+    char err[256];
+    int rc = load(&cfg, err, sizeof(err), NULL, NULL);
+
+    ok(rc == 0, "no arguments loads");
+    ok(strcmp(cfg.listen_host, "127.0.0.1") == 0 && cfg.listen_port == 8080,
+       "default listen 127.0.0.1:8080");
+    ok(strcmp(cfg.db, "parley.db") == 0, "default db parley.db");
+    ok(strcmp(cfg.jwt_alg, "HS256") == 0, "default jwt_alg HS256");
+    ok(cfg.jwt_secret == NULL && cfg.jwt_secret_file == NULL && cfg.jwt_public_key == NULL &&
+           cfg.jwt_issuer == NULL && cfg.jwt_audience == NULL && cfg.origins == NULL &&
+           cfg.tls_cert == NULL && cfg.tls_key == NULL,
+       "optional strings unset by default");
+    ok(cfg.rate_messages.count == 100 && cfg.rate_messages.seconds == 60,
+       "default rate_messages 100/60");
+    ok(cfg.rate_requests.count == 20 && cfg.rate_requests.seconds == 1,
+       "default rate_requests 20/1");
+    ok(cfg.rate_connections.count == 5 && cfg.rate_connections.seconds == 300,
+       "default rate_connections 5/300");
+    ok(cfg.max_message_bytes == 65536, "default max_message_bytes 65536");
+    ok(cfg.session_ttl == 120 && cfg.recover_max == 1000 && cfg.typing_timeout == 5,
+       "default session_ttl 120, recover_max 1000, typing_timeout 5");
+    ok(cfg.ping_interval == 25 && cfg.idle_timeout == 60, "default ping 25, idle 60");
+    ok(cfg.outbound_limit == 1048576, "default outbound_limit 1048576");
+    ok(cfg.log_level == PD_LOG_INFO, "default log_level info");
+    pd_config_free(&cfg);
+    ok(cfg.listen_host == NULL && cfg.db == NULL && cfg.jwt_alg == NULL,
+       "pd_config_free clears the struct");
+}
+
+static void test_every_setting(void)
+{
+    const char *file = write_file("all.conf",
+                                  "# every setting, from a file\n"
+                                  "\n"
+                                  "listen = 0.0.0.0:9000\n"
+                                  "  db=  /tmp/x.db  \n"
+                                  "jwt_secret = s3cret with spaces inside\n"
+                                  "jwt_alg = rs256\n"
+                                  "jwt_public_key = /tmp/pub.pem\n"
+                                  "jwt_issuer = https://issuer\n"
+                                  "jwt_audience = parley\n"
+                                  "origins = https://a.example, https://b.example:8443\n"
+                                  "tls_cert = /tmp/c.pem\n"
+                                  "tls_key = /tmp/k.pem\n"
+                                  "rate_messages = 10/30\n"
+                                  "rate_requests = 0\n"
+                                  "rate_connections = 7/600\n"
+                                  "max_message_bytes = 1024\n"
+                                  "session_ttl = 30\n"
+                                  "recover_max = 0\n"
+                                  "typing_timeout = 9\n"
+                                  "ping_interval = 10\n"
+                                  "idle_timeout = 20\n"
+                                  "outbound_limit = 4096\n"
+                                  "log_level = DEBUG\r\n");
+    const char *args[] = {"--config", file, NULL};
+    struct pd_config cfg;
+    char err[256];
+    int rc = load(&cfg, err, sizeof(err), args, NULL);
+
+    ok(rc == 0, "file with every setting loads (%s)", rc ? err : "");
+    if (rc != 0)
+        return;
+    ok(strcmp(cfg.listen_host, "0.0.0.0") == 0 && cfg.listen_port == 9000, "file: listen");
+    ok(strcmp(cfg.db, "/tmp/x.db") == 0, "file: value trimmed");
+    ok(strcmp(cfg.jwt_secret, "s3cret with spaces inside") == 0, "file: inner spaces kept");
+    ok(strcmp(cfg.jwt_alg, "RS256") == 0, "file: jwt_alg case-insensitive, stored canonical");
+    ok(strcmp(cfg.jwt_public_key, "/tmp/pub.pem") == 0 &&
+           strcmp(cfg.jwt_issuer, "https://issuer") == 0 &&
+           strcmp(cfg.jwt_audience, "parley") == 0,
+       "file: jwt key, issuer, audience");
+    ok(strcmp(cfg.origins, "https://a.example, https://b.example:8443") == 0, "file: origins");
+    ok(strcmp(cfg.tls_cert, "/tmp/c.pem") == 0 && strcmp(cfg.tls_key, "/tmp/k.pem") == 0,
+       "file: tls paths");
+    ok(cfg.rate_messages.count == 10 && cfg.rate_messages.seconds == 30, "file: rate 10/30");
+    ok(cfg.rate_requests.count == 0, "file: rate 0 disables");
+    ok(cfg.rate_connections.count == 7 && cfg.rate_connections.seconds == 600,
+       "file: rate 7/600");
+    ok(cfg.max_message_bytes == 1024 && cfg.outbound_limit == 4096, "file: sizes");
+    ok(cfg.session_ttl == 30 && cfg.recover_max == 0 && cfg.typing_timeout == 9 &&
+           cfg.ping_interval == 10 && cfg.idle_timeout == 20,
+       "file: numbers");
+    ok(cfg.log_level == PD_LOG_DEBUG, "file: log_level DEBUG, CRLF line end");
+    pd_config_free(&cfg);
+}
+
+static void test_precedence(void)
+{
+    const char *file = write_file("prec.conf", "listen = 10.0.0.1:1\ndb = file.db\n"
+                                               "idle_timeout = 11\n");
+    const char *env[] = {"PARLEYD_LISTEN=10.0.0.2:2", "PARLEYD_IDLE_TIMEOUT=22", "HOME=/root",
+                         NULL};
+    const char *all[] = {"--config", file, "--listen", "10.0.0.3:3", NULL};
+    const char *no_flag[] = {"--config", file, NULL};
+    struct pd_config cfg;
+    char err[256];
+
+    ok(load(&cfg, err, sizeof(err), all, env) == 0 && strcmp(cfg.listen_host, "10.0.0.3") == 0 &&
+           cfg.listen_port == 3,
+       "flag wins over env and file");
+    ok(cfg.idle_timeout == 22, "env wins over file");
+    ok(strcmp(cfg.db, "file.db") == 0, "file wins over the default");
+    pd_config_free(&cfg);
+    ok(load(&cfg, err, sizeof(err), no_flag, env) == 0 &&
+           strcmp(cfg.listen_host, "10.0.0.2") == 0 && cfg.listen_port == 2,
+       "without the flag, env wins");
+    pd_config_free(&cfg);
+    ok(load(&cfg, err, sizeof(err), no_flag, NULL) == 0 &&
+           strcmp(cfg.listen_host, "10.0.0.1") == 0,
+       "without flag and env, the file");
+    pd_config_free(&cfg);
+
+    /* The later flag of two wins; --name=value and --name value alike. */
+    {
+        const char *args[] = {"--db=a.db", "--db", "b.db", "--max-message-bytes=2048",
+                              "--max_message_bytes", "4096", NULL};
+        ok(load(&cfg, err, sizeof(err), args, NULL) == 0 && strcmp(cfg.db, "b.db") == 0 &&
+               cfg.max_message_bytes == 4096,
+           "--name=value and --name value; dashes or underscores; last flag wins");
+        pd_config_free(&cfg);
+    }
+    {
+        const char *args[] = {"--origins=*", "--jwt-secret=a=b=c", NULL};
+        ok(load(&cfg, err, sizeof(err), args, NULL) == 0 && strcmp(cfg.origins, "*") == 0 &&
+               strcmp(cfg.jwt_secret, "a=b=c") == 0,
+           "--name=value splits at the first '='");
+        pd_config_free(&cfg);
+    }
+    {
+        const char *cfile = write_file("envcfg.conf", "db = via-env-config.db\n");
+        char var[300];
+        const char *envc[] = {var, NULL};
+        snprintf(var, sizeof(var), "PARLEYD_CONFIG=%s", cfile);
+        ok(load(&cfg, err, sizeof(err), NULL, envc) == 0 &&
+               strcmp(cfg.db, "via-env-config.db") == 0,
+           "PARLEYD_CONFIG names the file too");
+        pd_config_free(&cfg);
+    }
+}
+
+static void test_listen(void)
+{
+    struct pd_config cfg;
+    char err[256];
+    const char *v6[] = {"--listen", "[::1]:0", NULL};
+    const char *name[] = {"--listen", "localhost:65535", NULL};
+
+    ok(load(&cfg, err, sizeof(err), v6, NULL) == 0 && strcmp(cfg.listen_host, "::1") == 0 &&
+           cfg.listen_port == 0,
+       "[::1]:0 parses to host ::1, port 0");
+    pd_config_free(&cfg);
+    ok(load(&cfg, err, sizeof(err), name, NULL) == 0 &&
+           strcmp(cfg.listen_host, "localhost") == 0 && cfg.listen_port == 65535,
+       "host name and port 65535");
+    pd_config_free(&cfg);
+
+    static const char *const bads[] = {"nohost", "host:", ":80", "host:65536", "host:-1",
+                                       "host:8o", "::1:80", "[::1]", "[::1]80", "[zz]:80",
+                                       "a b:80", "host:+80", "host: 80"};
+    for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+        const char *args[] = {"--listen", bads[i], NULL};
+        char what[64];
+        snprintf(what, sizeof(what), "listen '%s'", bads[i]);
+        bad(args, NULL, "--listen", what);
+    }
+}
+
+static void test_bad_values(void)
+{
+    static const struct {
+        const char *flag, *value;
+    } bads[] = {
+        {"--rate-messages", "10"},           {"--rate-messages", "10/0"},
+        {"--rate-messages", "x/5"},          {"--rate-messages", "-1/5"},
+        {"--rate-messages", "5/"},           {"--rate-messages", "/5"},
+        {"--rate-requests", "10/99999999"},  {"--rate-connections", "4294967296/1"},
+        {"--rate-connections", "1/1/1"},     {"--max-message-bytes", "abc"},
+        {"--max-message-bytes", "-1"},       {"--max-message-bytes", "12x"},
+        {"--max-message-bytes", "0"},        {"--max-message-bytes", " 5"},
+        {"--max-message-bytes", "+5"},       {"--max-message-bytes", "99999999999999999999999"},
+        {"--max-message-bytes", "1e3"},      {"--outbound-limit", "1023"},
+        {"--session-ttl", "4294967296"},     {"--session-ttl", "0"},
+        {"--idle-timeout", "2147484"},       {"--ping-interval", "0x10"},
+        {"--recover-max", "18446744073709551616"},
+        {"--jwt-alg", "none"},               {"--jwt-alg", "HS512"},
+        {"--log-level", "verbose"},          {"--db", ""},
+        {"--typing-timeout", ""},
+    };
+
+    for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+        const char *args[] = {bads[i].flag, bads[i].value, NULL};
+        char what[96];
+        snprintf(what, sizeof(what), "%s '%s'", bads[i].flag, bads[i].value);
+        bad(args, NULL, bads[i].flag, what);
+    }
+    {
+        const char *env[] = {"PARLEYD_MAX_MESSAGE_BYTES=lots", NULL};
+        bad(NULL, env, "PARLEYD_MAX_MESSAGE_BYTES", "bad value in the environment");
+    }
+    {
+        const char *f = write_file("badval.conf", "# ok\n\nping_interval = soon\n");
+        const char *args[] = {"--config", f, NULL};
+        bad(args, NULL, "badval.conf:3: ping_interval", "bad value in the file names file:line");
+    }
+    {
+        const char *args[] = {"--jwt-secret", "", NULL};
+        struct pd_config cfg;
+        char err[256];
+        int rc = load(&cfg, err, sizeof(err), args, NULL);
+        ok(rc == -1 && strstr(err, "--jwt-secret") != NULL, "empty jwt_secret rejected (%s)", err);
+    }
+}
+
+static void test_unknown_and_syntax(void)
+{
+    {
+        const char *args[] = {"--nope", "1", NULL};
+        bad(args, NULL, "--nope", "unknown flag");
+    }
+    {
+        const char *args[] = {"--nope=1", NULL};
+        bad(args, NULL, "--nope", "unknown --name=value flag");
+    }
+    {
+        const char *env[] = {"PARLEYD_NOPE=1", NULL};
+        bad(NULL, env, "PARLEYD_NOPE", "unknown environment variable");
+    }
+    {
+        const char *f = write_file("unknown.conf", "db = x.db\nnope = 1\n");
+        const char *args[] = {"--config", f, NULL};
+        bad(args, NULL, "'nope'", "unknown setting in the file");
+        bad(args, NULL, "unknown.conf:2", "unknown setting in the file names file:line");
+    }
+    {
+        const char *f = write_file("noeq.conf", "db x.db\n");
+        const char *args[] = {"--config", f, NULL};
+        bad(args, NULL, "noeq.conf:1", "line without '=' rejected");
+    }
+    {
+        const char *args[] = {"--config", "/nonexistent/parley.conf", NULL};
+        bad(args, NULL, "/nonexistent/parley.conf", "missing config file");
+    }
+    {
+        const char *args[] = {"--db", NULL};
+        bad(args, NULL, "--db", "flag without a value");
+    }
+    {
+        const char *args[] = {"stray", NULL};
+        bad(args, NULL, "stray", "positional argument");
+    }
+    {
+        const char *args[] = {"-x", NULL};
+        bad(args, NULL, "-x", "single-dash option");
+    }
+    {
+        const char *env[] = {"PARLEY_BUILD=x", "PARLEYDX=1", NULL};
+        struct pd_config cfg;
+        char err[256];
+        ok(load(&cfg, err, sizeof(err), NULL, env) == 0, "unrelated variables are ignored");
+        pd_config_free(&cfg);
+    }
+}
+
+static void test_help_version(void)
+{
+    struct pd_config cfg;
+    char err[256];
+    const char *help[] = {"--help", NULL};
+    const char *h[] = {"-h", NULL};
+    const char *version[] = {"--version", NULL};
+    const char *after_bad[] = {"--db", "x", "--help", "--nope", NULL};
+
+    ok(load(&cfg, err, sizeof(err), help, NULL) == 1, "--help returns 1");
+    ok(cfg.db == NULL, "--help leaves nothing allocated");
+    ok(load(&cfg, err, sizeof(err), h, NULL) == 1, "-h returns 1");
+    ok(load(&cfg, err, sizeof(err), version, NULL) == 3, "--version returns 3");
+    ok(load(&cfg, err, sizeof(err), after_bad, NULL) == 1, "--help before a bad flag wins");
+}
+
+static void test_secret_file(void)
+{
+    struct pd_config cfg;
+    char err[512];
+    const char *f = write_file("secret", "0123456789abcdef0123456789abcdef\n");
+    const char *crlf = write_file("secret-crlf", "abc\r\n\n");
+    const char *empty = write_file("secret-empty", "\n");
+
+    {
+        const char *args[] = {"--jwt-secret-file", f, NULL};
+        ok(load(&cfg, err, sizeof(err), args, NULL) == 0 && cfg.jwt_secret != NULL &&
+               strcmp(cfg.jwt_secret, "0123456789abcdef0123456789abcdef") == 0,
+           "jwt_secret_file read, trailing newline stripped");
+        pd_config_free(&cfg);
+    }
+    {
+        const char *args[] = {"--jwt-secret-file", crlf, NULL};
+        ok(load(&cfg, err, sizeof(err), args, NULL) == 0 && strcmp(cfg.jwt_secret, "abc") == 0,
+           "CRLF and blank trailing lines stripped");
+        pd_config_free(&cfg);
+    }
+    {
+        const char *args[] = {"--jwt-secret-file", empty, NULL};
+        bad(args, NULL, "jwt_secret_file", "empty secret file");
+    }
+    {
+        const char *args[] = {"--jwt-secret-file", "/nonexistent/secret", NULL};
+        bad(args, NULL, "jwt_secret_file", "missing secret file");
+    }
+    {
+        const char *args[] = {"--jwt-secret", "x", "--jwt-secret-file", f, NULL};
+        bad(args, NULL, "both", "jwt_secret and jwt_secret_file from the same source");
+    }
+    {
+        const char *env[] = {"PARLEYD_JWT_SECRET_FILE=/nonexistent/secret", NULL};
+        const char *args[] = {"--jwt-secret", "from-flag", NULL};
+        ok(load(&cfg, err, sizeof(err), args, env) == 0 &&
+               strcmp(cfg.jwt_secret, "from-flag") == 0,
+           "jwt_secret flag wins over jwt_secret_file from env (file not read)");
+        pd_config_free(&cfg);
+    }
+    {
+        const char *env[] = {"PARLEYD_JWT_SECRET=from-env", NULL};
+        const char *args[] = {"--jwt-secret-file", f, NULL};
+        ok(load(&cfg, err, sizeof(err), args, env) == 0 &&
+               strcmp(cfg.jwt_secret, "0123456789abcdef0123456789abcdef") == 0,
+           "jwt_secret_file flag wins over jwt_secret from env");
+        pd_config_free(&cfg);
+    }
+    {
+        const char *args[] = {"--jwt-secret", "do-not-print-me", "--jwt-secret", "", NULL};
+        int rc = load(&cfg, err, sizeof(err), args, NULL);
+        ok(rc == -1 && strstr(err, "do-not-print-me") == NULL, "secret values are not echoed");
+    }
+}
+
+static void test_failure_frees(void)
+{
+    struct pd_config cfg;
+    char err[256];
+    const char *args[] = {"--db", "x.db", "--origins", "*", "--log-level", "loud", NULL};
+
+    ok(load(&cfg, err, sizeof(err), args, NULL) == -1 && cfg.db == NULL && cfg.origins == NULL &&
+           cfg.listen_host == NULL,
+       "a failed load leaves nothing allocated");
+    pd_config_free(&cfg); /* and freeing it again is harmless */
+    ok(1, "pd_config_free after a failed load is harmless");
+}
+
+static void cleanup(void)
+{
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+int main(void)
+{
+    if (mkdtemp(tmpdir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_defaults();
+    test_every_setting();
+    test_precedence();
+    test_listen();
+    test_bad_values();
+    test_unknown_and_syntax();
+    test_help_version();
+    test_secret_file();
+    test_failure_frees();
+    cleanup();
+    printf("1..%d\n", test_no);
+    return failures ? 1 : 0;
+}
