@@ -222,3 +222,15 @@ joined() {
     run pcli --token "$TA" -c 'history r'
     expect_json ".ok == true and (.data.messages | map([.text, .reply_to]) == [[\"first\",null],[\"an answer\",$x]])"
 }
+
+@test "joining announces room:user-joined {room, user, name} to the room, leaving room:user-left {room, user}" {
+    bg_start "$OUT/a" pcli --token "$TA" -c 'join r' -c 'wait room:user-joined 10000' -c 'wait room:user-left 10000'
+    local a=$BG_PID
+    joined "$OUT/a" r "$a"
+    run pcli --token "$(token carol --name Carol)" -c 'join r' -c 'leave r'
+    assert_status 0
+    bg_wait "$a"
+    [ "$BG_STATUS" -eq 0 ] || fail "alice failed: $(cat "$OUT/a" "$OUT/a.err")"
+    expect_json '.event == "room:user-joined" and .data == {"room":"r","user":"carol","name":"Carol"}' "$(cat "$OUT/a")"
+    expect_json '.event == "room:user-left" and .data == {"room":"r","user":"carol"}' "$(cat "$OUT/a")"
+}

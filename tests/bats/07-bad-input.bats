@@ -270,3 +270,17 @@ expect_close() {
     expect_no_json '.type == "close"'
     expect_json '.json.id == 1 and .json.ok == true'
 }
+
+@test "a NUL escape cannot alias a room name or a client_msg_id" {
+    start_server
+    run rawws "$PARLEY_URL" --token "$(token alice)" \
+        'text:{"id":1,"event":"join:chat","data":{"room":"r\u0000evil"}}' recv \
+        'text:{"id":2,"event":"join:chat","data":{"room":"r"}}' recv \
+        'text:{"id":3,"event":"message:send","data":{"room":"r","text":"x","client_msg_id":"k\u0000one"}}' recv \
+        'text:{"id":4,"event":"message:send","data":{"room":"r","text":"y","client_msg_id":"k\u0000two"}}' recv
+    assert_status 0
+    # "r\u0000evil" is not a room name (NUL is outside its grammar).
+    expect_json '.json.id == 1 and .json.ok == false and .json.error.code == "bad_request"'
+    # Two different keys are never the same retry: refused, or two messages.
+    expect_no_json '.json.id == 4 and .json.ok == true and .json.data.message.text == "x"'
+}
