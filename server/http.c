@@ -39,6 +39,8 @@
 #include "wsproto.h"
 
 #define BODY_MAX 4096
+/* Beyond this much of an oversized body, the connection is dropped. */
+#define DISCARD_MAX (1024 * 1024)
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 1024
 #define TOKEN_TTL_S 86400
@@ -70,6 +72,7 @@ struct req {
     bool too_large;
     char *body;
     size_t len;
+    size_t discarded; /* body bytes dropped after too_large */
     /* /ws: what the gate verified, for the upgrade callback. */
     struct pd_identity ident;
     char *user_agent;
@@ -712,9 +715,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         if (r->route == R_HEALTHZ || r->route == R_WS)
             return MHD_YES; /* a body on a GET means nothing */
+        /* MHD 0.9.75 takes no response in the middle of a body: the rest
+         * is discarded and 413 sent at the end, or, past DISCARD_MAX, the
+         * connection is dropped. */
         if (r->too_large || r->len + n > BODY_MAX) {
             r->too_large = true;
-            return send_error(conn, r, PD_E_TOO_LARGE, "the body is over %d bytes", BODY_MAX);
+            r->discarded += n;
+            return r->discarded > DISCARD_MAX ? MHD_NO : MHD_YES;
         }
         char *b = realloc(r->body, r->len + n + 1);
         if (b == NULL)
@@ -725,6 +732,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->body[r->len] = '\0';
         return MHD_YES;
     }
+    if (r->too_large)
+        return send_error(conn, r, PD_E_TOO_LARGE, "the body is over %d bytes", BODY_MAX);
     switch (r->route) {
     case R_HEALTHZ:
         return handle_healthz(h, conn, r);

@@ -139,9 +139,9 @@ void pd_loop_free(struct pd_loop *l)
 
     if (l == NULL)
         return;
-    /* Calls still queued were never accepted by a running loop only if the
-     * loop never ran; their args are the callers' to clean up, so only the
-     * queue nodes are freed here. */
+    /* Calls are left queued only when the loop never ran (pd_loop_run runs
+     * them on its way out); the queue nodes are freed, their args are not
+     * ours to interpret. */
     c = l->head;
     while (c != NULL) {
         struct call *next = c->next;
