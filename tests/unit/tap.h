@@ -1,30 +1,36 @@
-/* Minimal TAP for the unit tests: ok(cond, fmt, ...) and done(). */
+/* Minimal TAP for the unit tests: ok(t, cond, fmt, ...) per check, and
+ * tap_done(t) to print the plan and get the exit status. */
 #ifndef PD_TAP_H
 #define PD_TAP_H
 
 #include <stdarg.h>
 #include <stdio.h>
 
-static int tap_n, tap_failed;
+struct tap {
+    int n, failed;
+};
 
-__attribute__((format(printf, 2, 3))) static int ok(int cond, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int ok(struct tap *t, int cond, const char *fmt,
+                                                    ...)
 {
     va_list ap;
 
-    printf("%sok %d - ", cond ? "" : "not ", ++tap_n);
+    t->n++;
+    if (!cond)
+        t->failed++;
+    printf("%sok %d - ", cond ? "" : "not ", t->n);
     va_start(ap, fmt);
     vprintf(fmt, ap);
     va_end(ap);
     printf("\n");
-    if (!cond)
-        tap_failed++;
+    fflush(stdout); /* a crash later must not swallow the lines so far */
     return cond;
 }
 
-static int done(void)
+static int tap_done(const struct tap *t)
 {
-    printf("1..%d\n", tap_n);
-    return tap_failed ? 1 : 0;
+    printf("1..%d\n", t->n);
+    return t->failed ? 1 : 0;
 }
 
 #endif

@@ -22,27 +22,7 @@
 #include "auth.h"
 #include "config.h"
 
-/* ---- TAP ----------------------------------------------------------------- */
-
-struct tap {
-    int n, failed;
-};
-
-static void ok(struct tap *t, int cond, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ok(struct tap *t, int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    t->n++;
-    if (!cond)
-        t->failed++;
-    printf("%sok %d - ", cond ? "" : "not ", t->n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
+#include "tap.h"
 
 /* ---- token forging --------------------------------------------------------- */
 
@@ -733,6 +713,5 @@ int main(void)
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", f.dir);
     /* Plan at the end (valid TAP): the count cannot drift from the code. */
-    printf("1..%d\n", t.n);
-    return t.failed ? 1 : 0;
+    return tap_done(&t);
 }

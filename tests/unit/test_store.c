@@ -18,25 +18,7 @@
 
 /* ---- TAP ------------------------------------------------------------------- */
 
-struct tap {
-    int n, failed;
-};
-
-static void ok(struct tap *t, int cond, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ok(struct tap *t, int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    t->n++;
-    if (!cond)
-        t->failed++;
-    printf("%sok %d - ", cond ? "" : "not ", t->n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-    fflush(stdout);
-}
+#include "tap.h"
 
 /* ---- jobs ------------------------------------------------------------------- */
 
@@ -871,6 +853,5 @@ int main(void)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f.dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", f.dir);
-    printf("1..%d\n", t.n);
-    return t.failed ? 1 : 0;
+    return tap_done(&t);
 }

@@ -8,24 +8,7 @@
 
 #include "text.h"
 
-struct tap {
-    int n, failed;
-};
-
-static void ok(struct tap *t, int cond, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ok(struct tap *t, int cond, const char *fmt, ...)
-{
-    va_list ap;
-
-    t->n++;
-    if (!cond)
-        t->failed++;
-    printf("%sok %d - ", cond ? "" : "not ", t->n);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-}
+#include "tap.h"
 
 struct utf8_case {
     const char *bytes;
@@ -192,6 +175,5 @@ int main(void)
     test_utf8_sweep(&t);
     test_utf8_bounds(&t);
     test_names(&t);
-    printf("1..%d\n", t.n);
-    return t.failed ? 1 : 0;
+    return tap_done(&t);
 }
