@@ -35,3 +35,14 @@ setup() {
     run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(token alice)" "$PARLEY_URL/ws"
     [ "$output" -ge 400 ] && [ "$output" -lt 500 ] || fail "plain GET /ws answered $output"
 }
+
+@test "Node's built-in WebSocket (token in the query string, as a browser sends it)" {
+    command -v node >/dev/null || skip "node is not installed"
+    run --separate-stderr node --no-warnings --experimental-websocket "$CLIENTS/node_client.mjs" \
+        "$PARLEY_URL" "$(token alice --name Alice)" "$(token bob)"
+    if [ "$status" -ne 0 ] || grep -q '^not ok' <<<"$output"; then
+        fail "node_client.mjs failed (status $status):" "$output" "--- stderr:" "$stderr"
+    fi
+    [ "$(grep -c '^ok ' <<<"$output")" -eq 13 ] || fail "want 13 passing checks: $output"
+    ! grep -q "token=" "$SRV_ERR" "$SRV_OUT" || fail "a query-string token reached the log"
+}
