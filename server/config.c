@@ -17,6 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #ifndef PD_VERSION
 #define PD_VERSION "0.1.0"
 #endif
@@ -580,6 +584,69 @@ static int read_secret_file(struct loader *ld)
     return 0;
 }
 
+/* A PEM pass phrase is never prompted for: an encrypted key is refused. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    return 0;
+}
+
+/* Reads one PEM object (a private key, or a certificate) from path; NULL
+ * with errno set (EINVAL: the file holds none). */
+static void *read_pem(const char *path, bool key)
+{
+    FILE *f = fopen(path, "r");
+    void *obj;
+
+    if (f == NULL)
+        return NULL;
+    obj = key ? (void *)PEM_read_PrivateKey(f, NULL, no_passphrase, NULL)
+              : (void *)PEM_read_X509(f, NULL, no_passphrase, NULL);
+    fclose(f);
+    ERR_clear_error();
+    if (obj == NULL)
+        errno = EINVAL;
+    return obj;
+}
+
+/* tls_cert and tls_key: both or neither, each a readable PEM, the key the
+ * certificate's. Checked here so an unusable pair is a bad setting (exit 2)
+ * rather than a failure deep inside libmicrohttpd at start. */
+static int check_tls(struct loader *ld)
+{
+    const struct pd_config *cfg = ld->cfg;
+    X509 *cert;
+    EVP_PKEY *key;
+    int match;
+
+    if (cfg->tls_cert == NULL && cfg->tls_key == NULL)
+        return 0;
+    if (cfg->tls_cert == NULL || cfg->tls_key == NULL)
+        return fail(ld, "%s is set without %s: give both", cfg->tls_cert ? "tls_cert" : "tls_key",
+                    cfg->tls_cert ? "tls_key" : "tls_cert");
+    cert = read_pem(cfg->tls_cert, false);
+    if (cert == NULL)
+        return errno == EINVAL
+                   ? fail(ld, "tls_cert: '%s' holds no PEM certificate", cfg->tls_cert)
+                   : fail(ld, "tls_cert: cannot read '%s': %s", cfg->tls_cert, strerror(errno));
+    key = read_pem(cfg->tls_key, true);
+    if (key == NULL) {
+        int e = errno;
+        X509_free(cert);
+        errno = e;
+        return errno == EINVAL
+                   ? fail(ld, "tls_key: '%s' holds no unencrypted PEM private key", cfg->tls_key)
+                   : fail(ld, "tls_key: cannot read '%s': %s", cfg->tls_key, strerror(errno));
+    }
+    match = X509_check_private_key(cert, key);
+    ERR_clear_error();
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (match != 1)
+        return fail(ld, "tls_key: '%s' is not the key of tls_cert '%s'", cfg->tls_key,
+                    cfg->tls_cert);
+    return 0;
+}
+
 static const char *env_config(char **envp)
 {
     static const char key[] = "PARLEYD_CONFIG=";
@@ -616,6 +683,8 @@ static int load_all(struct loader *ld, int argc, char **argv, char **envp)
         rc = apply(ld, flags[i].s, flags[i].value, SRC_FLAG, flags[i].where);
     if (rc == 0)
         rc = read_secret_file(ld);
+    if (rc == 0)
+        rc = check_tls(ld);
     free(flags);
     return rc;
 }

@@ -131,36 +131,39 @@ static void print_listening(const struct pd_config *cfg, uint16_t port)
     fflush(stdout);
 }
 
-/* Everything from the store to the HTTP daemon, in dependency order. */
+/* Everything from the keys to the HTTP daemon, in dependency order.
+ * Returns 0, 2 when the key material is unusable (a bad setting like any
+ * other: exit 2), or 1 for a run-time failure. */
 static int start(struct app *app, char *err, size_t errlen)
 {
     struct server *srv = &app->srv;
     uint16_t port = 0;
 
-    if (pd_auth_new(&srv->auth, &srv->cfg, err, errlen) != 0 ||
-        pd_store_open(&srv->store, srv->cfg.db, err, errlen) != 0)
-        return -1;
+    if (pd_auth_new(&srv->auth, &srv->cfg, err, errlen) != 0)
+        return 2;
+    if (pd_store_open(&srv->store, srv->cfg.db, err, errlen) != 0)
+        return 1;
     if (pd_loop_new(&srv->loop) != 0 || pd_conns_new(srv) != 0) {
         snprintf(err, errlen, "cannot create the event loop: %s", strerror(errno));
-        return -1;
+        return 1;
     }
     if (pd_loop_add(srv->loop, pd_store_event_fd(srv->store), EPOLLIN, on_store_event, srv) !=
             0 ||
         pd_loop_add(srv->loop, app->sigfd, EPOLLIN, on_signal, app) != 0) {
         snprintf(err, errlen, "cannot watch the store and signals: %s", strerror(errno));
-        return -1;
+        return 1;
     }
     if (pd_services_init(srv, err, errlen) != 0)
-        return -1;
+        return 1;
     app->services_up = true;
     /* After the services, so connection output is flushed after their own
      * after-pass work. */
     if (pd_conns_start(srv) != 0) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return 1;
     }
     if (pd_http_start(&srv->http, srv, &port, err, errlen) != 0)
-        return -1;
+        return 1;
     print_listening(&srv->cfg, port);
     pd_info("parleyd listening on port %u (db %s)", port, srv->cfg.db);
     return 0;
@@ -201,12 +204,16 @@ int main(int argc, char **argv)
     pd_log_set_level(app.srv.cfg.log_level);
     raise_nofile();
     app.srv.started_ms = pd_now_ms();
-    if (setup_signals(&app) != 0 || start(&app, err, sizeof(err)) != 0) {
-        if (app.sigfd < 0)
-            snprintf(err, sizeof(err), "cannot set up signals: %s", strerror(errno));
-        fprintf(stderr, "parleyd: %s\n", err);
+    if (setup_signals(&app) != 0) {
+        fprintf(stderr, "parleyd: cannot set up signals: %s\n", strerror(errno));
         stop(&app);
         return 1;
+    }
+    rc = start(&app, err, sizeof(err));
+    if (rc != 0) {
+        fprintf(stderr, "parleyd: %s\n", err);
+        stop(&app);
+        return rc;
     }
     pd_loop_run(app.srv.loop);
     stop(&app);

@@ -10,6 +10,33 @@
 
 #include "config.h"
 
+/* A self-signed P-256 certificate, its key, and an unrelated key: fixed
+ * test material for the tls_cert/tls_key checks. */
+static const char test_cert[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBgzCCASmgAwIBAgIUFNAJQ2jAQsQCbVjqSHxaFBOQoAgwCgYIKoZIzj0EAwIw\n"
+    "FjEUMBIGA1UEAwwLcGFybGV5LXRlc3QwIBcNMjYxMTI2MDAyMDQ1WhgPMjEyNjEx\n"
+    "MDIwMDIwNDVaMBYxFDASBgNVBAMMC3BhcmxleS10ZXN0MFkwEwYHKoZIzj0CAQYI\n"
+    "KoZIzj0DAQcDQgAEc14pZ+cuxvtDb0WsaTFYmPRxVKRj/Nus1DVWtQZqgkQmqM//\n"
+    "CrnYeWN2LBRwEA0SGIT2QZ9kM3CN3OAkkpovKKNTMFEwHQYDVR0OBBYEFFWwKCSw\n"
+    "5ib5sjucOQDaw4l6l3YhMB8GA1UdIwQYMBaAFFWwKCSw5ib5sjucOQDaw4l6l3Yh\n"
+    "MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIhAPdiBx/0y38t2ZvK\n"
+    "W40jpXILUFsYtwnLtURDxNHGQlCPAiBFT3stERxhdkWupZ1r7sKfmH134kXzAXDG\n"
+    "EG84do7XAg==\n"
+    "-----END CERTIFICATE-----\n";
+static const char test_key[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgFZnF2ssVKx6F3VQU\n"
+    "ghwO51AWoBc2uDQntK/NkLDnrIuhRANCAARzXiln5y7G+0NvRaxpMViY9HFUpGP8\n"
+    "26zUNVa1BmqCRCaoz/8Kudh5Y3YsFHAQDRIYhPZBn2QzcI3c4CSSmi8o\n"
+    "-----END PRIVATE KEY-----\n";
+static const char other_key[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgAUkktS2HA9C5Avvo\n"
+    "86/Xngmihu1qA87MKTIMmtx8p6ehRANCAASHXob8SOEakS2mATYXF1ZC9WpHQW6x\n"
+    "9hsupHqLvblmi9SgMYZwJDfROIC9a02Q8fv7tccMMJ7tOTtefP57Ig9c\n"
+    "-----END PRIVATE KEY-----\n";
+
 static int test_no, failures;
 static char tmpdir[] = "/tmp/test_config.XXXXXX";
 
@@ -66,9 +93,9 @@ static int load(struct pd_config *cfg, char *err, size_t errlen, const char **ar
 /* Writes text to a file in the test's temp dir; returns its path (static). */
 static const char *write_file(const char *name, const char *text)
 {
-    static char path[4][256];
+    static char path[8][256];
     static int slot;
-    char *p = path[slot++ % 4];
+    char *p = path[slot++ % 8];
     FILE *f;
 
     snprintf(p, 256, "%s/%s", tmpdir, name);
@@ -129,7 +156,11 @@ static void test_defaults(void)
 
 static void test_every_setting(void)
 {
-    const char *file = write_file("all.conf",
+    char text[2048];
+    const char *crt = write_file("all.crt", test_cert), *key = write_file("all.key", test_key);
+    const char *file;
+
+    snprintf(text, sizeof(text),
                                   "# every setting, from a file\n"
                                   "\n"
                                   "listen = 0.0.0.0:9000\n"
@@ -140,8 +171,8 @@ static void test_every_setting(void)
                                   "jwt_issuer = https://issuer\n"
                                   "jwt_audience = parley\n"
                                   "origins = https://a.example, https://b.example:8443\n"
-                                  "tls_cert = /tmp/c.pem\n"
-                                  "tls_key = /tmp/k.pem\n"
+                                  "tls_cert = %s\n"
+                                  "tls_key = %s\n"
                                   "rate_messages = 10/30\n"
                                   "rate_requests = 0\n"
                                   "rate_connections = 7/600\n"
@@ -152,7 +183,9 @@ static void test_every_setting(void)
                                   "ping_interval = 10\n"
                                   "idle_timeout = 20\n"
                                   "outbound_limit = 4096\n"
-                                  "log_level = DEBUG\r\n");
+                                  "log_level = DEBUG\r\n",
+             crt, key);
+    file = write_file("all.conf", text);
     const char *args[] = {"--config", file, NULL};
     struct pd_config cfg;
     char err[256];
@@ -170,8 +203,7 @@ static void test_every_setting(void)
            strcmp(cfg.jwt_audience, "parley") == 0,
        "file: jwt key, issuer, audience");
     ok(strcmp(cfg.origins, "https://a.example, https://b.example:8443") == 0, "file: origins");
-    ok(strcmp(cfg.tls_cert, "/tmp/c.pem") == 0 && strcmp(cfg.tls_key, "/tmp/k.pem") == 0,
-       "file: tls paths");
+    ok(strcmp(cfg.tls_cert, crt) == 0 && strcmp(cfg.tls_key, key) == 0, "file: tls paths");
     ok(cfg.rate_messages.count == 10 && cfg.rate_messages.seconds == 30, "file: rate 10/30");
     ok(cfg.rate_requests.count == 0, "file: rate 0 disables");
     ok(cfg.rate_connections.count == 7 && cfg.rate_connections.seconds == 600,
@@ -433,6 +465,45 @@ static void test_secret_file(void)
     }
 }
 
+static void test_tls(void)
+{
+    const char *crt = write_file("t.crt", test_cert), *key = write_file("t.key", test_key);
+    const char *other = write_file("other.key", other_key);
+    const char *junk = write_file("junk.pem", "not a pem\n");
+    struct pd_config cfg;
+    char err[512];
+
+    {
+        const char *args[] = {"--tls-cert", crt, "--tls-key", key, NULL};
+        ok(load(&cfg, err, sizeof(err), args, NULL) == 0, "a matching certificate and key load");
+        pd_config_free(&cfg);
+    }
+    {
+        const char *args[] = {"--tls-cert", crt, NULL};
+        bad(args, NULL, "tls_key", "tls_cert without tls_key");
+    }
+    {
+        const char *args[] = {"--tls-key", key, NULL};
+        bad(args, NULL, "tls_cert", "tls_key without tls_cert");
+    }
+    {
+        const char *args[] = {"--tls-cert", "/nonexistent/c.crt", "--tls-key", key, NULL};
+        bad(args, NULL, "tls_cert", "missing certificate file");
+    }
+    {
+        const char *args[] = {"--tls-cert", junk, "--tls-key", key, NULL};
+        bad(args, NULL, "tls_cert", "a file with no certificate");
+    }
+    {
+        const char *args[] = {"--tls-cert", crt, "--tls-key", junk, NULL};
+        bad(args, NULL, "tls_key", "a file with no key");
+    }
+    {
+        const char *args[] = {"--tls-cert", crt, "--tls-key", other, NULL};
+        bad(args, NULL, "not the key", "a key that is not the certificate's");
+    }
+}
+
 static void test_failure_frees(void)
 {
     struct pd_config cfg;
@@ -469,6 +540,7 @@ int main(void)
     test_unknown_and_syntax();
     test_help_version();
     test_secret_file();
+    test_tls();
     test_failure_frees();
     cleanup();
     printf("1..%d\n", test_no);
