@@ -67,7 +67,8 @@ struct pd_conn_io {
     size_t extra_len, extra_off;
     size_t read_budget;
     bool peer_eof;
-    bool graceful; /* DEAD after a completed close handshake */
+    bool graceful; /* died in DRAINING: all our bytes, close frame included,
+                    * were handed to the socket */
 
     /* Outbound queue: bytes [out_off, out_len) are unsent. frame_base is a
      * frame boundary at or before out_off, so the queue can be compacted,
@@ -651,7 +652,8 @@ static void list_unlink(struct pd_conns *t, struct pd_conn *c)
         c->io->next->io->prev = c->io->prev;
 }
 
-/* Frees a connection that is off every per-pass list. */
+/* Frees a connection: from the dead list after a pass, or from
+ * pd_conns_free once no per-pass list is walked again. */
 static void conn_free(struct pd_conn *c)
 {
     struct pd_conns *t = c->srv->conns;
