@@ -20,7 +20,7 @@ secret=$(cat "$db.secret")
 bot=$("$build/parley" token --secret "$secret" --sub parley-bot --name "Parley bot" --ttl 60)
 "$build/parley" --url "$url" --token "$bot" \
     -c 'join lobby' \
-    -c 'send --id welcome-1 lobby Welcome to Parley! Type "help" for the commands, "send lobby hi" to talk.' \
+    -c 'send --id welcome-1 lobby Welcome to Parley! Type help to list the commands, or send lobby hi to talk.' \
     >/dev/null || echo "demo: the welcome message could not be posted" >&2
 
 cat <<MSG
