@@ -358,7 +358,11 @@ static int queue_frame(struct pd_conn *c, const uint8_t *hdr, size_t hlen, const
 
     if (c->closing)
         return -1;
-    if (pending + hlen + plen > c->srv->cfg.outbound_limit) {
+    /* The backlog decides, not the message: a reader that keeps up always
+     * gets a reply bigger than the limit (100 messages of history at 4000
+     * four-byte characters is 1.6 MB); one that does not read is cut off
+     * once what it left unread passes the limit. */
+    if (pending > c->srv->cfg.outbound_limit) {
         pd_warn("conn %llu (%s): outbound queue over %zu bytes, closing (slow consumer)",
                 (unsigned long long)c->id, c->ident.sub, c->srv->cfg.outbound_limit);
         pd_conn_close(c, PD_CLOSE_POLICY, "outbound queue full");
