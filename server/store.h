@@ -39,6 +39,7 @@ struct pd_room_row {
     char created_by[PD_NAME_MAX + 1];
     int64_t created_at;
     int64_t last_seq;
+    int64_t deleted_count; /* messages of the room soft-deleted */
 };
 
 struct pd_member_row {
@@ -48,6 +49,14 @@ struct pd_member_row {
     bool owner;
     int64_t joined_at;
     int64_t last_read_seq;
+    int64_t last_delivered_seq; /* >= last_read_seq: reading implies delivery */
+};
+
+struct pd_invite_row {
+    char room[PD_NAME_MAX + 1];
+    char user[PD_NAME_MAX + 1];
+    char invited_by[PD_NAME_MAX + 1];
+    int64_t created_at;
 };
 
 /* Opens (creating with the schema, or migrating) the database at path, and
@@ -63,6 +72,9 @@ int pd_store_each_room(struct pd_store *st, int (*fn)(void *arg, const struct pd
 int pd_store_each_member(struct pd_store *st,
                          int (*fn)(void *arg, const struct pd_member_row *m), void *arg);
 
+int pd_store_each_invite(struct pd_store *st,
+                         int (*fn)(void *arg, const struct pd_invite_row *i), void *arg);
+
 /* --- reads, loop thread --------------------------------------------------- */
 /* Newest `limit` messages of room with seq < before_seq (before_seq 0: no
  * bound), returned in ascending seq; *has_more when older ones exist.
@@ -73,11 +85,31 @@ enum pd_err pd_store_history(struct pd_store *st, const char *room, int64_t befo
 /* One message by id: PD_OK, PD_E_NOT_FOUND or PD_E_INTERNAL. */
 enum pd_err pd_store_message_get(struct pd_store *st, int64_t id, struct pd_message *out);
 
+/* When each user's receipt pointer of `kind` first reached seq or beyond in
+ * room: calls fn(user, ts) once per user that has such a receipt event
+ * (the earliest event with event seq >= seq). Pointers only grow, so that
+ * event is when the message at seq became delivered/read for them. */
+enum pd_receipt_kind { PD_RECEIPT_DELIVERED = 1, PD_RECEIPT_READ = 2 };
+enum pd_err pd_store_receipt_times(struct pd_store *st, const char *room, int64_t seq,
+                                   enum pd_receipt_kind kind,
+                                   int (*fn)(void *arg, const char *user, int64_t ts),
+                                   void *arg);
+
 /* --- writes: group commit -------------------------------------------------- */
 enum pd_store_op {
     PD_OP_JOIN,  /* create the room if missing (room, user, is_private, now), add member */
     PD_OP_LEAVE, /* remove member (room, user) */
     PD_OP_SEND,  /* msg in: room, user, name, text, client_msg_id, reply_to, ts */
+    PD_OP_INVITE,  /* invite user to room (room, user = invitee, name = inviter, now);
+                    * a repeat keeps the first invitation */
+    PD_OP_RECEIPT, /* receipt_kind of user in room up to seq (msg.seq), at now:
+                    * raises members.last_delivered_seq (both kinds) and
+                    * last_read_seq (READ) to seq when lower, and records the
+                    * event (room, user, kind, seq, now); nothing when the
+                    * pointer is already there */
+    PD_OP_DELETE,  /* soft-delete message msg.id: deleted = 1, text = '', and
+                    * rooms.deleted_count + 1; PD_E_NOT_FOUND when absent; a
+                    * message already deleted is left as it is (duplicate set) */
 };
 
 struct pd_store_job {
@@ -88,6 +120,7 @@ struct pd_store_job {
     const char *name; /* display name, JOIN; must live until done */
     bool is_private;  /* JOIN, when it creates the room */
     bool owner;       /* JOIN: the member's role */
+    enum pd_receipt_kind receipt_kind; /* RECEIPT */
     int64_t now;      /* ms */
     /* in (SEND) and out: the store sets id and seq. When client_msg_id
      * repeats one of the same user in the same room, msg is replaced by the
