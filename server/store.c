@@ -645,6 +645,12 @@ static int apply_job(struct pd_store *st, struct pd_store_job *job, struct job_r
         return apply_leave(st, job, res);
     case PD_OP_SEND:
         return apply_send(st, job, res);
+    case PD_OP_INVITE:
+    case PD_OP_RECEIPT:
+    case PD_OP_DELETE:
+        /* not implemented yet: refused, nothing written */
+        res->rc = PD_E_INTERNAL;
+        return 0;
     }
     res->rc = PD_E_BAD_REQUEST;
     return 0;
@@ -1160,4 +1166,20 @@ enum pd_err pd_store_user_get(struct pd_store *st, const char *id, char **hash, 
         *hash = *name = NULL;
     }
     return e;
+}
+
+/* ---- issue 3 (not implemented yet) ---------------------------------------------------- */
+
+int pd_store_each_invite(struct pd_store *st,
+                         int (*fn)(void *arg, const struct pd_invite_row *i), void *arg)
+{
+    return 0;
+}
+
+enum pd_err pd_store_receipt_times(struct pd_store *st, const char *room, int64_t seq,
+                                   enum pd_receipt_kind kind,
+                                   int (*fn)(void *arg, const char *user, int64_t ts),
+                                   void *arg)
+{
+    return PD_E_INTERNAL;
 }
