@@ -72,6 +72,30 @@ static const char *const migrations[] = {
     "  UNIQUE(room, seq));"
     "CREATE UNIQUE INDEX messages_client_msg_id ON messages(room, user, client_msg_id)"
     "  WHERE client_msg_id IS NOT NULL;",
+    /* 2: invites, receipts (delivered/read pointers plus events), deleted
+     * counts. Existing rows get what the new columns would have said:
+     * what was read was delivered, and deleted_count counts the deleted. */
+    "ALTER TABLE members ADD COLUMN last_delivered_seq INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE members SET last_delivered_seq = last_read_seq;"
+    "ALTER TABLE rooms ADD COLUMN deleted_count INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE rooms SET deleted_count ="
+    "  (SELECT COUNT(*) FROM messages WHERE messages.room = rooms.name AND deleted != 0);"
+    "CREATE TABLE invites("
+    "  room TEXT NOT NULL REFERENCES rooms(name),"
+    "  user TEXT NOT NULL,"
+    "  invited_by TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY(room, user)) WITHOUT ROWID;"
+    /* One row each time a pointer moved: (room, user) reached seq at ts. */
+    "CREATE TABLE receipts("
+    "  room TEXT NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  kind INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  ts INTEGER NOT NULL);"
+    /* pd_store_receipt_times: a range on (room, kind, seq); ts makes it
+     * covering, so the table itself is never read. */
+    "CREATE INDEX receipts_room_kind_seq ON receipts(room, kind, seq, user, ts);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -86,7 +110,13 @@ enum w_stmt {
     W_MSG_BY_CMID,
     W_ROOM_SET_SEQ,
     W_MSG_ADD,
-    W_MEMBER_READ,
+    W_MEMBER_PTRS,
+    W_MEMBER_SET_PTRS,
+    W_RECEIPT_ADD,
+    W_INVITE_ADD,
+    W_MSG_DEL_GET,
+    W_MSG_DEL,
+    W_ROOM_DELETED,
     W_COUNT
 };
 static const char *const w_sql[W_COUNT] = {
@@ -101,18 +131,34 @@ static const char *const w_sql[W_COUNT] = {
     [W_ROOM_SET_SEQ] = "UPDATE rooms SET last_seq = ?1 WHERE name = ?2",
     [W_MSG_ADD] = "INSERT INTO messages(id, room, seq, user, name, text, ts, client_msg_id,"
                   " reply_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    /* Only forward: a read receipt may already be past this message. */
-    [W_MEMBER_READ] = "UPDATE members SET last_read_seq = ?1"
-                      " WHERE room = ?2 AND user = ?3 AND last_read_seq < ?1",
+    [W_MEMBER_PTRS] = "SELECT last_read_seq, last_delivered_seq FROM members"
+                      " WHERE room = ?1 AND user = ?2",
+    /* Only forward, whatever the caller computed. */
+    [W_MEMBER_SET_PTRS] = "UPDATE members SET last_read_seq = MAX(last_read_seq, ?1),"
+                          " last_delivered_seq = MAX(last_delivered_seq, ?2)"
+                          " WHERE room = ?3 AND user = ?4",
+    [W_RECEIPT_ADD] = "INSERT INTO receipts(room, user, kind, seq, ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [W_INVITE_ADD] = "INSERT OR IGNORE INTO invites(room, user, invited_by, created_at)"
+                     " VALUES (?1, ?2, ?3, ?4)",
+    [W_MSG_DEL_GET] = "SELECT room, user, seq, deleted FROM messages WHERE id = ?1",
+    [W_MSG_DEL] = "UPDATE messages SET deleted = 1, text = '' WHERE id = ?1",
+    [W_ROOM_DELETED] = "UPDATE rooms SET deleted_count = deleted_count + 1 WHERE name = ?1",
 };
 
-enum r_stmt { R_ROOMS, R_MEMBERS, R_HISTORY, R_MSG_GET, R_COUNT };
+enum r_stmt { R_ROOMS, R_MEMBERS, R_INVITES, R_HISTORY, R_MSG_GET, R_RECEIPT_TIMES, R_COUNT };
 static const char *const r_sql[R_COUNT] = {
-    [R_ROOMS] = "SELECT name, private, created_by, created_at, last_seq FROM rooms",
-    [R_MEMBERS] = "SELECT room, user, name, role, joined_at, last_read_seq FROM members",
+    [R_ROOMS] = "SELECT name, private, created_by, created_at, last_seq, deleted_count FROM rooms",
+    [R_MEMBERS] = "SELECT room, user, name, role, joined_at, last_read_seq, last_delivered_seq"
+                  " FROM members",
+    [R_INVITES] = "SELECT room, user, invited_by, created_at FROM invites",
     [R_HISTORY] = "SELECT " MSG_COLS " FROM messages WHERE room = ?1 AND seq < ?2"
                   " ORDER BY seq DESC LIMIT ?3",
     [R_MSG_GET] = "SELECT " MSG_COLS " FROM messages WHERE id = ?1",
+    /* Pointers only grow, so each user's earliest event at or past seq is
+     * when seq was reached. */
+    [R_RECEIPT_TIMES] = "SELECT user, MIN(ts) FROM receipts"
+                        " WHERE room = ?1 AND kind = ?2 AND seq >= ?3"
+                        " GROUP BY user ORDER BY 2, 1",
 };
 
 enum a_stmt { A_USER_ADD, A_USER_GET, A_COUNT };
@@ -136,9 +182,10 @@ struct room_seq {
  * nothing about a transaction that may still roll back. */
 struct job_result {
     enum pd_err rc;
-    int64_t id, seq;
-    bool duplicate;
-    struct pd_message orig; /* the stored original, when duplicate */
+    int64_t id, seq;                                  /* SEND: new; DELETE: the row's seq */
+    bool duplicate;                                   /* SEND, INVITE, RECEIPT, DELETE */
+    char room[PD_NAME_MAX + 1], user[PD_NAME_MAX + 1]; /* DELETE: the row's */
+    struct pd_message orig;                           /* SEND: the stored original, when duplicate */
 };
 
 struct pd_store {
@@ -552,12 +599,80 @@ static int find_duplicate(struct pd_store *st, const struct pd_message *m,
     return found;
 }
 
-/* The three writes of a new message. The rooms update goes first: if it
- * touches no row the room does not exist and nothing has been written. */
+static int add_receipt_event(struct pd_store *st, const char *room, const char *user,
+                             enum pd_receipt_kind kind, int64_t seq, int64_t ts)
+{
+    sqlite3_stmt *s = st->w[W_RECEIPT_ADD];
+
+    sqlite3_bind_text(s, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, (int)kind);
+    sqlite3_bind_int64(s, 4, seq);
+    sqlite3_bind_int64(s, 5, ts);
+    return step_done(st->wdb, s);
+}
+
+/* user's receipt pointers in room: 1 (a member), 0 (not one), -1 (database). */
+static int member_pointers(struct pd_store *st, const char *room, const char *user,
+                           int64_t *last_read, int64_t *last_delivered)
+{
+    sqlite3_stmt *s = st->w[W_MEMBER_PTRS];
+    int r;
+
+    sqlite3_bind_text(s, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, user, -1, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        *last_read = sqlite3_column_int64(s, 0);
+        *last_delivered = sqlite3_column_int64(s, 1);
+    } else if (r != SQLITE_DONE) {
+        pd_error("store: receipt pointers of %s in %s: %s", user, room, sqlite3_errmsg(st->wdb));
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : -1;
+}
+
+/* Raises a member's receipt pointers (now last_read, last_delivered) to
+ * seq: last_delivered_seq for both kinds, last_read_seq too for READ
+ * (reading implies delivery). Each pointer that moves gets its event at
+ * ts, so pd_store_receipt_times sees a read as a delivery as well.
+ * *moved says whether anything changed. 0, or -1 on a database error. */
+static int raise_pointers(struct pd_store *st, const char *room, const char *user,
+                          enum pd_receipt_kind kind, int64_t seq, int64_t ts, int64_t last_read,
+                          int64_t last_delivered, bool *moved)
+{
+    bool read_moves = kind == PD_RECEIPT_READ && seq > last_read;
+    bool delivered_moves = seq > last_delivered;
+    sqlite3_stmt *s = st->w[W_MEMBER_SET_PTRS];
+
+    *moved = read_moves || delivered_moves;
+    if (!*moved)
+        return 0;
+    sqlite3_bind_int64(s, 1, read_moves ? seq : last_read);
+    sqlite3_bind_int64(s, 2, delivered_moves ? seq : last_delivered);
+    sqlite3_bind_text(s, 3, room, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, user, -1, SQLITE_STATIC);
+    if (step_done(st->wdb, s) != 0)
+        return -1;
+    if (read_moves && add_receipt_event(st, room, user, PD_RECEIPT_READ, seq, ts) != 0)
+        return -1;
+    if (delivered_moves && add_receipt_event(st, room, user, PD_RECEIPT_DELIVERED, seq, ts) != 0)
+        return -1;
+    return 0;
+}
+
+/* The writes of a new message: room seq, message row, and the sender's
+ * pointers (sending reads, and so delivers, one's own message) with their
+ * events. The rooms update goes first: if it touches no row the room does
+ * not exist and nothing has been written. */
 static int insert_message(struct pd_store *st, const struct pd_message *m, int64_t id,
                           int64_t seq, bool *no_room)
 {
     sqlite3_stmt *s = st->w[W_ROOM_SET_SEQ];
+    int64_t last_read = 0, last_delivered = 0;
+    bool moved;
+    int r;
 
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_text(s, 2, m->room, -1, SQLITE_STATIC);
@@ -581,11 +696,12 @@ static int insert_message(struct pd_store *st, const struct pd_message *m, int64
         sqlite3_bind_int64(s, 9, m->reply_to);
     if (step_done(st->wdb, s) != 0)
         return -1;
-    s = st->w[W_MEMBER_READ];
-    sqlite3_bind_int64(s, 1, seq);
-    sqlite3_bind_text(s, 2, m->room, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, m->user, -1, SQLITE_STATIC);
-    return step_done(st->wdb, s);
+    /* A sender who is not a member (the caller checks) has no pointers. */
+    r = member_pointers(st, m->room, m->user, &last_read, &last_delivered);
+    if (r <= 0)
+        return r;
+    return raise_pointers(st, m->room, m->user, PD_RECEIPT_READ, seq, m->ts, last_read,
+                          last_delivered, &moved);
 }
 
 /* msg.room/msg.user default to the job's; ts to the job's now. */
@@ -636,6 +752,104 @@ static int apply_send(struct pd_store *st, struct pd_store_job *job, struct job_
     return 0;
 }
 
+/* A repeat keeps the first invitation (duplicate set). The room must exist
+ * (the foreign key would fail the whole batch otherwise). */
+static int apply_invite(struct pd_store *st, struct pd_store_job *job, struct job_result *res)
+{
+    struct room_seq *e = NULL;
+    bool sql_error = false;
+    sqlite3_stmt *s;
+
+    if (!pd_valid_room_name(job->room) || !pd_valid_user_id(job->user) || job->name == NULL) {
+        res->rc = PD_E_BAD_REQUEST;
+        return 0;
+    }
+    res->rc = room_seq_get(st, job->room, &e, &sql_error);
+    if (res->rc != PD_OK)
+        return sql_error ? -1 : 0;
+    s = st->w[W_INVITE_ADD];
+    sqlite3_bind_text(s, 1, job->room, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, job->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, job->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, job->now);
+    if (step_done(st->wdb, s) != 0)
+        return -1;
+    res->duplicate = sqlite3_changes(st->wdb) == 0;
+    return 0;
+}
+
+/* Not a member (or no such room): PD_E_NOT_FOUND. A seq past the room's
+ * last message would mark messages read before they exist:
+ * PD_E_BAD_REQUEST. Nothing to raise: duplicate. */
+static int apply_receipt(struct pd_store *st, struct pd_store_job *job, struct job_result *res)
+{
+    int64_t seq = job->msg.seq, last_read = 0, last_delivered = 0;
+    struct room_seq *e = NULL;
+    bool sql_error = false, moved = false;
+    int r;
+
+    if (job->receipt_kind != PD_RECEIPT_DELIVERED && job->receipt_kind != PD_RECEIPT_READ) {
+        res->rc = PD_E_BAD_REQUEST;
+        return 0;
+    }
+    r = member_pointers(st, job->room, job->user, &last_read, &last_delivered);
+    if (r <= 0) {
+        res->rc = PD_E_NOT_FOUND;
+        return r;
+    }
+    res->rc = room_seq_get(st, job->room, &e, &sql_error);
+    if (res->rc != PD_OK)
+        return sql_error ? -1 : 0;
+    if (seq > e->seq) {
+        res->rc = PD_E_BAD_REQUEST;
+        return 0;
+    }
+    if (raise_pointers(st, job->room, job->user, job->receipt_kind, seq, job->now, last_read,
+                       last_delivered, &moved) != 0)
+        return -1;
+    res->duplicate = !moved;
+    return 0;
+}
+
+/* Soft delete: the row keeps id, seq and author; its text goes. The row's
+ * room, user and seq go back to the caller, for a repeat too. */
+static int apply_delete(struct pd_store *st, struct pd_store_job *job, struct job_result *res)
+{
+    sqlite3_stmt *s = st->w[W_MSG_DEL_GET];
+    bool deleted = false;
+    int r;
+
+    sqlite3_bind_int64(s, 1, job->msg.id);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        copy_name(res->room, s, 0);
+        copy_name(res->user, s, 1);
+        res->seq = sqlite3_column_int64(s, 2);
+        deleted = sqlite3_column_int(s, 3) != 0;
+    } else if (r != SQLITE_DONE) {
+        pd_error("store: message %lld to delete: %s", (long long)job->msg.id,
+                 sqlite3_errmsg(st->wdb));
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (r != SQLITE_ROW) {
+        res->rc = PD_E_NOT_FOUND;
+        return r == SQLITE_DONE ? 0 : -1;
+    }
+    res->rc = PD_OK;
+    if (deleted) {
+        res->duplicate = true;
+        return 0;
+    }
+    s = st->w[W_MSG_DEL];
+    sqlite3_bind_int64(s, 1, job->msg.id);
+    if (step_done(st->wdb, s) != 0)
+        return -1;
+    s = st->w[W_ROOM_DELETED];
+    sqlite3_bind_text(s, 1, res->room, -1, SQLITE_STATIC);
+    return step_done(st->wdb, s);
+}
+
 static int apply_job(struct pd_store *st, struct pd_store_job *job, struct job_result *res)
 {
     switch (job->op) {
@@ -646,11 +860,11 @@ static int apply_job(struct pd_store *st, struct pd_store_job *job, struct job_r
     case PD_OP_SEND:
         return apply_send(st, job, res);
     case PD_OP_INVITE:
+        return apply_invite(st, job, res);
     case PD_OP_RECEIPT:
+        return apply_receipt(st, job, res);
     case PD_OP_DELETE:
-        /* not implemented yet: refused, nothing written */
-        res->rc = PD_E_INTERNAL;
-        return 0;
+        return apply_delete(st, job, res);
     }
     res->rc = PD_E_BAD_REQUEST;
     return 0;
@@ -721,8 +935,18 @@ static void publish_result(struct pd_store_job *job, struct job_result *res)
 {
     job->rc = res->rc;
     job->duplicate = false;
-    if (job->op != PD_OP_SEND || res->rc != PD_OK)
+    if (res->rc != PD_OK)
         return;
+    if (job->op == PD_OP_DELETE) {
+        memcpy(job->msg.room, res->room, sizeof(job->msg.room));
+        memcpy(job->msg.user, res->user, sizeof(job->msg.user));
+        job->msg.seq = res->seq;
+        job->msg.deleted = true;
+    }
+    if (job->op != PD_OP_SEND) {
+        job->duplicate = res->duplicate;
+        return;
+    }
     if (res->duplicate) {
         pd_message_clear(&job->msg);
         job->msg = res->orig;
@@ -996,6 +1220,7 @@ int pd_store_each_room(struct pd_store *st, int (*fn)(void *arg, const struct pd
         copy_name(row.created_by, s, 2);
         row.created_at = sqlite3_column_int64(s, 3);
         row.last_seq = sqlite3_column_int64(s, 4);
+        row.deleted_count = sqlite3_column_int64(s, 5);
         rc = fn(arg, &row);
     }
     if (rc == 0 && r != SQLITE_DONE) {
@@ -1023,10 +1248,34 @@ int pd_store_each_member(struct pd_store *st,
         row.owner = role != NULL && strcmp((const char *)role, "owner") == 0;
         row.joined_at = sqlite3_column_int64(s, 4);
         row.last_read_seq = sqlite3_column_int64(s, 5);
+        row.last_delivered_seq = sqlite3_column_int64(s, 6);
         rc = fn(arg, &row);
     }
     if (rc == 0 && r != SQLITE_DONE) {
         pd_error("store: reading members: %s", sqlite3_errmsg(st->rdb));
+        rc = -1;
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+int pd_store_each_invite(struct pd_store *st,
+                         int (*fn)(void *arg, const struct pd_invite_row *i), void *arg)
+{
+    sqlite3_stmt *s = st->r[R_INVITES];
+    int r = SQLITE_DONE, rc = 0;
+
+    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        struct pd_invite_row row;
+        memset(&row, 0, sizeof(row));
+        copy_name(row.room, s, 0);
+        copy_name(row.user, s, 1);
+        copy_name(row.invited_by, s, 2);
+        row.created_at = sqlite3_column_int64(s, 3);
+        rc = fn(arg, &row);
+    }
+    if (rc == 0 && r != SQLITE_DONE) {
+        pd_error("store: reading invites: %s", sqlite3_errmsg(st->rdb));
         rc = -1;
     }
     sqlite3_reset(s);
@@ -1168,18 +1417,32 @@ enum pd_err pd_store_user_get(struct pd_store *st, const char *id, char **hash, 
     return e;
 }
 
-/* ---- issue 3 (not implemented yet) ---------------------------------------------------- */
-
-int pd_store_each_invite(struct pd_store *st,
-                         int (*fn)(void *arg, const struct pd_invite_row *i), void *arg)
-{
-    return 0;
-}
-
+/* Users in order of that time (then name). fn returning non-zero stops the
+ * walk early; that is not an error (PD_OK). */
 enum pd_err pd_store_receipt_times(struct pd_store *st, const char *room, int64_t seq,
                                    enum pd_receipt_kind kind,
                                    int (*fn)(void *arg, const char *user, int64_t ts),
                                    void *arg)
 {
-    return PD_E_INTERNAL;
+    sqlite3_stmt *s = st->r[R_RECEIPT_TIMES];
+    enum pd_err e = PD_OK;
+    int r = SQLITE_DONE, stop = 0;
+
+    if (room == NULL || fn == NULL ||
+        (kind != PD_RECEIPT_DELIVERED && kind != PD_RECEIPT_READ))
+        return PD_E_BAD_REQUEST;
+    sqlite3_bind_text(s, 1, room, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, (int)kind);
+    sqlite3_bind_int64(s, 3, seq);
+    while (stop == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *user = sqlite3_column_text(s, 0);
+        stop = fn(arg, user ? (const char *)user : "", sqlite3_column_int64(s, 1));
+    }
+    if (stop == 0 && r != SQLITE_DONE) {
+        pd_error("store: receipts of %s: %s", room, sqlite3_errmsg(st->rdb));
+        e = PD_E_INTERNAL;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return e;
 }

@@ -286,12 +286,13 @@ static void test_open(struct tap *t, struct fx *f)
        "':memory:' is refused");
     ok(t, pd_store_open(&st, f->db, err, sizeof(err)) == 0 && st != NULL, "store opens");
     pd_store_close(st);
-    ok(t, sql_int(f->db, "PRAGMA user_version", &v) == 0 && v == 1, "schema at user_version 1");
+    ok(t, sql_int(f->db, "PRAGMA user_version", &v) == 0 && v == 2, "schema at user_version 2");
     sql_int(f->db,
             "SELECT COUNT(*) FROM sqlite_master WHERE name IN "
-            "('users','rooms','members','messages','messages_client_msg_id')",
+            "('users','rooms','members','messages','messages_client_msg_id',"
+            "'invites','receipts','receipts_room_kind_seq')",
             &tables);
-    ok(t, tables == 5, "four tables and the client_msg_id index exist");
+    ok(t, tables == 8, "six tables, the client_msg_id and receipts indexes exist");
     sql_int(f->db, "PRAGMA journal_mode", &v);
     {
         sqlite3 *db;
@@ -310,7 +311,7 @@ static void test_open(struct tap *t, struct fx *f)
     pd_store_close(st);
     v = -1;
     sql_int(f->db, "PRAGMA user_version", &v);
-    ok(t, v == 1, "reopen keeps user_version 1");
+    ok(t, v == 2, "reopen keeps user_version 2");
 
     {
         char newer[160];
