@@ -8,6 +8,11 @@
 
 #include "cli.h"
 #include "words.h"
+/* Which argument words name rooms, for completion: bit i stands for the
+ * i-th word after the command's name. */
+#define ROOM_ARG(i) (1u << (i))
+#define ROOM_ARGS_ALL (~0u)
+
 struct command {
     const char *name;
     const char *args;    /* usage after the name */
@@ -17,18 +22,33 @@ struct command {
     /* > 0: only this many words (the name included) are split; the rest of
      * the line is handed over as typed (raw JSON needs no quoting). */
     int split_words;
+    unsigned room_args; /* ROOM_ARG bits */
     int (*run)(struct cli *ctx, const struct command *cmd, struct words *w);
+
+    /* For the commands that are one request (run is cmd_event): the event;
+     * the builder of its data object from the words (returns 0, or -1 with
+     * *why set for a usage error: nothing is sent then); and what to do
+     * with the ack's data once it succeeded (print it for people, learn
+     * rooms for completion). build or show may be NULL. */
+    const char *event;
+    int (*build)(const struct words *w, cJSON *data, const char **why);
+    void (*show)(struct cli *ctx, const struct words *w, const cJSON *ack);
 };
 
 /* Prints a usage error (naming cmd's usage when cmd is not NULL); returns
  * CLI_EXIT_USAGE. */
 int cmd_usage(struct cli *ctx, const struct command *cmd, const char *why);
+/* Prints the out-of-memory error; returns CLI_EXIT_FAIL. */
+int cmd_nomem(struct cli *ctx);
 /* Parses a whole decimal number; 0 on success, -1 otherwise. */
 int cmd_parse_i64(const char *s, long long *out);
 /* Connects if needed, sends one request and prints its ack; *ack_out (if
  * not NULL) keeps the ack JSON on success (parley_free). Returns the exit
  * status. */
 int cmd_request(struct cli *ctx, const char *event, cJSON *data, char **ack_out);
+/* Adds name: v to obj as an exact JSON integer (a double would round ids
+ * past 2^53). Returns 0, or -1 when out of memory. */
+int cmd_add_int(cJSON *obj, const char *name, long long v);
 
 /* cmd_chat.c */
 int cmd_account(struct cli *ctx, const struct command *cmd, struct words *w);
@@ -36,6 +56,31 @@ int cmd_join(struct cli *ctx, const struct command *cmd, struct words *w);
 int cmd_leave(struct cli *ctx, const struct command *cmd, struct words *w);
 int cmd_send(struct cli *ctx, const struct command *cmd, struct words *w);
 int cmd_history(struct cli *ctx, const struct command *cmd, struct words *w);
+
+/* cmd_events.c: the generic request command, and the builders and
+ * printers of the table's request rows */
+int cmd_event(struct cli *ctx, const struct command *cmd, struct words *w);
+int build_room(const struct words *w, cJSON *data, const char **why);
+int build_room_opt(const struct words *w, cJSON *data, const char **why);
+int build_rooms(const struct words *w, cJSON *data, const char **why);
+int build_invite(const struct words *w, cJSON *data, const char **why);
+int build_typing(const struct words *w, cJSON *data, const char **why);
+int build_message_id(const struct words *w, cJSON *data, const char **why);
+void show_info(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_rooms(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_online(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_subscribed(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_unsubscribed(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_substatus(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_subs(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_invite(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_typing(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_typers(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_delivered(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_read(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_status(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_stats(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_deleted(struct cli *ctx, const struct words *w, const cJSON *ack);
 
 /* cmd_wire.c */
 int cmd_raw(struct cli *ctx, const struct command *cmd, struct words *w);

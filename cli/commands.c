@@ -1,12 +1,14 @@
 /* The command table of parley(1) and the line dispatcher: split a line,
  * find its command, check the argument count, run it. The commands
  * themselves are in cmd_chat.c (the chat) and cmd_wire.c (frames and
- * pushes, for tests). Every request goes through parley_request so the
- * ack's data can be printed whole; the typed calls of parley.h return less
- * than the ack. */
+ * pushes, for tests) and, for the commands that are one request each,
+ * cmd_events.c. Every request goes through parley_request so the ack's
+ * data can be printed whole; the typed calls of parley.h return less than
+ * the ack. */
 #include "commands.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,20 @@ int cmd_usage(struct cli *ctx, const struct command *cmd, const char *why)
     else
         out_error(ctx, "usage", why, 0);
     return CLI_EXIT_USAGE;
+}
+
+int cmd_nomem(struct cli *ctx)
+{
+    out_error(ctx, "nomem", "out of memory", 0);
+    return CLI_EXIT_FAIL;
+}
+
+int cmd_add_int(cJSON *obj, const char *name, long long v)
+{
+    char digits[24];
+
+    snprintf(digits, sizeof digits, "%lld", v);
+    return cJSON_AddRawToObject(obj, name, digits) ? 0 : -1;
 }
 
 int cmd_parse_i64(const char *s, long long *out)
@@ -41,10 +57,8 @@ int cmd_request(struct cli *ctx, const char *event, cJSON *data, char **ack_out)
 
     if (ack_out)
         *ack_out = NULL;
-    if (!json) {
-        out_error(ctx, "nomem", "out of memory", 0);
-        return CLI_EXIT_FAIL;
-    }
+    if (!json)
+        return cmd_nomem(ctx);
     if (session_ensure(ctx) != 0) {
         cJSON_free(json);
         return CLI_EXIT_CONNECT;
@@ -70,23 +84,68 @@ static int cmd_quit(struct cli *ctx, const struct command *cmd, struct words *w)
 
 /* ---- the table ------------------------------------------------------------ */
 
+/* A command with its own run function. */
+#define LOCAL(name, args, summary, min, max, rooms, run)                                        \
+    {name, args, summary, min, max, 0, rooms, run, NULL, NULL, NULL}
+/* A command that is one request: build its data, send, show the ack. */
+#define REQUEST(name, args, summary, min, max, rooms, event, build, show)                       \
+    {name, args, summary, min, max, 0, rooms, cmd_event, event, build, show}
+
 static const struct command commands[] = {
-    {"help", "", "list every command with its usage", 0, 0, 0, cmd_help},
-    {"register", "USER PASSWORD", "create an account over HTTP and use its token", 2, 2, 0,
-     cmd_account},
-    {"login", "USER PASSWORD", "log in over HTTP and use the token", 2, 2, 0, cmd_account},
-    {"join", "ROOM [private]", "join (or create) a room", 1, 2, 0, cmd_join},
-    {"leave", "ROOM", "leave a room", 1, 1, 0, cmd_leave},
-    {"send", "[--id CMID] [--reply-to ID] ROOM TEXT...", "send a message", 2, -1, 0, cmd_send},
-    {"history", "ROOM [--before SEQ] [--limit N]", "show a room's messages", 1, 5, 0,
-     cmd_history},
-    {"raw", "EVENT [DATA]", "send any event with DATA as typed (default {})", 1, -1, 2, cmd_raw},
-    {"send-text", "TEXT", "send TEXT as one text frame, exactly as typed", 1, -1, 1,
-     cmd_send_text},
-    {"wait", "EVENT [TIMEOUT_MS]", "wait for a push named EVENT ('close': the server closing)",
-     1, 2, 0, cmd_wait},
-    {"quit", "", "end the session", 0, 0, 0, cmd_quit},
-    {NULL, NULL, NULL, 0, 0, 0, NULL},
+    LOCAL("help", "", "list every command with its usage", 0, 0, 0, cmd_help),
+    LOCAL("register", "USER PASSWORD", "create an account over HTTP and use its token", 2, 2, 0,
+          cmd_account),
+    LOCAL("login", "USER PASSWORD", "log in over HTTP and use the token", 2, 2, 0, cmd_account),
+
+    /* rooms */
+    LOCAL("join", "ROOM [private]", "join (or create) a room", 1, 2, ROOM_ARG(1), cmd_join),
+    LOCAL("leave", "ROOM", "leave a room", 1, 1, ROOM_ARG(1), cmd_leave),
+    REQUEST("info", "ROOM", "a room and its members", 1, 1, ROOM_ARG(1), "room:info",
+            build_room, show_info),
+    REQUEST("rooms", "", "your rooms: members, online, unread", 0, 0, 0, "room:list", NULL,
+            show_rooms),
+    REQUEST("online", "ROOM", "the members of a room who are online", 1, 1, ROOM_ARG(1),
+            "room:online", build_room, show_online),
+    REQUEST("subscribe", "ROOM...", "receive these rooms' pushes on this connection", 1, -1,
+            ROOM_ARGS_ALL, "room:subscribe-multiple", build_rooms, show_subscribed),
+    REQUEST("unsubscribe", "ROOM...", "stop receiving these rooms' pushes here", 1, -1,
+            ROOM_ARGS_ALL, "room:unsubscribe-multiple", build_rooms, show_unsubscribed),
+    REQUEST("substatus", "ROOM", "whether you are a member, and subscribed here", 1, 1,
+            ROOM_ARG(1), "room:subscription-status", build_room, show_substatus),
+    REQUEST("subs", "", "this connection's subscriptions", 0, 0, 0,
+            "room:subscription-details", NULL, show_subs),
+    REQUEST("invite", "ROOM USER", "let USER join a private room", 2, 2, ROOM_ARG(1),
+            "room:invite", build_invite, show_invite),
+
+    /* messages */
+    LOCAL("send", "[--id CMID] [--reply-to ID] ROOM TEXT...", "send a message", 2, -1,
+          ROOM_ARGS_ALL, cmd_send),
+    LOCAL("history", "ROOM [--before SEQ] [--limit N]", "show a room's messages", 1, 5,
+          ROOM_ARGS_ALL, cmd_history),
+    REQUEST("typing", "ROOM on|off", "tell a room you are typing, or stopped", 2, 2,
+            ROOM_ARG(1), "message:typing", build_typing, show_typing),
+    REQUEST("typers", "ROOM", "who is typing in a room", 1, 1, ROOM_ARG(1),
+            "message:typing-users", build_room, show_typers),
+    REQUEST("delivered", "ID", "mark message ID and those before it delivered", 1, 1, 0,
+            "message:delivered", build_message_id, show_delivered),
+    REQUEST("read", "ID", "mark message ID and those before it read", 1, 1, 0, "message:read",
+            build_message_id, show_read),
+    REQUEST("status", "ID", "who received and who read message ID", 1, 1, 0,
+            "message:delivery-status", build_message_id, show_status),
+    REQUEST("stats", "[ROOM]", "message counts of a room, or of all rooms", 0, 1, ROOM_ARG(1),
+            "message:stats", build_room_opt, show_stats),
+    REQUEST("delete", "ID", "delete message ID (yours, or as the room's owner)", 1, 1, 0,
+            "message:delete", build_message_id, show_deleted),
+
+    /* wire level */
+    {"raw", "EVENT [DATA]", "send any event with DATA as typed (default {})", 1, -1, 2, 0,
+     cmd_raw, NULL, NULL, NULL},
+    {"send-text", "TEXT", "send TEXT as one text frame, exactly as typed", 1, -1, 1, 0,
+     cmd_send_text, NULL, NULL, NULL},
+    LOCAL("wait", "EVENT [TIMEOUT_MS]",
+          "wait for a push named EVENT ('close': the server closing)", 1, 2, 0, cmd_wait),
+    LOCAL("quit", "", "end the session", 0, 0, 0, cmd_quit),
+    {NULL, NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL},
 };
 
 static int cmd_help(struct cli *ctx, const struct command *cmd, struct words *w)
@@ -136,10 +195,11 @@ const char *commands_name(size_t i)
     return i < sizeof commands / sizeof commands[0] - 1 ? commands[i].name : NULL;
 }
 
-int commands_takes_room(const char *name)
+int commands_room_arg(const char *name, size_t argi)
 {
-    return !strcmp(name, "join") || !strcmp(name, "leave") || !strcmp(name, "send") ||
-           !strcmp(name, "history");
+    const struct command *c = find_command(name);
+
+    return c && argi > 0 && argi < 32 && (c->room_args & ROOM_ARG(argi));
 }
 
 /* Parses and runs one line; returns the exit status it means. */

@@ -13,9 +13,9 @@ int commands_run_line(struct cli *ctx, const char *line);
 /* The i-th command name (for completion), NULL past the end. */
 const char *commands_name(size_t i);
 
-/* 1 when the command at word 0 takes room names as its arguments (for
- * completion). */
-int commands_takes_room(const char *name);
+/* 1 when argument argi (1 for the first word after the name) of the
+ * command `name` is a room name (for completion). */
+int commands_room_arg(const char *name, size_t argi);
 
 /* `register` and `login`: one HTTP call, result printed, token adopted.
  * Also used by main for --user/--password (quiet on success). */

@@ -7,6 +7,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "jfield.h"
+
 void out_emit_default(void *hook_arg, FILE *f, const char *line)
 {
     (void)hook_arg;
@@ -67,18 +69,6 @@ static int json_is_compact(const char *json)
     return 1;
 }
 
-static const char *str_field(const cJSON *obj, const char *name, const char *dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsString(v) ? v->valuestring : dflt;
-}
-
-static long long num_field(const cJSON *obj, const char *name)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
-}
-
 static void human_error(struct cli *ctx, const char *code, const char *message)
 {
     char *line = NULL;
@@ -93,16 +83,16 @@ static void human_error(struct cli *ctx, const char *code, const char *message)
 static void human_message(struct cli *ctx, const cJSON *m)
 {
     const cJSON *del = cJSON_GetObjectItemCaseSensitive(m, "deleted");
-    const char *name = str_field(m, "name", str_field(m, "user", "?"));
+    const char *name = jf_str(m, "name", jf_str(m, "user", "?"));
     char *line = NULL;
     int n;
 
     if (cJSON_IsTrue(del))
-        n = asprintf(&line, "[%s] #%lld %s: (deleted)", str_field(m, "room", "?"),
-                     num_field(m, "seq"), name);
+        n = asprintf(&line, "[%s] #%lld %s: (deleted)", jf_str(m, "room", "?"),
+                     jf_int(m, "seq"), name);
     else
-        n = asprintf(&line, "[%s] #%lld %s: %s", str_field(m, "room", "?"), num_field(m, "seq"),
-                     name, str_field(m, "text", ""));
+        n = asprintf(&line, "[%s] #%lld %s: %s", jf_str(m, "room", "?"), jf_int(m, "seq"),
+                     name, jf_str(m, "text", ""));
     if (n >= 0) {
         emit(ctx, stdout, line);
         free(line);
@@ -121,51 +111,112 @@ void out_message_human(struct cli *ctx, const char *message_json)
     cJSON_Delete(m);
 }
 
-/* Human one-liners for the pushes of parley-protocol(7) section 5; any
- * other event prints as "EVENT DATA". */
-static void human_push(struct cli *ctx, const char *event, const char *data_json)
+/* Emits one printf-formatted line on stdout. */
+static void emit_linef(struct cli *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void emit_linef(struct cli *ctx, const char *fmt, ...)
 {
-    cJSON *d = cJSON_Parse(data_json ? data_json : "{}");
-    const char *room = str_field(d, "room", "?");
-    const char *user = str_field(d, "user", "?");
     char *line = NULL;
-    int n = -1;
+    va_list ap;
 
-    if (!strcmp(event, "message:new")) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(d, "message");
-        if (cJSON_IsObject(m)) {
-            human_message(ctx, m);
-            cJSON_Delete(d);
-            return;
-        }
-    } else if (!strcmp(event, "room:user-joined")) {
-        n = asprintf(&line, "[%s] * %s joined", room, str_field(d, "name", user));
-    } else if (!strcmp(event, "room:user-left")) {
-        n = asprintf(&line, "[%s] * %s left", room, user);
-    } else if (!strcmp(event, "message:typing")) {
-        n = asprintf(&line, "[%s] * %s %s", room, user,
-                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "typing"))
-                         ? "is typing"
-                         : "stopped typing");
-    } else if (!strcmp(event, "message:deleted")) {
-        n = asprintf(&line, "[%s] * message %lld deleted", room, num_field(d, "message_id"));
-    } else if (!strcmp(event, "message:read") || !strcmp(event, "message:delivered")) {
-        n = asprintf(&line, "[%s] * %s %s message %lld", room, user,
-                     event[8] == 'r' ? "read" : "received", num_field(d, "message_id"));
-    } else if (!strcmp(event, "presence:update")) {
-        n = asprintf(&line, "* %s is %s", str_field(d, "name", user), str_field(d, "status", "?"));
-    } else if (!strcmp(event, "error")) {
-        human_error(ctx, str_field(d, "code", "error"), str_field(d, "message", ""));
-        cJSON_Delete(d);
-        return;
-    }
-    if (n < 0)
-        n = asprintf(&line, "%s %s", event, data_json ? data_json : "{}");
-    if (n >= 0) {
+    va_start(ap, fmt);
+    if (vasprintf(&line, fmt, ap) < 0)
+        line = NULL;
+    va_end(ap);
+    if (line) {
         emit(ctx, stdout, line);
         free(line);
     }
+}
+
+/* ---- pushes for people: one function per event of parley-protocol(7)
+ * section 5, d being the push's data object (fields may be missing). */
+
+static void push_message_new(struct cli *ctx, const cJSON *d)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(d, "message");
+
+    if (cJSON_IsObject(m))
+        human_message(ctx, m);
+    else
+        emit_linef(ctx, "message:new (no message)");
+}
+
+static void push_user_joined(struct cli *ctx, const cJSON *d)
+{
+    emit_linef(ctx, "%s joined %s", jf_str(d, "name", jf_str(d, "user", "?")),
+               jf_str(d, "room", "?"));
+}
+
+static void push_user_left(struct cli *ctx, const cJSON *d)
+{
+    emit_linef(ctx, "%s left %s", jf_str(d, "user", "?"), jf_str(d, "room", "?"));
+}
+
+static void push_typing(struct cli *ctx, const cJSON *d)
+{
+    emit_linef(ctx, "%s %s in %s", jf_str(d, "user", "?"),
+               jf_true(d, "typing") ? "is typing" : "stopped typing", jf_str(d, "room", "?"));
+}
+
+static void push_delivered(struct cli *ctx, const cJSON *d)
+{
+    emit_linef(ctx, "\u2713 delivered #%lld to %s", jf_int(d, "message_id"),
+               jf_str(d, "user", "?"));
+}
+
+static void push_read(struct cli *ctx, const cJSON *d)
+{
+    emit_linef(ctx, "\u2713\u2713 read by %s up to #%lld", jf_str(d, "user", "?"),
+               jf_int(d, "message_id"));
+}
+
+static void push_deleted(struct cli *ctx, const cJSON *d)
+{
+    emit_linef(ctx, "message #%lld deleted in %s", jf_int(d, "message_id"),
+               jf_str(d, "room", "?"));
+}
+
+static void push_presence(struct cli *ctx, const cJSON *d)
+{
+    emit_linef(ctx, "%s is %s", jf_str(d, "name", jf_str(d, "user", "?")),
+               jf_str(d, "status", "?"));
+}
+
+static void push_error(struct cli *ctx, const cJSON *d)
+{
+    human_error(ctx, jf_str(d, "code", "error"), jf_str(d, "message", ""));
+}
+
+static const struct {
+    const char *event;
+    void (*print)(struct cli *ctx, const cJSON *d);
+} push_forms[] = {
+    {"message:new", push_message_new},
+    {"room:user-joined", push_user_joined},
+    {"room:user-left", push_user_left},
+    {"message:typing", push_typing},
+    {"message:delivered", push_delivered},
+    {"message:read", push_read},
+    {"message:deleted", push_deleted},
+    {"presence:update", push_presence},
+    {"error", push_error},
+};
+
+/* A push of another event (or data that is not JSON) prints as
+ * "EVENT DATA". */
+static void human_push(struct cli *ctx, const char *event, const char *data_json)
+{
+    cJSON *d = cJSON_Parse(data_json ? data_json : "{}");
+
+    for (size_t i = 0; d && i < sizeof push_forms / sizeof push_forms[0]; i++) {
+        if (!strcmp(event, push_forms[i].event)) {
+            push_forms[i].print(ctx, d);
+            cJSON_Delete(d);
+            return;
+        }
+    }
     cJSON_Delete(d);
+    emit_linef(ctx, "%s %s", event, data_json ? data_json : "{}");
 }
 
 void out_push(struct cli *ctx, const char *event, const char *data_json)
@@ -217,7 +268,7 @@ void out_ack(struct cli *ctx, long id, int ok, const char *json)
     if (!ctx->json) {
         if (!ok) {
             cJSON *e = cJSON_Parse(json ? json : "{}");
-            human_error(ctx, str_field(e, "code", "error"), str_field(e, "message", ""));
+            human_error(ctx, jf_str(e, "code", "error"), jf_str(e, "message", ""));
             cJSON_Delete(e);
         }
         return;

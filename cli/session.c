@@ -216,6 +216,31 @@ static void settle(struct cli *ctx)
     }
 }
 
+/* The shell completes the names of the rooms the user is a member of:
+ * ask once per connection, silently (a server that refuses leaves the
+ * list as it is). Scripts do not pay for a request they did not write. */
+static void learn_rooms(struct cli *ctx)
+{
+    char *ack = NULL;
+    long id;
+    cJSON *d;
+    const cJSON *r;
+
+    if (session_call(ctx, "room:list", NULL, &ack, &id) != PARLEY_OK) {
+        parley_free(ack);
+        return;
+    }
+    d = cJSON_Parse(ack);
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(d, "rooms"))
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(r, "room");
+        if (cJSON_IsString(name))
+            session_room_add(ctx, name->valuestring);
+    }
+    cJSON_Delete(d);
+    parley_free(ack);
+}
+
 int session_ensure(struct cli *ctx)
 {
     int rc;
@@ -224,8 +249,11 @@ int session_ensure(struct cli *ctx)
         return 0;
     settle(ctx);
     rc = parley_connect(ctx->client, ctx->timeout_ms);
-    if (rc == PARLEY_OK)
+    if (rc == PARLEY_OK) {
+        if (ctx->interactive)
+            learn_rooms(ctx);
         return 0;
+    }
     if (rc == PARLEY_ERR_HANDSHAKE) {
         int status = parley_http_status(ctx->client);
         const char *msg = parley_error_message(ctx->client);

@@ -124,8 +124,25 @@ static char *room_generator(const char *text, int state)
     return NULL;
 }
 
-/* Command names for the first word; for the commands that take a room,
- * the rooms this session joined. Never file names. */
+/* How many blank-separated words of buf[0..end) start before end: the
+ * index of the word being completed at end (0: the command name). */
+static size_t word_index(const char *buf, int end)
+{
+    size_t n = 0;
+    int in_word = 0;
+
+    for (int i = 0; i < end && buf[i]; i++) {
+        int blank = buf[i] == ' ' || buf[i] == '\t';
+        if (!blank && !in_word)
+            n++;
+        in_word = !blank;
+    }
+    return in_word ? n - 1 : n;
+}
+
+/* Command names for the first word; room names (those this session has
+ * seen) where the command's table row says an argument is a room. Never
+ * file names. */
 static char **complete(const char *text, int start, int end)
 {
     const char *p = rl_line_buffer, *word;
@@ -146,7 +163,7 @@ static char **complete(const char *text, int start, int end)
         return NULL;
     memcpy(cmd, word, n);
     cmd[n] = '\0';
-    if (!commands_takes_room(cmd))
+    if (!commands_room_arg(cmd, word_index(rl_line_buffer, start)))
         return NULL;
     return rl_completion_matches(text, room_generator);
 }
