@@ -90,6 +90,32 @@ static void set_send(struct tjob *tj, const char *room, const char *user, const 
     m->ts = tj->job.now;
 }
 
+static void set_invite(struct tjob *tj, const char *room, const char *invitee,
+                       const char *inviter)
+{
+    tj->job.op = PD_OP_INVITE;
+    snprintf(tj->job.room, sizeof(tj->job.room), "%s", room);
+    snprintf(tj->job.user, sizeof(tj->job.user), "%s", invitee);
+    tj->job.name = inviter;
+}
+
+static void set_receipt(struct tjob *tj, const char *room, const char *user,
+                        enum pd_receipt_kind kind, int64_t seq, int64_t now)
+{
+    tj->job.op = PD_OP_RECEIPT;
+    snprintf(tj->job.room, sizeof(tj->job.room), "%s", room);
+    snprintf(tj->job.user, sizeof(tj->job.user), "%s", user);
+    tj->job.receipt_kind = kind;
+    tj->job.msg.seq = seq;
+    tj->job.now = now;
+}
+
+static void set_delete(struct tjob *tj, int64_t id)
+{
+    tj->job.op = PD_OP_DELETE;
+    tj->job.msg.id = id;
+}
+
 /* Runs completions until r has seen `want` of them (or 10 s pass). */
 static int wait_done(struct pd_store *st, struct run *r, int want)
 {
@@ -160,6 +186,53 @@ static enum pd_err do_send(struct pd_store *st, const char *room, const char *us
     return s.tj.job.rc;
 }
 
+static enum pd_err do_invite(struct pd_store *st, const char *room, const char *invitee,
+                             const char *inviter, int64_t now, bool *dup)
+{
+    struct single s;
+
+    single_init(&s);
+    set_invite(&s.tj, room, invitee, inviter);
+    s.tj.job.now = now;
+    if (run_one(st, &s.tj) != 0)
+        return PD_E__COUNT;
+    if (dup)
+        *dup = s.tj.job.duplicate;
+    return s.tj.job.rc;
+}
+
+static enum pd_err do_receipt(struct pd_store *st, const char *room, const char *user,
+                              enum pd_receipt_kind kind, int64_t seq, int64_t now, bool *dup)
+{
+    struct single s;
+
+    single_init(&s);
+    set_receipt(&s.tj, room, user, kind, seq, now);
+    if (run_one(st, &s.tj) != 0)
+        return PD_E__COUNT;
+    if (dup)
+        *dup = s.tj.job.duplicate;
+    return s.tj.job.rc;
+}
+
+/* Deletes id; *out gets the job's msg (room, user, seq filled by the store). */
+static enum pd_err do_delete(struct pd_store *st, int64_t id, struct pd_message *out, bool *dup)
+{
+    struct single s;
+
+    single_init(&s);
+    set_delete(&s.tj, id);
+    if (run_one(st, &s.tj) != 0)
+        return PD_E__COUNT;
+    if (dup)
+        *dup = s.tj.job.duplicate;
+    if (out)
+        *out = s.tj.job.msg;
+    else
+        pd_message_clear(&s.tj.job.msg);
+    return s.tj.job.rc;
+}
+
 /* ---- row collectors ----------------------------------------------------------- */
 
 struct rooms_seen {
@@ -193,7 +266,7 @@ struct members_seen {
     const char *room, *user;
     int found;
     bool owner;
-    int64_t last_read_seq;
+    int64_t last_read_seq, last_delivered_seq;
     char name[64];
 };
 
@@ -206,6 +279,7 @@ static int collect_member(void *arg, const struct pd_member_row *m)
         ms->found = 1;
         ms->owner = m->owner;
         ms->last_read_seq = m->last_read_seq;
+        ms->last_delivered_seq = m->last_delivered_seq;
         snprintf(ms->name, sizeof(ms->name), "%s", m->name);
     }
     return 0;
@@ -230,6 +304,36 @@ static struct rooms_seen room_row(struct pd_store *st, const char *room)
     rs.want = room;
     pd_store_each_room(st, collect_room, &rs);
     return rs;
+}
+
+struct invites_seen {
+    int n;
+    const char *room, *user;
+    int found;
+    struct pd_invite_row row;
+};
+
+static int collect_invite(void *arg, const struct pd_invite_row *i)
+{
+    struct invites_seen *is = arg;
+
+    is->n++;
+    if (strcmp(i->room, is->room) == 0 && strcmp(i->user, is->user) == 0) {
+        is->found = 1;
+        is->row = *i;
+    }
+    return 0;
+}
+
+static struct invites_seen invite(struct pd_store *st, const char *room, const char *user)
+{
+    struct invites_seen is;
+
+    memset(&is, 0, sizeof(is));
+    is.room = room;
+    is.user = user;
+    pd_store_each_invite(st, collect_invite, &is);
+    return is;
 }
 
 /* ---- helpers on the file itself -------------------------------------------------- */
@@ -267,6 +371,64 @@ static int sql_exec(const char *path, const char *sql)
     }
     sqlite3_close(db);
     return rc;
+}
+
+/* sql_int with a formatted statement; -1 when it fails. */
+__attribute__((format(printf, 2, 3))) static int64_t sql_intf(const char *path, const char *fmt,
+                                                              ...)
+{
+    char sql[512];
+    int64_t v = -1;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    if (sql_int(path, sql, &v) != 0)
+        return -1;
+    return v;
+}
+
+/* ---- receipt times -------------------------------------------------------------- */
+
+struct times_seen {
+    int n, stop_after;
+    char user[8][PD_NAME_MAX + 1];
+    int64_t ts[8];
+};
+
+static int collect_time(void *arg, const char *user, int64_t ts)
+{
+    struct times_seen *ts_seen = arg;
+
+    if (ts_seen->n < 8) {
+        snprintf(ts_seen->user[ts_seen->n], sizeof(ts_seen->user[0]), "%s", user);
+        ts_seen->ts[ts_seen->n] = ts;
+    }
+    ts_seen->n++;
+    return ts_seen->stop_after && ts_seen->n >= ts_seen->stop_after;
+}
+
+static struct times_seen times_of(struct pd_store *st, const char *room, int64_t seq,
+                                  enum pd_receipt_kind kind, enum pd_err *rc)
+{
+    struct times_seen ts_seen;
+    enum pd_err e;
+
+    memset(&ts_seen, 0, sizeof(ts_seen));
+    e = pd_store_receipt_times(st, room, seq, kind, collect_time, &ts_seen);
+    if (rc)
+        *rc = e;
+    return ts_seen;
+}
+
+/* The ts reported for user, or -1 when absent. */
+static int64_t time_of(const struct times_seen *ts_seen, const char *user)
+{
+    for (int i = 0; i < ts_seen->n && i < 8; i++)
+        if (strcmp(ts_seen->user[i], user) == 0)
+            return ts_seen->ts[i];
+    return -1;
 }
 
 /* ---- tests -------------------------------------------------------------------------- */
@@ -387,6 +549,8 @@ static void test_send(struct tap *t, struct pd_store *st)
     ms = member(st, "general", "bob");
     ok(t, ms.found && ms.last_read_seq == 2, "sending advances the sender's last_read_seq (%lld)",
        (long long)ms.last_read_seq);
+    ok(t, ms.last_delivered_seq == 2, "and last_delivered_seq too (%lld)",
+       (long long)ms.last_delivered_seq);
     ok(t, room_row(st, "general").want_row.last_seq == 2, "rooms.last_seq follows");
 
     ok(t, do_send(st, "general", "alice", "three", "c-1", &a3, &dup) == PD_OK && !dup &&
@@ -666,6 +830,21 @@ static void test_reopen(struct tap *t, struct fx *f, int64_t *last_id)
            "client_msg_id dedup works across a restart");
         pd_message_clear(&next);
     }
+    ok(t, room_row(st, "del").want_row.deleted_count == 1 &&
+              room_row(st, "fragile2").want_row.deleted_count == 1 &&
+              room_row(st, "general").want_row.deleted_count == 0,
+       "deleted_count survived");
+    ok(t, invite(st, "secret", "bob").found &&
+              strcmp(invite(st, "secret", "bob").row.invited_by, "carol") == 0,
+       "invites survived");
+    ok(t, member(st, "rcpt", "bob").last_read_seq == 4 &&
+              member(st, "rcpt", "bob").last_delivered_seq == 4,
+       "receipt pointers survived");
+    {
+        struct times_seen ts = times_of(st, "rcpt", 3, PD_RECEIPT_DELIVERED, NULL);
+        ok(t, ts.n == 3 && time_of(&ts, "bob") == 1800000000003LL,
+           "receipt events survived (receipt_times after reopen)");
+    }
     pd_store_close(st);
 }
 
@@ -688,6 +867,426 @@ static void test_accounts(struct tap *t, struct pd_store *st)
               strcmp(name, "No Password") == 0,
        "an account without password has a NULL hash");
     free(name);
+}
+
+/* ---- issue 3: invites, receipts, delete, migration 2 ------------------------------- */
+
+/* The schema exactly as migration 1 left it, for a database "made by
+ * version 1". */
+#define V1_SCHEMA                                                                             \
+    "CREATE TABLE users(id TEXT PRIMARY KEY, name TEXT NOT NULL, password_hash TEXT,"         \
+    "  created_at INTEGER NOT NULL);"                                                         \
+    "CREATE TABLE rooms(name TEXT PRIMARY KEY, private INTEGER NOT NULL,"                     \
+    "  created_by TEXT NOT NULL, created_at INTEGER NOT NULL,"                                \
+    "  last_seq INTEGER NOT NULL DEFAULT 0);"                                                 \
+    "CREATE TABLE members(room TEXT NOT NULL REFERENCES rooms(name), user TEXT NOT NULL,"     \
+    "  name TEXT NOT NULL, role TEXT NOT NULL CHECK(role IN ('owner','member')),"             \
+    "  joined_at INTEGER NOT NULL, last_read_seq INTEGER NOT NULL DEFAULT 0,"                 \
+    "  PRIMARY KEY(room, user)) WITHOUT ROWID;"                                               \
+    "CREATE TABLE messages(id INTEGER PRIMARY KEY, room TEXT NOT NULL REFERENCES rooms(name),"\
+    "  seq INTEGER NOT NULL, user TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL,"     \
+    "  ts INTEGER NOT NULL, client_msg_id TEXT, reply_to INTEGER,"                            \
+    "  deleted INTEGER NOT NULL DEFAULT 0, UNIQUE(room, seq));"                               \
+    "CREATE UNIQUE INDEX messages_client_msg_id ON messages(room, user, client_msg_id)"       \
+    "  WHERE client_msg_id IS NOT NULL;"
+
+#define V1_DATA                                                                               \
+    "INSERT INTO users VALUES('alice', 'Alice', '$h', 1);"                                    \
+    "INSERT INTO rooms VALUES('old', 1, 'alice', 10, 3);"                                     \
+    "INSERT INTO members VALUES('old', 'alice', 'Alice', 'owner', 10, 3),"                    \
+    "  ('old', 'bob', 'Bob', 'member', 11, 1);"                                               \
+    "INSERT INTO messages VALUES(1, 'old', 1, 'alice', 'Alice', 'm1', 100, NULL, NULL, 0),"  \
+    "  (2, 'old', 2, 'bob', 'Bob', 'm2', 200, 'c-2', NULL, 1),"                               \
+    "  (3, 'old', 3, 'alice', 'Alice', 'm3', 300, NULL, 2, 0);"
+
+static int has_column(const char *path, const char *table, const char *col)
+{
+    return sql_intf(path, "SELECT COUNT(*) FROM pragma_table_info('%s') WHERE name = '%s'",
+                    table, col) == 1;
+}
+
+static void test_migrate_v1(struct tap *t, struct fx *f)
+{
+    char path[160], bad[160], err[256] = "";
+    struct pd_store *st = NULL;
+    struct pd_message *m = NULL, next;
+    struct members_seen ms;
+    struct rooms_seen rs;
+    size_t n = 0;
+    bool more = false, dup = false;
+    char *hash = NULL, *name = NULL;
+
+    /* A migration that fails leaves version 1 as it was: nothing half done. */
+    snprintf(bad, sizeof(bad), "%s/v1-bad.db", f->dir);
+    ok(t, sql_exec(bad, "PRAGMA journal_mode=WAL;" V1_SCHEMA V1_DATA
+                        "CREATE TABLE invites(x); PRAGMA user_version = 1;") == 0,
+       "a version 1 database with a table in migration 2's way");
+    ok(t, pd_store_open(&st, bad, err, sizeof(err)) != 0 && st == NULL &&
+              strstr(err, "migration 2") != NULL,
+       "open fails on the failing migration (%s)", err);
+    ok(t, sql_intf(bad, "PRAGMA user_version") == 1 && !has_column(bad, "members", "last_delivered_seq") &&
+              !has_column(bad, "rooms", "deleted_count") &&
+              sql_intf(bad, "SELECT COUNT(*) FROM messages") == 3,
+       "and rolls back whole: still version 1, no new columns, data there");
+
+    snprintf(path, sizeof(path), "%s/v1.db", f->dir);
+    err[0] = '\0';
+    ok(t, sql_exec(path, "PRAGMA journal_mode=WAL;" V1_SCHEMA V1_DATA "PRAGMA user_version = 1;") ==
+              0,
+       "a version 1 database made by hand");
+    st = NULL;
+    ok(t, pd_store_open(&st, path, err, sizeof(err)) == 0 && st != NULL,
+       "version 1 opens and migrates (%s)", st ? "" : err);
+    if (st == NULL)
+        return;
+    ok(t, sql_intf(path, "PRAGMA user_version") == 2 &&
+              has_column(path, "members", "last_delivered_seq") &&
+              has_column(path, "rooms", "deleted_count") &&
+              sql_intf(path, "SELECT COUNT(*) FROM sqlite_master WHERE name IN "
+                             "('invites','receipts','receipts_room_kind_seq')") == 3,
+       "now version 2: new columns, invites, receipts and its index");
+    rs = room_row(st, "old");
+    ok(t, rs.found && rs.want_row.is_private && rs.want_row.last_seq == 3 &&
+              strcmp(rs.want_row.created_by, "alice") == 0 && rs.want_row.created_at == 10,
+       "room kept");
+    ok(t, rs.want_row.deleted_count == 1, "deleted_count counts the already-deleted (%lld)",
+       (long long)rs.want_row.deleted_count);
+    ms = member(st, "old", "alice");
+    ok(t, ms.found && ms.owner && strcmp(ms.name, "Alice") == 0 && ms.last_read_seq == 3 &&
+              ms.last_delivered_seq == 3,
+       "alice kept; last_delivered_seq starts at her last_read_seq (3)");
+    ms = member(st, "old", "bob");
+    ok(t, ms.found && !ms.owner && ms.last_read_seq == 1 && ms.last_delivered_seq == 1,
+       "bob kept; last_delivered_seq 1");
+    ok(t, pd_store_history(st, "old", 0, 10, &m, &n, &more) == PD_OK && n == 3 &&
+              strcmp(m[0].text, "m1") == 0 && m[1].deleted && strcmp(m[1].text, "") == 0 &&
+              m[2].reply_to == 2 && m[2].ts == 300,
+       "messages kept");
+    pd_messages_free(m, n);
+    ok(t, pd_store_user_get(st, "alice", &hash, &name) == PD_OK && strcmp(hash, "$h") == 0 &&
+              strcmp(name, "Alice") == 0,
+       "users kept");
+    free(hash);
+    free(name);
+    ok(t, do_send(st, "old", "bob", "m4", NULL, &next, NULL) == PD_OK && next.seq == 4 &&
+              next.id == 4,
+       "seq and id continue (4, 4)");
+    pd_message_clear(&next);
+    ms = member(st, "old", "bob");
+    ok(t, ms.last_read_seq == 4 && ms.last_delivered_seq == 4, "the send raised both of bob's pointers");
+    ok(t, do_send(st, "old", "bob", "again", "c-2", &next, &dup) == PD_OK && dup && next.id == 2,
+       "client_msg_id from version 1 still dedups");
+    pd_message_clear(&next);
+    ok(t, do_invite(st, "old", "carol", "alice", 20, &dup) == PD_OK && !dup &&
+              do_receipt(st, "old", "alice", PD_RECEIPT_READ, 4, 30, &dup) == PD_OK && !dup,
+       "invite and receipt work on the migrated database");
+    pd_store_close(st);
+    st = NULL;
+    ok(t, pd_store_open(&st, path, err, sizeof(err)) == 0 &&
+              member(st, "old", "alice").last_read_seq == 4 &&
+              sql_intf(path, "PRAGMA user_version") == 2,
+       "reopens at version 2 with nothing to migrate");
+    pd_store_close(st);
+}
+
+static void test_invites(struct tap *t, struct pd_store *st)
+{
+    struct invites_seen is;
+    bool dup = true;
+    int before;
+
+    ok(t, do_invite(st, "secret", "bob", "carol", 1700000000100LL, &dup) == PD_OK && !dup,
+       "invite to the private room stored");
+    is = invite(st, "secret", "bob");
+    ok(t, is.found && strcmp(is.row.invited_by, "carol") == 0 &&
+              is.row.created_at == 1700000000100LL,
+       "each_invite returns it: invited by carol, at its time");
+    ok(t, do_invite(st, "secret", "bob", "alice", 1700000000200LL, &dup) == PD_OK && dup,
+       "the same invite again is accepted as a duplicate");
+    is = invite(st, "secret", "bob");
+    ok(t, is.n == 1 && strcmp(is.row.invited_by, "carol") == 0 &&
+              is.row.created_at == 1700000000100LL,
+       "and the first invitation stands");
+    ok(t, do_invite(st, "secret", "dave", "carol", 1700000000300LL, &dup) == PD_OK && !dup &&
+              invite(st, "secret", "dave").found && invite(st, "x", "y").n == 2,
+       "a second invitee");
+    before = invite(st, "x", "y").n;
+    ok(t, do_invite(st, "nowhere", "bob", "carol", 1, &dup) == PD_E_NOT_FOUND &&
+              invite(st, "x", "y").n == before,
+       "invite to a missing room: not_found, nothing stored");
+    ok(t, do_invite(st, "secret", "bad user!", "carol", 1, &dup) == PD_E_BAD_REQUEST,
+       "an invalid invitee is refused");
+}
+
+static void test_receipts(struct tap *t, struct pd_store *st, const char *path)
+{
+    /* carol's one receipt (TC) comes before bob's, so time order is not name order */
+    const int64_t T1 = 1800000000001LL, T2 = T1 + 1, T3 = T1 + 2, T4 = T1 + 3, TC = T1 - 10;
+    struct pd_message msgs[5];
+    struct members_seen ms;
+    struct times_seen ts;
+    enum pd_err rc;
+    bool dup = true;
+    int good = 1;
+
+    do_join(st, "rcpt", "alice", true);
+    do_join(st, "rcpt", "bob", false);
+    do_join(st, "rcpt", "carol", false);
+    for (int i = 0; i < 5; i++)
+        good &= do_send(st, "rcpt", "alice", "r", NULL, &msgs[i], NULL) == PD_OK &&
+                msgs[i].seq == i + 1;
+    ok(t, good, "five messages in 'rcpt' from alice");
+    ms = member(st, "rcpt", "alice");
+    ok(t, ms.last_read_seq == 5 && ms.last_delivered_seq == 5,
+       "the sender's own pointers are at 5");
+    ok(t, sql_intf(path, "SELECT COUNT(*) FROM receipts WHERE room = 'rcpt' AND user = 'alice'") ==
+              10,
+       "each send recorded a read and a delivered event for the sender");
+
+#define EVENTS(user, kind)                                                                    \
+    sql_intf(path, "SELECT COUNT(*) FROM receipts WHERE room = 'rcpt' AND user = '%s' AND kind = %d", \
+             user, (int)(kind))
+
+    ok(t, do_receipt(st, "rcpt", "bob", PD_RECEIPT_DELIVERED, 2, T1, &dup) == PD_OK && !dup,
+       "bob: delivered up to 2");
+    ms = member(st, "rcpt", "bob");
+    ok(t, ms.last_delivered_seq == 2 && ms.last_read_seq == 0,
+       "delivered moves last_delivered_seq only (2, read 0)");
+    ok(t, EVENTS("bob", PD_RECEIPT_DELIVERED) == 1 && EVENTS("bob", PD_RECEIPT_READ) == 0,
+       "one delivered event, no read event");
+    ok(t, do_receipt(st, "rcpt", "bob", PD_RECEIPT_DELIVERED, 2, T2, &dup) == PD_OK && dup &&
+              EVENTS("bob", PD_RECEIPT_DELIVERED) == 1,
+       "delivered 2 again: duplicate, no event");
+    ok(t, do_receipt(st, "rcpt", "bob", PD_RECEIPT_DELIVERED, 1, T2, &dup) == PD_OK && dup &&
+              member(st, "rcpt", "bob").last_delivered_seq == 2 &&
+              EVENTS("bob", PD_RECEIPT_DELIVERED) == 1,
+       "delivered 1 after 2: duplicate, the pointer does not go back");
+    ok(t, do_receipt(st, "rcpt", "bob", PD_RECEIPT_READ, 1, T2, &dup) == PD_OK && !dup,
+       "bob: read up to 1");
+    ms = member(st, "rcpt", "bob");
+    ok(t, ms.last_read_seq == 1 && ms.last_delivered_seq == 2,
+       "read 1 moves last_read_seq, last_delivered_seq stays at 2");
+    ok(t, EVENTS("bob", PD_RECEIPT_READ) == 1 && EVENTS("bob", PD_RECEIPT_DELIVERED) == 1,
+       "a read event only (delivery had not moved)");
+    ok(t, do_receipt(st, "rcpt", "bob", PD_RECEIPT_READ, 4, T3, &dup) == PD_OK && !dup,
+       "bob: read up to 4");
+    ms = member(st, "rcpt", "bob");
+    ok(t, ms.last_read_seq == 4 && ms.last_delivered_seq == 4, "read 4 moves both pointers to 4");
+    ok(t, EVENTS("bob", PD_RECEIPT_READ) == 2 && EVENTS("bob", PD_RECEIPT_DELIVERED) == 2,
+       "and records both a read and a delivered event");
+    ok(t, do_receipt(st, "rcpt", "bob", PD_RECEIPT_READ, 3, T4, &dup) == PD_OK && dup &&
+              member(st, "rcpt", "bob").last_read_seq == 4 && EVENTS("bob", PD_RECEIPT_READ) == 2,
+       "read 3 after 4: duplicate, no event, nothing back");
+    ok(t, do_receipt(st, "rcpt", "bob", PD_RECEIPT_DELIVERED, 4, T4, &dup) == PD_OK && dup,
+       "delivered 4 after read 4: duplicate");
+    ok(t, do_receipt(st, "rcpt", "bob", PD_RECEIPT_READ, 0, T4, &dup) == PD_OK && dup,
+       "read 0: duplicate");
+    ok(t, do_receipt(st, "rcpt", "carol", PD_RECEIPT_READ, 5, TC, &dup) == PD_OK && !dup &&
+              EVENTS("carol", PD_RECEIPT_READ) == 1 && EVENTS("carol", PD_RECEIPT_DELIVERED) == 1,
+       "carol: read 5 straight away (at TC, before bob's receipts), both events");
+
+    ok(t, do_receipt(st, "rcpt", "dave", PD_RECEIPT_READ, 1, T4, &dup) == PD_E_NOT_FOUND &&
+              EVENTS("dave", PD_RECEIPT_READ) == 0,
+       "a non-member: not_found, nothing recorded");
+    ok(t, do_receipt(st, "nowhere", "bob", PD_RECEIPT_READ, 1, T4, &dup) == PD_E_NOT_FOUND,
+       "a missing room: not_found");
+    ok(t, do_receipt(st, "rcpt", "carol", PD_RECEIPT_DELIVERED, 6, T4, &dup) ==
+                  PD_E_BAD_REQUEST &&
+              member(st, "rcpt", "carol").last_delivered_seq == 5,
+       "a seq past the room's last message is refused");
+    ok(t, do_receipt(st, "rcpt", "bob", (enum pd_receipt_kind)7, 5, T4, &dup) == PD_E_BAD_REQUEST,
+       "an unknown receipt kind is refused");
+#undef EVENTS
+
+    /* Times: the earliest event at or past seq, per user. */
+    ts = times_of(st, "rcpt", 2, PD_RECEIPT_DELIVERED, &rc);
+    ok(t, rc == PD_OK && ts.n == 3 && time_of(&ts, "alice") == msgs[1].ts &&
+              time_of(&ts, "bob") == T1 && time_of(&ts, "carol") == TC,
+       "delivered at seq 2: alice when she sent it, bob at T1, carol at TC");
+    ts = times_of(st, "rcpt", 3, PD_RECEIPT_DELIVERED, &rc);
+    ok(t, rc == PD_OK && ts.n == 3 && time_of(&ts, "bob") == T3 && time_of(&ts, "carol") == TC,
+       "delivered at seq 3: bob at T3 (his read of 4 delivered it)");
+    ok(t, ts.n == 3 && strcmp(ts.user[0], "alice") == 0 && strcmp(ts.user[1], "carol") == 0 &&
+              strcmp(ts.user[2], "bob") == 0,
+       "users come in order of time: alice, carol, bob");
+    ts = times_of(st, "rcpt", 1, PD_RECEIPT_READ, &rc);
+    ok(t, rc == PD_OK && ts.n == 3 && time_of(&ts, "alice") == msgs[0].ts &&
+              time_of(&ts, "bob") == T2 && time_of(&ts, "carol") == TC,
+       "read at seq 1: bob at T2");
+    ts = times_of(st, "rcpt", 2, PD_RECEIPT_READ, &rc);
+    ok(t, rc == PD_OK && ts.n == 3 && time_of(&ts, "bob") == T3,
+       "read at seq 2: bob at T3 (his read of 1 does not cover it)");
+    ts = times_of(st, "rcpt", 5, PD_RECEIPT_READ, &rc);
+    ok(t, rc == PD_OK && ts.n == 2 && time_of(&ts, "bob") == -1 && time_of(&ts, "carol") == TC &&
+              time_of(&ts, "alice") == msgs[4].ts,
+       "read at seq 5: alice and carol, not bob");
+    ts = times_of(st, "other-room", 1, PD_RECEIPT_READ, &rc);
+    ok(t, rc == PD_OK && ts.n == 0, "another room: none");
+    memset(&ts, 0, sizeof(ts));
+    ts.stop_after = 1;
+    ok(t, pd_store_receipt_times(st, "rcpt", 1, PD_RECEIPT_READ, collect_time, &ts) == PD_OK &&
+              ts.n == 1,
+       "a non-zero return from fn stops the walk");
+    ok(t, times_of(st, "rcpt", 1, (enum pd_receipt_kind)0, &rc).n == 0 && rc == PD_E_BAD_REQUEST,
+       "receipt_times with an unknown kind: bad_request");
+    for (int i = 0; i < 5; i++)
+        pd_message_clear(&msgs[i]);
+}
+
+static void test_delete(struct tap *t, struct pd_store *st, const char *path)
+{
+    struct pd_message a, b, c, got, d, *m = NULL;
+    size_t n = 0;
+    bool dup = true, more;
+
+    do_join(st, "del", "alice", true);
+    do_send(st, "del", "alice", "keep", NULL, &a, NULL);
+    do_send(st, "del", "alice", "secret text", "del-1", &b, NULL);
+    do_send(st, "del", "alice", "keep too", NULL, &c, NULL);
+    ok(t, room_row(st, "del").want_row.deleted_count == 0, "a new room has deleted_count 0");
+
+    memset(&d, 0, sizeof(d));
+    ok(t, do_delete(st, b.id, &d, &dup) == PD_OK && !dup, "delete the second message");
+    ok(t, strcmp(d.room, "del") == 0 && strcmp(d.user, "alice") == 0 && d.seq == 2,
+       "the job learns room, author and seq (%s, %s, %lld)", d.room, d.user, (long long)d.seq);
+    pd_message_clear(&d);
+    ok(t, pd_store_message_get(st, b.id, &got) == PD_OK && got.deleted && got.id == b.id &&
+              got.seq == 2 && strcmp(got.text, "") == 0 && strcmp(got.user, "alice") == 0,
+       "message_get: deleted, same id and seq, text ''");
+    pd_message_clear(&got);
+    ok(t, sql_intf(path, "SELECT COUNT(*) FROM messages WHERE id = %lld AND text = '' AND deleted = 1",
+                   (long long)b.id) == 1,
+       "the text is gone from the file, not only hidden");
+    ok(t, pd_store_history(st, "del", 0, 10, &m, &n, &more) == PD_OK && n == 3 && !m[0].deleted &&
+              strcmp(m[0].text, "keep") == 0 && m[1].deleted && strcmp(m[1].text, "") == 0 &&
+              m[1].seq == 2 && !m[2].deleted,
+       "history keeps the deleted message in place, with text ''");
+    pd_messages_free(m, n);
+    ok(t, room_row(st, "del").want_row.deleted_count == 1, "deleted_count is 1");
+
+    memset(&d, 0, sizeof(d));
+    ok(t, do_delete(st, b.id, &d, &dup) == PD_OK && dup && strcmp(d.room, "del") == 0 &&
+              d.seq == 2,
+       "deleting it again: duplicate, room and seq still filled");
+    pd_message_clear(&d);
+    ok(t, room_row(st, "del").want_row.deleted_count == 1, "and deleted_count stays 1");
+    ok(t, do_delete(st, 987654321, NULL, &dup) == PD_E_NOT_FOUND && !dup,
+       "deleting a missing id: not_found");
+    ok(t, do_delete(st, 0, NULL, &dup) == PD_E_NOT_FOUND, "id 0: not_found");
+    ok(t, do_send(st, "del", "alice", "retry", "del-1", &d, &dup) == PD_OK && dup &&
+              d.id == b.id && d.deleted && strcmp(d.text, "") == 0,
+       "a retry of the deleted message's client_msg_id returns it deleted");
+    pd_message_clear(&d);
+    ok(t, do_send(st, "del", "alice", "after", NULL, &d, NULL) == PD_OK && d.seq == 4,
+       "seq goes on after a delete (4)");
+    pd_message_clear(&d);
+    pd_message_clear(&a);
+    pd_message_clear(&b);
+    pd_message_clear(&c);
+}
+
+/* New ops queued together with sends: each sees the writes before it in
+ * the same transaction (a receipt for a message sent in the same batch, a
+ * delete of one). */
+static void test_mixed_batch(struct tap *t, struct pd_store *st, const char *path)
+{
+    enum { N = 5 };
+    int order[N];
+    struct run r = {.order = order, .cap = N};
+    struct tjob j[N];
+    int64_t next_id = sql_intf(path, "SELECT MAX(id) FROM messages") + 1;
+    int good = 1;
+
+    do_join(st, "mix", "alice", true);
+    do_join(st, "mix", "bob", false);
+    for (int i = 0; i < N; i++)
+        tjob_init(&j[i], &r, i);
+    set_send(&j[0], "mix", "alice", "first", NULL);
+    set_receipt(&j[1], "mix", "bob", PD_RECEIPT_READ, 1, 1900000000000LL);
+    set_delete(&j[2], next_id);
+    set_invite(&j[3], "mix", "eve", "alice");
+    set_send(&j[4], "mix", "bob", "second", NULL);
+    for (int i = 0; i < N; i++)
+        good &= pd_store_submit(st, &j[i].job) == 0;
+    ok(t, good && wait_done(st, &r, N) == 0, "send, receipt, delete, invite, send queued at once");
+    ok(t, j[0].job.rc == PD_OK && j[0].job.msg.id == next_id && j[0].job.msg.seq == 1,
+       "the first send got the expected id");
+    ok(t, j[1].job.rc == PD_OK && !j[1].job.duplicate,
+       "a read receipt for it, queued behind it, is accepted");
+    ok(t, j[2].job.rc == PD_OK && !j[2].job.duplicate && j[2].job.msg.seq == 1 &&
+              strcmp(j[2].job.msg.room, "mix") == 0,
+       "a delete of it, queued behind it, deletes it");
+    ok(t, j[3].job.rc == PD_OK && j[4].job.rc == PD_OK && j[4].job.msg.seq == 2,
+       "invite and the next send go through");
+    ok(t, member(st, "mix", "bob").last_read_seq == 2 &&
+              member(st, "mix", "bob").last_delivered_seq == 2 &&
+              room_row(st, "mix").want_row.deleted_count == 1,
+       "bob's pointers at 2 (his own send), deleted_count 1");
+    for (int i = 0; i < N; i++)
+        pd_message_clear(&j[i].job.msg);
+}
+
+/* A batch with a failing job rolls back the new ops too, and their retry
+ * alone writes each effect exactly once (no doubled events or counts). */
+static void test_failing_batch_new_ops(struct tap *t, struct pd_store *st, const char *path)
+{
+    enum { N = 6 };
+    int order[N];
+    struct run r = {.order = order, .cap = N};
+    struct tjob j[N];
+    struct pd_store_stats before, after;
+    struct pd_message target;
+    int64_t t0 = 1950000000000LL;
+    sqlite3 *lock = NULL;
+
+    do_join(st, "fragile2", "alice", true);
+    do_join(st, "fragile2", "bob", false);
+    do_send(st, "fragile2", "alice", "target", NULL, &target, NULL);
+    ok(t, sql_exec(path, "CREATE TRIGGER boom2 BEFORE INSERT ON messages WHEN NEW.text = 'boom' "
+                         "BEGIN SELECT RAISE(ABORT, 'boom'); END") == 0,
+       "trigger installed again");
+    for (int i = 0; i < N; i++)
+        tjob_init(&j[i], &r, i);
+    set_send(&j[0], "fragile2", "alice", "fine", NULL);                       /* seq 2, alone */
+    set_receipt(&j[1], "fragile2", "bob", PD_RECEIPT_READ, 1, t0);            /* read + delivered */
+    set_delete(&j[2], target.id);
+    set_send(&j[3], "fragile2", "alice", "boom", NULL);                       /* fails */
+    set_invite(&j[4], "fragile2", "eve", "alice");
+    set_receipt(&j[5], "fragile2", "bob", PD_RECEIPT_DELIVERED, 2, t0 + 1);   /* delivered */
+    pd_store_stats(st, &before);
+    sqlite3_open(path, &lock);
+    sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (int i = 0; i < N; i++) {
+        pd_store_submit(st, &j[i].job);
+        if (i == 0 || i == N - 1)
+            usleep(50 * 1000);
+    }
+    sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(lock);
+    wait_done(st, &r, N);
+    pd_store_stats(st, &after);
+    ok(t, after.batches - before.batches == 2 && after.failed_batches - before.failed_batches == 1,
+       "two batches, the second failed as a whole and was retried job by job");
+    ok(t, j[0].job.rc == PD_OK && j[1].job.rc == PD_OK && !j[1].job.duplicate &&
+              j[2].job.rc == PD_OK && !j[2].job.duplicate && j[3].job.rc == PD_E_INTERNAL &&
+              j[4].job.rc == PD_OK && !j[4].job.duplicate && j[5].job.rc == PD_OK &&
+              !j[5].job.duplicate,
+       "receipt, delete, invite and receipt succeed on retry (not duplicates), the bad send fails");
+    ok(t, sql_intf(path, "SELECT COUNT(*) FROM receipts WHERE room = 'fragile2' AND user = 'bob'"
+                         " AND kind = 2") == 1 &&
+              sql_intf(path, "SELECT COUNT(*) FROM receipts WHERE room = 'fragile2' AND user = 'bob'"
+                             " AND kind = 1") == 2,
+       "bob's events written once each: one read, two delivered");
+    ok(t, room_row(st, "fragile2").want_row.deleted_count == 1 &&
+              invite(st, "fragile2", "eve").found,
+       "deleted_count counted once; the invite is there");
+    ok(t, member(st, "fragile2", "bob").last_read_seq == 1 &&
+              member(st, "fragile2", "bob").last_delivered_seq == 2,
+       "bob: read 1, delivered 2");
+    sql_exec(path, "DROP TRIGGER boom2");
+    pd_message_clear(&target);
+    for (int i = 0; i < N; i++)
+        pd_message_clear(&j[i].job.msg);
 }
 
 /* Child side of the kill -9 test: each completion writes the message id to
@@ -834,6 +1433,7 @@ int main(void)
 
     test_kill9(&t, &f);
     test_open(&t, &f);
+    test_migrate_v1(&t, &f);
     if (pd_store_open(&st, f.db, err, sizeof(err)) != 0) {
         ok(&t, 0, "open for the main tests: %s", err);
     } else {
@@ -844,6 +1444,11 @@ int main(void)
         test_order_and_drain(&t, st);
         test_many(&t, st);
         test_failing_job(&t, st, f.db);
+        test_invites(&t, st);
+        test_receipts(&t, st, f.db);
+        test_delete(&t, st, f.db);
+        test_mixed_batch(&t, st, f.db);
+        test_failing_batch_new_ops(&t, st, f.db);
         test_accounts(&t, st);
         test_concurrent_accounts(&t, st);
         pd_store_close(st);
