@@ -11,9 +11,11 @@
 #include "events.h"
 #include "log.h"
 #include "messaging.h"
+#include "receipts.h"
 #include "request.h"
 #include "rooms.h"
 #include "server.h"
+#include "typing.h"
 
 /* The events this server answers, and who may call them. Events of the
  * protocol not listed here are answered with bad_request. */
@@ -23,8 +25,23 @@ static const struct pd_route {
 } routes[] = {
     {PD_EV_JOIN, pd_handle_join},
     {PD_EV_LEAVE, pd_handle_leave},
+    {PD_EV_ROOM_INFO, pd_handle_room_info},
+    {PD_EV_ROOM_LIST, pd_handle_room_list},
+    {PD_EV_ROOM_ONLINE, pd_handle_room_online},
+    {PD_EV_ROOM_SUBSCRIBE, pd_handle_subscribe},
+    {PD_EV_ROOM_UNSUBSCRIBE, pd_handle_unsubscribe},
+    {PD_EV_ROOM_SUB_STATUS, pd_handle_sub_status},
+    {PD_EV_ROOM_SUB_DETAILS, pd_handle_sub_details},
+    {PD_EV_ROOM_INVITE, pd_handle_invite},
     {PD_EV_MSG_SEND, pd_handle_send},
     {PD_EV_MSG_HISTORY, pd_handle_history},
+    {PD_EV_MSG_TYPING, pd_handle_typing},
+    {PD_EV_MSG_TYPING_USERS, pd_handle_typing_users},
+    {PD_EV_MSG_DELIVERED, pd_handle_delivered},
+    {PD_EV_MSG_READ, pd_handle_read},
+    {PD_EV_MSG_DELIVERY_STATUS, pd_handle_delivery_status},
+    {PD_EV_MSG_STATS, pd_handle_message_stats},
+    {PD_EV_MSG_DELETE, pd_handle_delete},
 };
 
 static pd_handler_fn route_of(const char *name)
@@ -192,11 +209,19 @@ void pd_dispatch(struct server *srv, struct pd_conn *c, const char *msg, size_t 
 
 int pd_services_init(struct server *srv, char *err, size_t errlen)
 {
-    return pd_rooms_init(srv, err, errlen);
+    if (pd_rooms_init(srv, err, errlen) != 0)
+        return -1;
+    if (pd_typing_init(srv) != 0) {
+        snprintf(err, errlen, "out of memory");
+        pd_rooms_free(srv);
+        return -1;
+    }
+    return 0;
 }
 
 void pd_services_free(struct server *srv)
 {
+    pd_typing_free(srv);
     pd_rooms_free(srv);
 }
 
@@ -210,5 +235,8 @@ void pd_services_conn_open(struct server *srv, struct pd_conn *c)
 
 void pd_services_conn_close(struct server *srv, struct pd_conn *c)
 {
+    /* Typing first: its typing:false goes to the room while the rest of
+     * the connection's state still exists. */
+    pd_typing_conn_close(srv, c);
     pd_rooms_conn_close(srv, c);
 }

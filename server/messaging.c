@@ -92,6 +92,31 @@ static void send_done(struct pd_store_job *job)
     send_job_free(sj);
 }
 
+enum pd_err pd_req_message(struct pd_req *r, bool admin_ok, struct pd_message *m,
+                           struct pd_room **room, struct pd_member **member)
+{
+    int64_t id = 0;
+    struct pd_room *rm;
+    struct pd_member *mb = NULL;
+    enum pd_err e = pd_req_int(r, "message_id", true, 1, PD_JSON_INT_MAX, &id, NULL);
+
+    if (e != PD_OK)
+        return e;
+    e = pd_store_message_get(r->srv->store, id, m);
+    if (e == PD_E_INTERNAL)
+        return pd_req_fail(r, PD_E_INTERNAL, "could not read message %lld", (long long)id);
+    rm = e == PD_OK ? pd_room_find(r->srv, m->room) : NULL;
+    if (rm != NULL)
+        mb = pd_room_member(rm, r->conn->ident.sub);
+    if (rm == NULL || (mb == NULL && !(admin_ok && r->conn->ident.admin))) {
+        pd_message_clear(m);
+        return pd_req_fail(r, PD_E_NOT_FOUND, "no message %lld", (long long)id);
+    }
+    *room = rm;
+    *member = mb;
+    return PD_OK;
+}
+
 /* reply_to must name a message of the same room; anything else is refused
  * without saying what the other message holds. */
 static enum pd_err check_reply_to(struct pd_req *r, const struct pd_room *room, int64_t id)
@@ -184,5 +209,80 @@ enum pd_err pd_handle_history(struct pd_req *r)
         cJSON_AddItemToArray(arr, pd_message_json(&msgs[i]));
     cJSON_AddBoolToObject(r->result, "has_more", has_more);
     pd_messages_free(msgs, n);
+    return PD_OK;
+}
+
+/* ---- message:delete -------------------------------------------------------- */
+
+static void delete_done(struct pd_store_job *job)
+{
+    struct pd_send_job *sj = (struct pd_send_job *)job;
+    struct pd_conn *c = pd_conn_find(sj->srv, sj->conn_id);
+    struct pd_room *room = pd_room_find(sj->srv, job->msg.room);
+    cJSON *data;
+
+    if (job->rc != PD_OK || room == NULL) {
+        if (c != NULL)
+            pd_ack_err(c, sj->req_id, "message:delete",
+                       job->rc == PD_E_NOT_FOUND ? PD_E_NOT_FOUND : PD_E_INTERNAL,
+                       "could not delete message %lld", (long long)job->msg.id);
+        send_job_free(sj);
+        return;
+    }
+    if (c != NULL) {
+        data = cJSON_CreateObject();
+        pd_json_add_int(data, "message_id", job->msg.id);
+        cJSON_AddStringToObject(data, "room", room->name);
+        pd_ack_ok(c, sj->req_id, data);
+    }
+    /* Deleting twice is fine, and says nothing new to the room. */
+    if (!job->duplicate) {
+        room->deleted_count++;
+        data = cJSON_CreateObject();
+        pd_json_add_int(data, "message_id", job->msg.id);
+        cJSON_AddStringToObject(data, "room", room->name);
+        pd_room_push(room, "message:deleted", data, c);
+    }
+    send_job_free(sj);
+}
+
+enum pd_err pd_handle_delete(struct pd_req *r)
+{
+    struct pd_message m = {0};
+    struct pd_room *room;
+    struct pd_member *member;
+    struct pd_actor actor;
+    struct pd_send_job *sj;
+    enum pd_err e = pd_req_message(r, true, &m, &room, &member);
+
+    if (e != PD_OK)
+        return e;
+    actor = pd_room_actor(room, &r->conn->ident);
+    if (!pd_may_delete(&actor, strcmp(m.user, r->conn->ident.sub) == 0)) {
+        e = pd_req_fail(r, PD_E_FORBIDDEN,
+                        "only the author, the owner of room '%s' or an admin may delete "
+                        "message %lld", room->name, (long long)m.id);
+        pd_message_clear(&m);
+        return e;
+    }
+    sj = calloc(1, sizeof(*sj));
+    if (sj == NULL) {
+        pd_message_clear(&m);
+        return pd_req_fail(r, PD_E_INTERNAL, "out of memory");
+    }
+    sj->srv = r->srv;
+    sj->conn_id = r->conn->id;
+    sj->req_id = r->id;
+    sj->job.op = PD_OP_DELETE;
+    sj->job.now = pd_now_ms();
+    sj->job.done = delete_done;
+    snprintf(sj->job.room, sizeof(sj->job.room), "%s", room->name);
+    snprintf(sj->job.user, sizeof(sj->job.user), "%s", r->conn->ident.sub);
+    sj->job.msg = m; /* the job owns its strings now */
+    if (pd_store_submit(r->srv->store, &sj->job) != 0) {
+        send_job_free(sj);
+        return pd_req_fail(r, PD_E_INTERNAL, "the server is shutting down");
+    }
+    r->deferred = true;
     return PD_OK;
 }

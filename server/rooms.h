@@ -1,9 +1,12 @@
-/* Rooms, memberships and subscriptions (PROTOCOL.md section 4, "Rooms").
- * Membership is stored and mirrored here in memory (loaded at start), so
- * the per-request permission check costs one hash lookup. Subscriptions
- * belong to connections; a room keeps its subscribers and a connection its
- * rooms, each entry knowing its twin's index, so subscribe, unsubscribe and
- * disconnect cost what they touch (Redis pubsub.c). */
+/* Rooms, memberships, invitations and subscriptions (PROTOCOL.md section 4,
+ * "Rooms"). Membership is stored and mirrored here in memory (loaded at
+ * start), so the per-request permission check costs one hash lookup.
+ * Subscriptions belong to connections; a room keeps its subscribers and a
+ * connection its rooms, each entry knowing its twin's index, so subscribe,
+ * unsubscribe and disconnect cost what they touch (Redis pubsub.c).
+ *
+ * rooms.c holds the state; the handlers live in membership.c (join, leave,
+ * invite), roominfo.c (info, list, online) and subscriptions.c. */
 #ifndef PD_ROOMS_H
 #define PD_ROOMS_H
 
@@ -13,11 +16,15 @@
 #include <cjson/cJSON.h>
 
 #include "hmap.h"
+#include "perm.h"
 #include "request.h"
 #include "text.h"
 
 struct server;
 struct pd_conn;
+struct pd_identity;
+
+#define PD_MEMBERS_IN_ACK 100
 
 struct pd_member {
     char user[PD_NAME_MAX + 1];
@@ -25,6 +32,7 @@ struct pd_member {
     bool owner;
     int64_t joined_at;
     int64_t last_read_seq;
+    int64_t last_delivered_seq; /* >= last_read_seq */
 };
 
 /* One subscriber of a room, and the index of the room in its conn->subs. */
@@ -33,28 +41,66 @@ struct pd_room_sub {
     size_t conn_idx;
 };
 
+/* A user typing in a room (typing.c), and until when (monotonic ms). */
+struct pd_typist {
+    char user[PD_NAME_MAX + 1];
+    uint64_t conn_id; /* the connection that said so */
+    int64_t expires;
+};
+
 struct pd_room {
     char name[PD_NAME_MAX + 1];
     bool is_private;
     char created_by[PD_NAME_MAX + 1];
     int64_t created_at;
     int64_t last_seq;
+    int64_t deleted_count;
     struct pd_hmap members; /* user -> struct pd_member */
+    struct pd_hmap invites; /* user -> its own key (a malloc'd user id) */
     struct pd_room_sub *subs;
     size_t nsubs, subs_cap;
+    struct pd_typist *typists;
+    size_t ntypists, typists_cap;
 };
 
 /* One room a connection is subscribed to, and its index in room->subs. */
 struct pd_sub {
     struct pd_room *room;
     size_t room_idx;
+    int64_t subscribed_at; /* ms since the epoch */
 };
 
 int pd_rooms_init(struct server *srv, char *err, size_t errlen);
 void pd_rooms_free(struct server *srv);
 
+/* ---- state ------------------------------------------------------------- */
+
 struct pd_room *pd_room_find(struct server *srv, const char *name);
 struct pd_member *pd_room_member(const struct pd_room *room, const char *user);
+/* Every room, for server-wide figures: iterate like pd_hmap_next. */
+struct pd_room *pd_room_next(struct server *srv, size_t *pos);
+
+/* Creates a room in memory (the store is the caller's business). */
+struct pd_room *pd_room_create(struct server *srv, const char *name, bool is_private,
+                               const char *created_by, int64_t created_at);
+/* Drops a room with no members (a creation whose commit failed). */
+void pd_room_destroy(struct server *srv, struct pd_room *room);
+/* Adds a member, indexed under its user too; NULL when out of memory. */
+struct pd_member *pd_member_add(struct server *srv, struct pd_room *room, const char *user,
+                                const char *name, bool owner, int64_t joined_at,
+                                int64_t read_seq, int64_t delivered_seq);
+/* Unlinks a member (returned, for the caller to free or put back). */
+struct pd_member *pd_member_unlink(struct server *srv, struct pd_room *room, const char *user);
+/* Puts back a member unlinked before; 0 or -1. */
+int pd_member_relink(struct server *srv, struct pd_room *room, struct pd_member *m);
+void pd_member_free(struct pd_member *m);
+/* Records an invitation in memory; 0 or -1. */
+int pd_room_invite(struct pd_room *room, const char *user);
+
+/* What the caller is with respect to room (NULL room: nothing but admin). */
+struct pd_actor pd_room_actor(const struct pd_room *room, const struct pd_identity *id);
+
+/* ---- access ------------------------------------------------------------ */
 
 /* The room named by `field` of the request, when the caller is a member:
  * PD_OK with *room and *member; PD_E_BAD_REQUEST for a bad name;
@@ -62,19 +108,54 @@ struct pd_member *pd_room_member(const struct pd_room *room, const char *user);
 enum pd_err pd_req_member_room(struct pd_req *r, const char *field, struct pd_room **room,
                                struct pd_member **member);
 
+/* ---- subscriptions ------------------------------------------------------ */
+
+bool pd_conn_subscribed(const struct pd_conn *c, const struct pd_room *room);
+/* 0 (also when already subscribed) or -1 when out of memory. */
+int pd_room_subscribe(struct pd_room *room, struct pd_conn *c, int64_t now);
+/* True when c was subscribed. */
+bool pd_room_unsubscribe(struct pd_room *room, struct pd_conn *c);
+/* Every connection of `user` stops receiving the room's pushes. */
+void pd_room_unsubscribe_user(struct pd_room *room, const char *user);
+
+/* ---- pushes ------------------------------------------------------------ */
+
 /* Queues the same framed push to every subscriber except `except` (NULL for
  * none). Serialized once, whatever the number of recipients. */
 void pd_room_broadcast(struct pd_room *room, const char *json, size_t len,
                        const struct pd_conn *except);
+/* Serializes {"event": event, "data": data} (taking data) and broadcasts. */
+void pd_room_push(struct pd_room *room, const char *event, cJSON *data,
+                  const struct pd_conn *except);
+/* The same to every connection of user. */
+void pd_user_push(struct server *srv, const char *user, const char *event, cJSON *data);
 
-/* Presence as far as this slice knows it: the user has a live connection. */
+/* ---- JSON -------------------------------------------------------------- */
+
+/* Presence as far as rooms know it: the user has a live connection. */
 bool pd_user_online(struct server *srv, const char *user);
+/* The room object of section 3, as fields added to obj. */
+void pd_room_add_fields(struct server *srv, cJSON *obj, const struct pd_room *room);
+/* The member object of section 3. */
+cJSON *pd_member_json(struct server *srv, const struct pd_member *m);
+/* Up to PD_MEMBERS_IN_ACK member objects, owner first. */
+cJSON *pd_members_json(struct server *srv, const struct pd_room *room);
 
-/* Handlers */
+/* ---- handlers ---------------------------------------------------------- */
+
 enum pd_err pd_handle_join(struct pd_req *r);
 enum pd_err pd_handle_leave(struct pd_req *r);
+enum pd_err pd_handle_invite(struct pd_req *r);
+enum pd_err pd_handle_room_info(struct pd_req *r);
+enum pd_err pd_handle_room_list(struct pd_req *r);
+enum pd_err pd_handle_room_online(struct pd_req *r);
+enum pd_err pd_handle_subscribe(struct pd_req *r);
+enum pd_err pd_handle_unsubscribe(struct pd_req *r);
+enum pd_err pd_handle_sub_status(struct pd_req *r);
+enum pd_err pd_handle_sub_details(struct pd_req *r);
 
-/* Connection hooks */
+/* ---- connection hooks -------------------------------------------------- */
+
 int pd_rooms_conn_open(struct server *srv, struct pd_conn *c);
 void pd_rooms_conn_close(struct server *srv, struct pd_conn *c);
 

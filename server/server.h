@@ -13,6 +13,8 @@ struct pd_store;
 struct pd_auth;
 struct pd_rooms;
 struct pd_conns;
+struct pd_users;
+struct pd_typing;
 
 struct server {
     struct pd_config cfg;
@@ -22,6 +24,8 @@ struct server {
     struct pd_auth *auth;
     struct pd_rooms *rooms; /* rooms.c: rooms, memberships, subscriptions */
     struct pd_conns *conns; /* conn.c: live connections by id */
+    struct pd_users *users; /* users.c: each user's connections and rooms */
+    struct pd_typing *typing; /* typing.c: who is typing where, expiry */
     int64_t started_ms;
 };
 

@@ -1,0 +1,181 @@
+#include "typing.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "conn.h"
+#include "grow.h"
+#include "loop.h"
+#include "rooms.h"
+#include "server.h"
+
+/* How often expiry is checked: a typing:false arrives at most this late. */
+#define PD_TYPING_TICK_MS 200
+
+struct pd_typing {
+    /* Rooms with at least one typist: the only ones the tick looks at. */
+    struct pd_room **active;
+    size_t nactive, cap;
+};
+
+static void push_state(struct server *srv, struct pd_room *room, const char *user, bool typing,
+                       uint64_t except_conn)
+{
+    cJSON *data = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(data, "room", room->name);
+    cJSON_AddStringToObject(data, "user", user);
+    cJSON_AddBoolToObject(data, "typing", typing);
+    pd_room_push(room, "message:typing", data, pd_conn_find(srv, except_conn));
+}
+
+static struct pd_typist *find_typist(struct pd_room *room, const char *user)
+{
+    for (size_t i = 0; i < room->ntypists; i++)
+        if (strcmp(room->typists[i].user, user) == 0)
+            return &room->typists[i];
+    return NULL;
+}
+
+static void deactivate(struct pd_typing *t, struct pd_room *room)
+{
+    for (size_t i = 0; i < t->nactive; i++)
+        if (t->active[i] == room) {
+            t->active[i] = t->active[--t->nactive];
+            return;
+        }
+}
+
+/* Removes room->typists[i], pushing typing:false when push is set. */
+static void end_typist(struct server *srv, struct pd_room *room, size_t i, bool push)
+{
+    struct pd_typist gone = room->typists[i];
+
+    room->typists[i] = room->typists[--room->ntypists];
+    if (room->ntypists == 0)
+        deactivate(srv->typing, room);
+    if (push)
+        push_state(srv, room, gone.user, false, gone.conn_id);
+}
+
+static void tick(void *arg, int64_t now)
+{
+    struct server *srv = arg;
+    struct pd_typing *t = srv->typing;
+
+    /* Backwards: end_typist may move the last active room into slot i. */
+    for (size_t i = t->nactive; i-- > 0;) {
+        struct pd_room *room = t->active[i];
+        for (size_t j = room->ntypists; j-- > 0;)
+            if (room->typists[j].expires <= now)
+                end_typist(srv, room, j, true);
+    }
+}
+
+int pd_typing_init(struct server *srv)
+{
+    srv->typing = calloc(1, sizeof(*srv->typing));
+    if (srv->typing == NULL)
+        return -1;
+    return pd_loop_every(srv->loop, PD_TYPING_TICK_MS, tick, srv);
+}
+
+void pd_typing_free(struct server *srv)
+{
+    if (srv->typing != NULL) {
+        free(srv->typing->active);
+        free(srv->typing);
+        srv->typing = NULL;
+    }
+}
+
+static enum pd_err start_typing(struct pd_req *r, struct pd_room *room, int64_t expires)
+{
+    struct pd_typing *t = r->srv->typing;
+    struct pd_typist *typists;
+
+    typists = pd_grow(room->typists, &room->typists_cap, room->ntypists, sizeof(*typists));
+    if (typists == NULL)
+        return pd_req_fail(r, PD_E_INTERNAL, "out of memory");
+    room->typists = typists;
+    if (room->ntypists == 0) {
+        struct pd_room **active = pd_grow(t->active, &t->cap, t->nactive, sizeof(*active));
+        if (active == NULL)
+            return pd_req_fail(r, PD_E_INTERNAL, "out of memory");
+        t->active = active;
+        t->active[t->nactive++] = room;
+    }
+    struct pd_typist *ty = &room->typists[room->ntypists++];
+    snprintf(ty->user, sizeof(ty->user), "%s", r->conn->ident.sub);
+    ty->conn_id = r->conn->id;
+    ty->expires = expires;
+    push_state(r->srv, room, ty->user, true, r->conn->id);
+    return PD_OK;
+}
+
+enum pd_err pd_handle_typing(struct pd_req *r)
+{
+    struct pd_room *room;
+    struct pd_typist *ty;
+    bool typing = false, present;
+    enum pd_err e;
+
+    if ((e = pd_req_member_room(r, "room", &room, NULL)) != PD_OK ||
+        (e = pd_req_bool(r, "typing", &typing, &present)) != PD_OK)
+        return e;
+    if (!present)
+        return pd_req_fail(r, PD_E_BAD_REQUEST, "field 'typing' is required");
+
+    ty = find_typist(room, r->conn->ident.sub);
+    if (typing && ty != NULL) {
+        /* A keystroke refresh: no push, the room already knows. */
+        ty->expires = pd_mono_ms() + (int64_t)r->srv->cfg.typing_timeout * 1000;
+        ty->conn_id = r->conn->id;
+        return PD_OK;
+    }
+    if (typing)
+        return start_typing(r, room, pd_mono_ms() + (int64_t)r->srv->cfg.typing_timeout * 1000);
+    if (ty != NULL) {
+        ty->conn_id = r->conn->id;
+        end_typist(r->srv, room, (size_t)(ty - room->typists), true);
+    }
+    return PD_OK;
+}
+
+enum pd_err pd_handle_typing_users(struct pd_req *r)
+{
+    struct pd_room *room;
+    cJSON *users;
+    enum pd_err e = pd_req_member_room(r, "room", &room, NULL);
+
+    if (e != PD_OK)
+        return e;
+    r->result = cJSON_CreateObject();
+    cJSON_AddStringToObject(r->result, "room", room->name);
+    users = cJSON_AddArrayToObject(r->result, "users");
+    for (size_t i = 0; i < room->ntypists; i++)
+        cJSON_AddItemToArray(users, cJSON_CreateString(room->typists[i].user));
+    return PD_OK;
+}
+
+void pd_typing_conn_close(struct server *srv, struct pd_conn *c)
+{
+    struct pd_typing *t = srv->typing;
+
+    for (size_t i = t->nactive; i-- > 0;) {
+        struct pd_room *room = t->active[i];
+        for (size_t j = room->ntypists; j-- > 0;)
+            if (room->typists[j].conn_id == c->id)
+                end_typist(srv, room, j, true);
+    }
+}
+
+void pd_typing_forget(struct server *srv, struct pd_room *room, const char *user)
+{
+    struct pd_typist *ty = find_typist(room, user);
+
+    if (ty != NULL)
+        end_typist(srv, room, (size_t)(ty - room->typists), false);
+}
