@@ -42,6 +42,14 @@ int cmd_usage(struct cli *ctx, const struct command *cmd, const char *why);
 int cmd_nomem(struct cli *ctx);
 /* Parses a whole decimal number; 0 on success, -1 otherwise. */
 int cmd_parse_i64(const char *s, long long *out);
+/* The largest message id the protocol's JSON carries exactly (2^53 - 1),
+ * and the largest the server accepts. Larger ones are refused here: the
+ * SDK re-encodes a request's numbers through doubles, so one would reach
+ * the server as another id. */
+#define CMD_ID_MAX 9007199254740991LL
+/* Parses a message id: a whole number from 1 to CMD_ID_MAX; 0 on success,
+ * -1 otherwise. */
+int cmd_parse_id(const char *s, long long *out);
 /* Connects if needed, sends one request and prints its ack; *ack_out (if
  * not NULL) keeps the ack JSON on success (parley_free). Returns the exit
  * status. */

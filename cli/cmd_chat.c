@@ -162,7 +162,7 @@ int cmd_send(struct cli *ctx, const struct command *cmd, struct words *w)
         if (!strcmp(w->v[i], "--id")) {
             cmid = w->v[++i];
         } else if (!strcmp(w->v[i], "--reply-to")) {
-            if (cmd_parse_i64(w->v[++i], &reply_to) != 0)
+            if (cmd_parse_id(w->v[++i], &reply_to) != 0)
                 return cmd_usage(ctx, cmd, "--reply-to takes a message id");
             has_reply = 1;
         } else {
@@ -182,7 +182,7 @@ int cmd_send(struct cli *ctx, const struct command *cmd, struct words *w)
     if (cmid)
         cJSON_AddStringToObject(data, "client_msg_id", cmid);
     if (has_reply)
-        cJSON_AddNumberToObject(data, "reply_to", (double)reply_to);
+        cmd_add_int(data, "reply_to", reply_to);
     free(text);
     status = cmd_request(ctx, "message:send", data, &ack);
     cJSON_Delete(data);
@@ -248,9 +248,9 @@ int cmd_history(struct cli *ctx, const struct command *cmd, struct words *w)
     data = cJSON_CreateObject();
     cJSON_AddStringToObject(data, "room", room);
     if (has_before)
-        cJSON_AddNumberToObject(data, "before_seq", (double)before);
+        cmd_add_int(data, "before_seq", before);
     if (has_limit)
-        cJSON_AddNumberToObject(data, "limit", (double)limit);
+        cmd_add_int(data, "limit", limit);
     status = cmd_request(ctx, "message:history", data, &ack);
     cJSON_Delete(data);
     if (status == CLI_EXIT_OK)

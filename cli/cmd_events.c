@@ -93,13 +93,13 @@ int build_typing(const struct words *w, cJSON *data, const char **why)
     return cJSON_AddBoolToObject(data, "typing", on) ? 0 : -1;
 }
 
-/* ID: a positive message id, sent as an exact integer. */
+/* ID: a message id, sent as an exact integer. */
 int build_message_id(const struct words *w, cJSON *data, const char **why)
 {
     long long id;
 
-    if (cmd_parse_i64(w->v[1], &id) != 0 || id <= 0) {
-        *why = "ID must be a message id (a whole number above 0)";
+    if (cmd_parse_id(w->v[1], &id) != 0) {
+        *why = "ID must be a message id (a whole number from 1 to 2^53-1)";
         return -1;
     }
     return cmd_add_int(data, "message_id", id);

@@ -49,6 +49,11 @@ int cmd_parse_i64(const char *s, long long *out)
     return (errno || end == s || *end) ? -1 : 0;
 }
 
+int cmd_parse_id(const char *s, long long *out)
+{
+    return cmd_parse_i64(s, out) == 0 && *out >= 1 && *out <= CMD_ID_MAX ? 0 : -1;
+}
+
 int cmd_request(struct cli *ctx, const char *event, cJSON *data, char **ack_out)
 {
     char *json = cJSON_PrintUnformatted(data), *ack = NULL;
