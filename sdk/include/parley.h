@@ -17,6 +17,10 @@
  * itself until its ack arrives (pushes received meanwhile go to the
  * callbacks before it returns).
  *
+ * Pushes: for each push the raw callback (parley_on_push) runs first, then
+ * the typed callback of its event (parley_on_message, parley_on_typing,
+ * parley_on_receipt, parley_on_deleted, parley_on_member, parley_on_error).
+ *
  * Threads: a client may be used from several threads; calls take the
  * client's lock. Callbacks run without that lock held, so they may call
  * asynchronous functions, but a blocking call from inside a callback returns
@@ -158,6 +162,80 @@ PARLEY_API void parley_on_push(parley_client *c, parley_push_cb cb);
 PARLEY_API void parley_on_message(parley_client *c, parley_message_cb cb);
 PARLEY_API void parley_on_disconnect(parley_client *c, parley_disconnect_cb cb);
 
+/* Typed pushes. For every push the raw push callback (parley_on_push) runs
+ * first, then the typed callback of its event, if one is set and the push
+ * is well formed (one that is not still reached the raw callback). */
+
+/* message:typing */
+struct parley_typing {
+    const char *room;
+    const char *user;
+    int typing; /* 1 started, 0 stopped (or expired, or disconnected) */
+};
+typedef void (*parley_typing_cb)(parley_client *c, void *userdata,
+                                 const struct parley_typing *t);
+
+/* message:delivered and message:read, sent to the author's connections. */
+enum parley_receipt_kind { PARLEY_RECEIPT_DELIVERED = 1, PARLEY_RECEIPT_READ = 2 };
+struct parley_receipt {
+    int kind; /* enum parley_receipt_kind */
+    int64_t message_id;
+    const char *room;
+    const char *user; /* who received or read it */
+    int64_t ts;       /* ms since the epoch, 0 when absent */
+};
+typedef void (*parley_receipt_cb)(parley_client *c, void *userdata,
+                                  const struct parley_receipt *r);
+
+/* message:deleted */
+struct parley_deleted {
+    int64_t message_id;
+    const char *room;
+};
+typedef void (*parley_deleted_cb)(parley_client *c, void *userdata,
+                                  const struct parley_deleted *d);
+
+/* room:user-joined (joined 1) and room:user-left (joined 0). name is the
+ * display name, or the user id when the push has none (user-left). */
+struct parley_member_event {
+    int joined;
+    const char *room;
+    const char *user;
+    const char *name;
+};
+typedef void (*parley_member_cb)(parley_client *c, void *userdata,
+                                 const struct parley_member_event *e);
+
+/* An "error" push: the failure of a request sent without an id (or of a
+ * frame the server could not read). event is NULL when the push names none. */
+struct parley_error_push {
+    const char *code;
+    const char *message;
+    const char *event;
+};
+typedef void (*parley_error_cb)(parley_client *c, void *userdata,
+                                const struct parley_error_push *e);
+
+PARLEY_API void parley_on_typing(parley_client *c, parley_typing_cb cb);
+PARLEY_API void parley_on_receipt(parley_client *c, parley_receipt_cb cb);
+PARLEY_API void parley_on_deleted(parley_client *c, parley_deleted_cb cb);
+PARLEY_API void parley_on_member(parley_client *c, parley_member_cb cb);
+PARLEY_API void parley_on_error(parley_client *c, parley_error_cb cb);
+
+/* An ack whose id matches no pending request of the library: an id the
+ * application sent itself with parley_send_text, or the late ack of a
+ * request that already completed with PARLEY_ERR_TIMEOUT. */
+struct parley_ack {
+    int64_t id;
+    int ok;                 /* 1 for "ok": true, 0 for false, -1 neither */
+    const char *data_json;  /* ok: the data object; else the error object; "{}" if absent */
+    const char *error_code; /* !ok: the error's code, else NULL */
+    const char *frame_json; /* the whole frame as received */
+};
+typedef void (*parley_unmatched_ack_cb)(parley_client *c, void *userdata,
+                                        const struct parley_ack *ack);
+PARLEY_API void parley_on_unmatched_ack(parley_client *c, parley_unmatched_ack_cb cb);
+
 /* ---- running the connection ---------------------------------------------- */
 
 /* parley_loop_stop may be called from a callback on the loop thread: the
@@ -188,7 +266,21 @@ PARLEY_API int parley_request(parley_client *c, const char *event, const char *d
                               int timeout_ms, char **ack_data);
 PARLEY_API int parley_request_async(parley_client *c, const char *event, const char *data_json,
                                     parley_ack_cb cb, void *arg);
-/* Sends a text frame exactly as given (no id added): for tools and tests. */
+/* As parley_request_async; on PARLEY_OK *id_out (if not NULL) gets the id
+ * the request was sent with, set before cb can run. */
+PARLEY_API int parley_request_async_id(parley_client *c, const char *event,
+                                       const char *data_json, parley_ack_cb cb, void *arg,
+                                       int64_t *id_out);
+/* A request id the library will never use itself (ids are positive and
+ * increase per client), for a frame the application writes with
+ * parley_send_text; its ack reaches the unmatched-ack callback. Returns 0
+ * only when c is NULL. */
+PARLEY_API int64_t parley_reserve_id(parley_client *c);
+/* Sends a text frame exactly as given (no id added): for tools and tests.
+ * When text is a JSON object whose "id" is an integer (up to 2^52) the
+ * library has not used yet, the library's own ids skip past it, so the ack
+ * of that frame is never taken for one of the library's requests (an id
+ * the library has used may collide: take ids from parley_reserve_id). */
 PARLEY_API int parley_send_text(parley_client *c, const char *text, size_t len);
 PARLEY_API void parley_free(void *p);
 
@@ -229,6 +321,209 @@ PARLEY_API void parley_messages_free(struct parley_message *msgs, size_t n);
  * ack's data.message) into *out. Free with parley_message_free. */
 PARLEY_API int parley_message_parse(const char *json, struct parley_message **out);
 
+/* ---- rooms ------------------------------------------------------------------ */
+
+/* Results are one allocation each (the struct or array, then what it points
+ * to), freed with the function named beside it; the free functions accept
+ * NULL. The async forms hand the ack's data JSON to cb; the parse functions
+ * below turn it into the same structs. A string field the server left out
+ * is "" (unless said otherwise). */
+
+/* A member of a room (parley-protocol(7) section 3). */
+struct parley_member {
+    const char *user;
+    const char *name;   /* display name; the user id when absent */
+    const char *role;   /* "owner" or "member" */
+    const char *status; /* "online", "away", "busy" or "offline" */
+};
+
+/* A room object, with the extras some acks carry. */
+struct parley_room {
+    const char *name;       /* the wire's "room" */
+    int is_private;
+    const char *created_by;
+    int64_t created_at;     /* ms since the epoch */
+    int64_t member_count;
+    int64_t online_count;
+    int64_t last_seq;
+    int64_t unread;         /* room:list; -1 when not given */
+    const char *role;       /* the caller's role (join:chat's ack), NULL when not given */
+    struct parley_member *members; /* room:info and join:chat (at most 100), else NULL */
+    size_t n_members;
+};
+
+/* A list of strings. */
+struct parley_strings {
+    const char **items;
+    size_t n;
+};
+
+/* room:subscribe-multiple's outcome. */
+struct parley_subscribe_failure {
+    const char *room;
+    const char *code; /* "forbidden" (not a member), "bad_request" (bad name) */
+};
+struct parley_subscribe_result {
+    const char **subscribed;
+    size_t n_subscribed;
+    struct parley_subscribe_failure *failed;
+    size_t n_failed;
+};
+
+/* One subscription of this connection (room:subscription-details). */
+struct parley_subscription {
+    const char *room;
+    int64_t subscribed_at; /* ms since the epoch */
+    int64_t last_seq;
+    int64_t last_read_seq;
+    int64_t unread;
+};
+
+/* room:info: *out gets the room with its members; parley_room_free. */
+PARLEY_API int parley_room_info(parley_client *c, const char *room, int timeout_ms,
+                                struct parley_room **out);
+PARLEY_API int parley_room_info_async(parley_client *c, const char *room, parley_ack_cb cb,
+                                      void *arg);
+/* room:list: every room the user is a member of, with unread counts;
+ * parley_rooms_free. *rooms is NULL when there are none. */
+PARLEY_API int parley_room_list(parley_client *c, int timeout_ms, struct parley_room **rooms,
+                                size_t *n);
+PARLEY_API int parley_room_list_async(parley_client *c, parley_ack_cb cb, void *arg);
+/* room:online: the members whose status is not offline; parley_members_free. */
+PARLEY_API int parley_room_online(parley_client *c, const char *room, int timeout_ms,
+                                  struct parley_member **users, size_t *n);
+PARLEY_API int parley_room_online_async(parley_client *c, const char *room, parley_ack_cb cb,
+                                        void *arg);
+/* room:subscribe-multiple of n (1..100) rooms: which were subscribed and
+ * which failed, with the code of each; parley_subscribe_result_free. A
+ * name the server refuses is reported in failed, not checked here. */
+PARLEY_API int parley_subscribe(parley_client *c, const char *const *rooms, size_t n,
+                                int timeout_ms, struct parley_subscribe_result **out);
+PARLEY_API int parley_subscribe_async(parley_client *c, const char *const *rooms, size_t n,
+                                      parley_ack_cb cb, void *arg);
+/* room:unsubscribe-multiple: *unsubscribed gets the rooms this connection
+ * was subscribed to and no longer is; parley_strings_free. */
+PARLEY_API int parley_unsubscribe(parley_client *c, const char *const *rooms, size_t n,
+                                  int timeout_ms, struct parley_strings **unsubscribed);
+PARLEY_API int parley_unsubscribe_async(parley_client *c, const char *const *rooms, size_t n,
+                                        parley_ack_cb cb, void *arg);
+/* room:subscription-status: whether the user is a member (a non-member gets
+ * PARLEY_ERR_SERVER "forbidden") and this connection subscribed. */
+PARLEY_API int parley_subscription_status(parley_client *c, const char *room, int timeout_ms,
+                                          int *member, int *subscribed);
+PARLEY_API int parley_subscription_status_async(parley_client *c, const char *room,
+                                                parley_ack_cb cb, void *arg);
+/* room:subscription-details: this connection's subscriptions;
+ * parley_subscriptions_free. */
+PARLEY_API int parley_subscription_details(parley_client *c, int timeout_ms,
+                                           struct parley_subscription **subs, size_t *n);
+PARLEY_API int parley_subscription_details_async(parley_client *c, parley_ack_cb cb,
+                                                 void *arg);
+/* room:invite: lets user join the private room (owner or admin only). */
+PARLEY_API int parley_invite(parley_client *c, const char *room, const char *user,
+                             int timeout_ms);
+PARLEY_API int parley_invite_async(parley_client *c, const char *room, const char *user,
+                                   parley_ack_cb cb, void *arg);
+
+/* ---- messaging ------------------------------------------------------------ */
+
+/* message:delivery-status */
+struct parley_receipt_entry {
+    const char *user;
+    int64_t ts; /* ms since the epoch */
+};
+struct parley_delivery_status {
+    int64_t message_id;
+    struct parley_receipt_entry *delivered_to; /* readers included */
+    size_t n_delivered;
+    struct parley_receipt_entry *read_by;
+    size_t n_read;
+    const char **pending; /* members not delivered to yet */
+    size_t n_pending;
+};
+
+/* message:stats: plain numbers, filled into the caller's struct. */
+struct parley_message_stats {
+    int64_t sent;
+    int64_t delivered;
+    int64_t read;
+    int64_t deleted;
+};
+
+/* message:typing: typing non-zero for started, 0 for stopped. */
+PARLEY_API int parley_typing(parley_client *c, const char *room, int typing, int timeout_ms);
+PARLEY_API int parley_typing_async(parley_client *c, const char *room, int typing,
+                                   parley_ack_cb cb, void *arg);
+/* message:typing-users: the user ids typing in room; parley_strings_free. */
+PARLEY_API int parley_typing_users(parley_client *c, const char *room, int timeout_ms,
+                                   struct parley_strings **users);
+PARLEY_API int parley_typing_users_async(parley_client *c, const char *room, parley_ack_cb cb,
+                                         void *arg);
+/* message:delivered: marks message_id and every earlier message of its room
+ * delivered (message ids are positive). */
+PARLEY_API int parley_delivered(parley_client *c, int64_t message_id, int timeout_ms);
+PARLEY_API int parley_delivered_async(parley_client *c, int64_t message_id, parley_ack_cb cb,
+                                      void *arg);
+/* message:read: marks read (and delivered) up to message_id; *last_read_seq
+ * (if not NULL) gets the room's new read pointer. */
+PARLEY_API int parley_read(parley_client *c, int64_t message_id, int timeout_ms,
+                           int64_t *last_read_seq);
+PARLEY_API int parley_read_async(parley_client *c, int64_t message_id, parley_ack_cb cb,
+                                 void *arg);
+/* message:delivery-status; parley_delivery_status_free. */
+PARLEY_API int parley_delivery_status(parley_client *c, int64_t message_id, int timeout_ms,
+                                      struct parley_delivery_status **out);
+PARLEY_API int parley_delivery_status_async(parley_client *c, int64_t message_id,
+                                            parley_ack_cb cb, void *arg);
+/* message:stats over room, or over every room when room is NULL. */
+PARLEY_API int parley_message_stats(parley_client *c, const char *room, int timeout_ms,
+                                    struct parley_message_stats *out);
+PARLEY_API int parley_message_stats_async(parley_client *c, const char *room, parley_ack_cb cb,
+                                          void *arg);
+/* message:delete (the author, the room's owner or an admin). */
+PARLEY_API int parley_delete(parley_client *c, int64_t message_id, int timeout_ms);
+PARLEY_API int parley_delete_async(parley_client *c, int64_t message_id, parley_ack_cb cb,
+                                   void *arg);
+
+/* ---- parsing ack data, and freeing ------------------------------------------ */
+
+/* Each returns PARLEY_OK, PARLEY_ERR_INVAL (NULL arguments),
+ * PARLEY_ERR_PROTOCOL (not the expected shape; out-parameters cleared) or
+ * PARLEY_ERR_NOMEM. An empty list gives a NULL array and a count of 0. */
+
+/* A room object: room:info's or join:chat's ack data. */
+PARLEY_API int parley_room_parse(const char *json, struct parley_room **out);
+/* room:list's ack data {"rooms": [...]}, or the bare array. */
+PARLEY_API int parley_rooms_parse(const char *json, struct parley_room **rooms, size_t *n);
+/* room:online's ack data {"users": [...]}, {"members": [...]}, or the bare array. */
+PARLEY_API int parley_members_parse(const char *json, struct parley_member **members,
+                                    size_t *n);
+/* The array of strings at key of a JSON object ("users" of
+ * message:typing-users, "unsubscribed" of room:unsubscribe-multiple), or a
+ * bare array when key is NULL. */
+PARLEY_API int parley_strings_parse(const char *json, const char *key,
+                                    struct parley_strings **out);
+PARLEY_API int parley_subscribe_result_parse(const char *json,
+                                             struct parley_subscribe_result **out);
+/* room:subscription-status's ack data; either pointer may be NULL. */
+PARLEY_API int parley_subscription_status_parse(const char *json, int *member, int *subscribed);
+/* room:subscription-details' ack data {"subscriptions": [...]}, or the bare array. */
+PARLEY_API int parley_subscriptions_parse(const char *json, struct parley_subscription **subs,
+                                          size_t *n);
+/* message:read's ack data. */
+PARLEY_API int parley_read_parse(const char *json, int64_t *last_read_seq);
+PARLEY_API int parley_delivery_status_parse(const char *json,
+                                            struct parley_delivery_status **out);
+PARLEY_API int parley_message_stats_parse(const char *json, struct parley_message_stats *out);
+
+PARLEY_API void parley_room_free(struct parley_room *room);
+PARLEY_API void parley_rooms_free(struct parley_room *rooms, size_t n);
+PARLEY_API void parley_members_free(struct parley_member *members, size_t n);
+PARLEY_API void parley_strings_free(struct parley_strings *s);
+PARLEY_API void parley_subscribe_result_free(struct parley_subscribe_result *r);
+PARLEY_API void parley_subscriptions_free(struct parley_subscription *subs, size_t n);
+PARLEY_API void parley_delivery_status_free(struct parley_delivery_status *s);
+
 /* ---- accounts over HTTP ------------------------------------------------- */
 
 struct parley_auth_result {
@@ -237,6 +532,10 @@ struct parley_auth_result {
     int http_status;      /* the response status */
     char error_code[32];  /* protocol error code on failure, else "" */
     char error_message[256];
+    /* The HTTP response body as received (JSON from parleyd), on success
+     * and on refusal alike; NULL when there was none. Free with parley_free,
+     * or free token and body_json at once with parley_auth_result_clear. */
+    char *body_json;
 };
 
 /* POST /api/register and /api/login on the server at url (as for
@@ -247,6 +546,9 @@ PARLEY_API int parley_register(const char *url, const char *username, const char
                                int timeout_ms, struct parley_auth_result *res);
 PARLEY_API int parley_login(const char *url, const char *username, const char *password,
                             int timeout_ms, struct parley_auth_result *res);
+/* Frees res->token and res->body_json and sets them to NULL; the other
+ * fields stay. Safe on a result already cleared. */
+PARLEY_API void parley_auth_result_clear(struct parley_auth_result *res);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "calls.h"
 #include "client.h"
 #include "events.h"
 #include "json.h"
@@ -14,9 +15,7 @@
 
 #define CLIENT_MSG_ID_MAX 64
 
-/* {"room": room}, or NULL when room is not a valid name (or no memory;
- * *rc says which). */
-static cJSON *room_data(const char *room, int *rc)
+cJSON *pl_room_data(const char *room, int *rc)
 {
     cJSON *d;
 
@@ -35,7 +34,7 @@ static cJSON *room_data(const char *room, int *rc)
 
 static cJSON *join_data(const char *room, int is_private, int *rc)
 {
-    cJSON *d = room_data(room, rc);
+    cJSON *d = pl_room_data(room, rc);
 
     if (d && is_private && !cJSON_AddTrueToObject(d, "private")) {
         cJSON_Delete(d);
@@ -73,7 +72,7 @@ PARLEY_API int parley_join_async(parley_client *c, const char *room, int is_priv
 PARLEY_API int parley_leave(parley_client *c, const char *room, int timeout_ms)
 {
     int rc;
-    cJSON *d = room_data(room, &rc);
+    cJSON *d = pl_room_data(room, &rc);
 
     if (!c || !d) {
         cJSON_Delete(d);
@@ -86,7 +85,7 @@ PARLEY_API int parley_leave_async(parley_client *c, const char *room, parley_ack
                                   void *arg)
 {
     int rc;
-    cJSON *d = room_data(room, &rc);
+    cJSON *d = pl_room_data(room, &rc);
 
     if (!c || !d) {
         cJSON_Delete(d);
@@ -115,7 +114,7 @@ static cJSON *send_data(const char *room, const char *text, const struct parley_
     }
     if (opts && opts->reply_to < 0)
         return *rc = PARLEY_ERR_INVAL, NULL;
-    d = room_data(room, rc);
+    d = pl_room_data(room, rc);
     if (!d)
         return NULL;
     if (!cJSON_AddStringToObject(d, "text", text) ||
@@ -176,7 +175,7 @@ static cJSON *history_data(const char *room, int64_t before_seq, int limit, int 
 
     if (before_seq < 0 || limit < 0 || limit > 100)
         return *rc = PARLEY_ERR_INVAL, NULL;
-    d = room_data(room, rc);
+    d = pl_room_data(room, rc);
     if (!d)
         return NULL;
     if ((before_seq > 0 && !pl_json_add_int64(d, "before_seq", before_seq)) ||
@@ -242,4 +241,79 @@ PARLEY_API int parley_history_async(parley_client *c, const char *room, int64_t 
         return c ? rc : PARLEY_ERR_INVAL;
     }
     return pl_request_async(c, pd_event_name(PD_EV_MSG_HISTORY), d, cb, arg);
+}
+
+/* ---- shared by rooms.c and messaging.c ---- */
+
+cJSON *pl_message_id_data(int64_t message_id, int *rc)
+{
+    cJSON *d;
+
+    *rc = PARLEY_ERR_INVAL;
+    if (message_id < 1 || message_id > PL_JSON_INT_MAX)
+        return NULL;
+    *rc = PARLEY_ERR_NOMEM;
+    d = cJSON_CreateObject();
+    if (!d || !pl_json_add_int64(d, "message_id", message_id)) {
+        cJSON_Delete(d);
+        return NULL;
+    }
+    *rc = PARLEY_OK;
+    return d;
+}
+
+#define ROOMS_MAX 100
+
+cJSON *pl_rooms_data(const char *key, const char *const *rooms, size_t n, int *rc)
+{
+    cJSON *d, *arr;
+
+    *rc = PARLEY_ERR_INVAL;
+    if (!rooms || n < 1 || n > ROOMS_MAX)
+        return NULL;
+    /* A bad name is reported per room by the server; only what would break
+     * the frame itself (no string, invalid UTF-8: the server closes with
+     * 1007) is refused here. */
+    for (size_t i = 0; i < n; i++)
+        if (!rooms[i] || !pd_utf8_valid(rooms[i], strlen(rooms[i])))
+            return NULL;
+    *rc = PARLEY_ERR_NOMEM;
+    d = cJSON_CreateObject();
+    arr = cJSON_AddArrayToObject(d, key);
+    if (!arr) {
+        cJSON_Delete(d);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON *s = cJSON_CreateString(rooms[i]);
+        if (!s || !cJSON_AddItemToArray(arr, s)) {
+            cJSON_Delete(s);
+            cJSON_Delete(d);
+            return NULL;
+        }
+    }
+    *rc = PARLEY_OK;
+    return d;
+}
+
+int pl_call_sync(parley_client *c, enum pd_event ev, cJSON *d, int rc, int timeout_ms,
+                 char **ack)
+{
+    if (ack)
+        *ack = NULL;
+    if (!c || rc != PARLEY_OK) {
+        cJSON_Delete(d);
+        return c ? rc : PARLEY_ERR_INVAL;
+    }
+    return pl_request_sync(c, pd_event_name(ev), d, timeout_ms, ack);
+}
+
+int pl_call_async(parley_client *c, enum pd_event ev, cJSON *d, int rc, parley_ack_cb cb,
+                  void *arg)
+{
+    if (!c || rc != PARLEY_OK) {
+        cJSON_Delete(d);
+        return c ? rc : PARLEY_ERR_INVAL;
+    }
+    return pl_request_async(c, pd_event_name(ev), d, cb, arg);
 }

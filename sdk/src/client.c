@@ -11,6 +11,7 @@
 #include "client.h"
 #include "clock.h"
 #include "handshake.h"
+#include "json.h"
 
 /* ---- lock ---- */
 
@@ -348,6 +349,27 @@ PARLEY_API void parley_on_disconnect(parley_client *c, parley_disconnect_cb cb)
     pl_unlock(c);
 }
 
+/* One setter per typed push callback; each takes the lock so a dispatch
+ * sees either the old or the new pointer. */
+#define PL_SETTER(fn, type, field)                 \
+    PARLEY_API void fn(parley_client *c, type cb) \
+    {                                              \
+        if (!c)                                    \
+            return;                                \
+        pl_lock(c);                                \
+        c->field = cb;                             \
+        pl_unlock(c);                              \
+    }
+
+PL_SETTER(parley_on_typing, parley_typing_cb, on_typing)
+PL_SETTER(parley_on_receipt, parley_receipt_cb, on_receipt)
+PL_SETTER(parley_on_deleted, parley_deleted_cb, on_deleted)
+PL_SETTER(parley_on_member, parley_member_cb, on_member)
+PL_SETTER(parley_on_error, parley_error_cb, on_error)
+PL_SETTER(parley_on_unmatched_ack, parley_unmatched_ack_cb, on_unmatched_ack)
+
+#undef PL_SETTER
+
 /* ---- raw requests ---- */
 
 /* NULL means {}; anything but a JSON object is the caller's mistake. */
@@ -387,14 +409,67 @@ PARLEY_API int parley_request_async(parley_client *c, const char *event, const c
     return pl_request_async(c, event, data, cb, arg);
 }
 
+PARLEY_API int parley_request_async_id(parley_client *c, const char *event,
+                                       const char *data_json, parley_ack_cb cb, void *arg,
+                                       int64_t *id_out)
+{
+    cJSON *data;
+
+    if (!c || !event || !*event || parse_data(data_json, &data) != PARLEY_OK)
+        return PARLEY_ERR_INVAL;
+    return pl_request_async_id(c, event, data, cb, arg, id_out);
+}
+
+PARLEY_API int64_t parley_reserve_id(parley_client *c)
+{
+    int64_t id;
+
+    if (!c)
+        return 0;
+    pl_lock(c);
+    id = ++c->next_id;
+    pl_unlock(c);
+    return id;
+}
+
+/* Application ids above this do not move the library's counter: a tool
+ * probing the top of the range must not push the library's own ids past
+ * what the protocol allows. The library would need 2^52 requests to reach
+ * them. */
+#define PL_APP_ID_MAX (PL_JSON_INT_MAX / 2)
+
+/* The integer "id" of a frame that is a JSON object, or 0. */
+static int64_t frame_id(const char *text, size_t len)
+{
+    cJSON *root;
+    int64_t id = 0;
+
+    /* Cheap test first: most frames a tool sends by hand are small, but a
+     * frame without the characters "id" cannot carry one. */
+    if (len < 4 || !memmem(text, len, "\"id\"", 4))
+        return 0;
+    root = cJSON_ParseWithLength(text, len);
+    if (cJSON_IsObject(root) &&
+        !pl_json_int64(cJSON_GetObjectItemCaseSensitive(root, "id"), &id))
+        id = 0;
+    cJSON_Delete(root);
+    return id;
+}
+
 PARLEY_API int parley_send_text(parley_client *c, const char *text, size_t len)
 {
     int rc;
+    int64_t id;
 
     if (!c || (!text && len))
         return PARLEY_ERR_INVAL;
+    id = text ? frame_id(text, len) : 0;
     pl_lock(c);
     rc = pl_ws_send_text_locked(c, text ? text : "", len);
+    /* The library's next ids go past the application's own, so the ack of
+     * this frame is never taken for one of the library's requests. */
+    if (rc == PARLEY_OK && id > c->next_id && id <= PL_APP_ID_MAX)
+        c->next_id = id;
     pl_unlock(c);
     return rc;
 }

@@ -33,16 +33,32 @@ enum pl_state {
 };
 
 /* Something to hand to the application once the lock is released. */
-enum pl_event_type { PL_EV_PUSH, PL_EV_ACK, PL_EV_DISCONNECT };
+enum pl_event_type { PL_EV_PUSH, PL_EV_ACK, PL_EV_DISCONNECT, PL_EV_UNMATCHED };
 
 struct pl_event {
     enum pl_event_type type;
-    char *name;       /* push: event name */
-    char *json;       /* push: data; ack: data or error; disconnect: reason */
+    char *name;       /* push: event name; unmatched: error code or NULL */
+    char *json;       /* push: data; ack, unmatched: data or error; disconnect: reason */
+    char *raw;        /* unmatched: the whole frame */
+    int64_t id;       /* unmatched: the ack's id */
     parley_ack_cb cb; /* ack */
     void *arg;
-    int rc;           /* ack: result; disconnect: close code */
+    int rc;           /* ack: result; disconnect: close code; unmatched: ok (1/0/-1) */
     struct pl_event *next;
+};
+
+/* The application's callbacks, copied under the lock for one dispatch. */
+struct pl_cbs {
+    parley_push_cb push;
+    parley_message_cb message;
+    parley_disconnect_cb disconnect;
+    parley_typing_cb typing;
+    parley_receipt_cb receipt;
+    parley_deleted_cb deleted;
+    parley_member_cb member;
+    parley_error_cb error;
+    parley_unmatched_ack_cb unmatched_ack;
+    void *userdata;
 };
 
 /* A request waiting for its ack. Blocking requests live on the waiter's
@@ -76,6 +92,12 @@ struct parley_client {
     parley_push_cb on_push;
     parley_message_cb on_message;
     parley_disconnect_cb on_disconnect;
+    parley_typing_cb on_typing;
+    parley_receipt_cb on_receipt;
+    parley_deleted_cb on_deleted;
+    parley_member_cb on_member;
+    parley_error_cb on_error;
+    parley_unmatched_ack_cb on_unmatched_ack;
 
     /* connection */
     enum pl_state state;
@@ -148,8 +170,9 @@ void pl_ws_teardown_locked(parley_client *c);
  * and queues the frame. */
 int pl_request_send_locked(parley_client *c, const char *event, cJSON *data,
                            struct pl_pending *p);
-/* An ack frame arrived (root is the parsed message). */
-void pl_request_ack_locked(parley_client *c, int64_t id, const cJSON *root);
+/* An ack frame arrived (root is the parsed message, raw/len its text). */
+void pl_request_ack_locked(parley_client *c, int64_t id, const cJSON *root, const char *raw,
+                           size_t len);
 /* Unlinks p from the pending table (blocking waiter giving up or done). */
 void pl_request_unlink_locked(parley_client *c, struct pl_pending *p);
 /* Expires pending requests whose deadline passed. */
@@ -163,6 +186,9 @@ int pl_request_sync(parley_client *c, const char *event, cJSON *data, int timeou
                     char **out);
 int pl_request_async(parley_client *c, const char *event, cJSON *data, parley_ack_cb cb,
                      void *arg);
+/* The same; *id_out (if not NULL) gets the request's id before cb can run. */
+int pl_request_async_id(parley_client *c, const char *event, cJSON *data, parley_ack_cb cb,
+                        void *arg, int64_t *id_out);
 
 /* ---- inbox.c ---- */
 void pl_inbox_push_locked(parley_client *c, struct pl_event *ev);
@@ -174,6 +200,12 @@ int pl_inbox_add_locked(parley_client *c, enum pl_event_type type, char *name, c
 void pl_dispatch(parley_client *c);
 /* Frees queued events without running them. */
 void pl_inbox_clear_locked(parley_client *c);
+
+/* ---- pushes.c ---- */
+/* Runs the typed callback of a push (name, data JSON), if any is set and
+ * the push is well formed. Called without the lock. */
+void pl_push_typed(parley_client *c, const struct pl_cbs *cb, const char *name,
+                   const char *json);
 
 /* ---- loop.c ---- */
 /* Waits with the lock held until pred(c, arg) is true or the deadline;

@@ -133,6 +133,9 @@ static int post_credentials(const char *url, const char *route, const char *user
                            res->error_message, sizeof(res->error_message));
         rc = PARLEY_ERR_SERVER;
     }
+    /* The body goes to the caller as it came (on_body NUL-terminated it). */
+    res->body_json = b.data;
+    b.data = NULL;
 out:
     curl_slist_free_all(hdrs);
     if (curl)
@@ -152,4 +155,14 @@ PARLEY_API int parley_login(const char *url, const char *username, const char *p
                             int timeout_ms, struct parley_auth_result *res)
 {
     return post_credentials(url, "/api/login", username, password, timeout_ms, res);
+}
+
+PARLEY_API void parley_auth_result_clear(struct parley_auth_result *res)
+{
+    if (!res)
+        return;
+    free(res->token);
+    free(res->body_json);
+    res->token = NULL;
+    res->body_json = NULL;
 }

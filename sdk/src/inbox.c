@@ -41,6 +41,7 @@ static void event_free(struct pl_event *ev)
 {
     free(ev->name);
     free(ev->json);
+    free(ev->raw);
     free(ev);
 }
 
@@ -55,17 +56,11 @@ void pl_inbox_clear_locked(parley_client *c)
     c->inbox_head = c->inbox_tail = NULL;
 }
 
-struct cbs {
-    parley_push_cb push;
-    parley_message_cb message;
-    parley_disconnect_cb disconnect;
-    void *userdata;
-};
-
-static void run_event(parley_client *c, const struct cbs *cb, struct pl_event *ev)
+static void run_event(parley_client *c, const struct pl_cbs *cb, struct pl_event *ev)
 {
     switch (ev->type) {
     case PL_EV_PUSH:
+        /* The raw callback first, then the typed one (parley.h). */
         if (cb->push) {
             struct parley_push push = {ev->name, ev->json};
             cb->push(c, cb->userdata, &push);
@@ -78,6 +73,15 @@ static void run_event(parley_client *c, const struct cbs *cb, struct pl_event *e
                 cb->message(c, cb->userdata, m);
                 parley_message_free(m);
             }
+        } else {
+            pl_push_typed(c, cb, ev->name, ev->json);
+        }
+        break;
+    case PL_EV_UNMATCHED:
+        if (cb->unmatched_ack) {
+            struct parley_ack ack = {ev->id, ev->rc, ev->json ? ev->json : "{}", ev->name,
+                                     ev->raw ? ev->raw : ""};
+            cb->unmatched_ack(c, cb->userdata, &ack);
         }
         break;
     case PL_EV_ACK:
@@ -106,7 +110,10 @@ void pl_dispatch(parley_client *c)
     c->dispatching = 1;
     c->dispatch_tid = self;
     while ((ev = c->inbox_head) != NULL) {
-        struct cbs cb = {c->on_push, c->on_message, c->on_disconnect, c->userdata};
+        struct pl_cbs cb = {c->on_push,   c->on_message,  c->on_disconnect,
+                            c->on_typing, c->on_receipt,  c->on_deleted,
+                            c->on_member, c->on_error,    c->on_unmatched_ack,
+                            c->userdata};
         c->inbox_head = ev->next;
         if (!c->inbox_head)
             c->inbox_tail = NULL;

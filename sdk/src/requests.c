@@ -74,7 +74,43 @@ static void complete_locked(parley_client *c, struct pl_pending *p, int rc, char
         pl_wake(c);
 }
 
-void pl_request_ack_locked(parley_client *c, int64_t id, const cJSON *root)
+/* An ack no pending request waits for goes to the unmatched-ack callback,
+ * when one is set; otherwise it is dropped. Out of memory drops it too. */
+static void unmatched_locked(parley_client *c, int64_t id, const cJSON *root, const char *raw,
+                             size_t len)
+{
+    const cJSON *ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
+    const cJSON *item, *code;
+    struct pl_event *ev;
+
+    if (!c->on_unmatched_ack)
+        return;
+    ev = calloc(1, sizeof(*ev));
+    if (!ev)
+        return;
+    ev->type = PL_EV_UNMATCHED;
+    ev->id = id;
+    ev->rc = cJSON_IsTrue(ok) ? 1 : cJSON_IsFalse(ok) ? 0 : -1;
+    item = cJSON_GetObjectItemCaseSensitive(root, ev->rc == 0 ? "error" : "data");
+    ev->json = item ? cJSON_PrintUnformatted(item) : strdup("{}");
+    code = cJSON_GetObjectItemCaseSensitive(item, "code");
+    if (ev->rc == 0 && cJSON_IsString(code))
+        ev->name = strdup(code->valuestring);
+    ev->raw = malloc(len + 1);
+    if (!ev->json || !ev->raw || (ev->rc == 0 && cJSON_IsString(code) && !ev->name)) {
+        free(ev->json);
+        free(ev->name);
+        free(ev->raw);
+        free(ev);
+        return;
+    }
+    memcpy(ev->raw, raw, len);
+    ev->raw[len] = '\0';
+    pl_inbox_push_locked(c, ev);
+}
+
+void pl_request_ack_locked(parley_client *c, int64_t id, const cJSON *root, const char *raw,
+                           size_t len)
 {
     struct pl_pending *p;
     const cJSON *ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
@@ -84,8 +120,11 @@ void pl_request_ack_locked(parley_client *c, int64_t id, const cJSON *root)
 
     for (p = c->pend_head; p && p->id != id; p = p->next)
         ;
-    if (!p)
-        return; /* timed out already, or never ours: ignored */
+    if (!p) {
+        /* Timed out already, or never ours (an id the application sent). */
+        unmatched_locked(c, id, root, raw, len);
+        return;
+    }
     if (cJSON_IsTrue(ok)) {
         item = cJSON_GetObjectItemCaseSensitive(root, "data");
         json = item ? cJSON_PrintUnformatted(item) : strdup("{}");
@@ -226,6 +265,12 @@ int pl_request_sync(parley_client *c, const char *event, cJSON *data, int timeou
 int pl_request_async(parley_client *c, const char *event, cJSON *data, parley_ack_cb cb,
                      void *arg)
 {
+    return pl_request_async_id(c, event, data, cb, arg, NULL);
+}
+
+int pl_request_async_id(parley_client *c, const char *event, cJSON *data, parley_ack_cb cb,
+                        void *arg, int64_t *id_out)
+{
     struct pl_pending *p = calloc(1, sizeof(*p));
     struct pl_event *ev = calloc(1, sizeof(*ev));
     int rc;
@@ -243,6 +288,9 @@ int pl_request_async(parley_client *c, const char *event, cJSON *data, parley_ac
     p->deadline = pl_deadline(0);
     pl_lock(c);
     rc = pl_request_send_locked(c, event, data, p);
+    /* Under the lock: the ack cannot be read, let alone delivered, yet. */
+    if (rc == PARLEY_OK && id_out)
+        *id_out = p->id;
     pl_unlock(c);
     if (rc != PARLEY_OK) {
         free(p);

@@ -88,7 +88,7 @@ static void handle_text(parley_client *c, const uint8_t *msg, size_t len)
     id = cJSON_GetObjectItemCaseSensitive(root, "id");
     if (id && !cJSON_IsNull(id)) {
         if (pl_json_int64(id, &idv))
-            pl_request_ack_locked(c, idv, root);
+            pl_request_ack_locked(c, idv, root, (const char *)msg, len);
         goto out;
     }
     event = cJSON_GetObjectItemCaseSensitive(root, "event");
