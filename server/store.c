@@ -2,7 +2,8 @@
  *
  * Three connections, one owner each, so no connection is ever shared
  * between threads without a lock:
- *   writer   - the writer thread: every change to rooms, members, messages;
+ *   writer   - the writer thread: every change to rooms, members, messages,
+ *              invites and receipts;
  *   reader   - the loop thread: start-up loads, history, message lookups;
  *   accounts - any thread (HTTP), behind accounts_mu.
  *
@@ -123,8 +124,11 @@ static const char *const w_sql[W_COUNT] = {
     [W_ROOM_SEQ] = "SELECT last_seq FROM rooms WHERE name = ?1",
     [W_ROOM_ADD] = "INSERT OR IGNORE INTO rooms(name, private, created_by, created_at)"
                    " VALUES (?1, ?2, ?3, ?4)",
-    [W_MEMBER_ADD] = "INSERT OR IGNORE INTO members(room, user, name, role, joined_at)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5)",
+    /* A new member starts with nothing unread: the room's history is
+     * there to read, but was not sent to them. */
+    [W_MEMBER_ADD] = "INSERT OR IGNORE INTO members(room, user, name, role, joined_at,"
+                     " last_read_seq, last_delivered_seq)"
+                     " SELECT ?1, ?2, ?3, ?4, ?5, last_seq, last_seq FROM rooms WHERE name = ?1",
     [W_MEMBER_DEL] = "DELETE FROM members WHERE room = ?1 AND user = ?2",
     [W_MSG_BY_CMID] = "SELECT " MSG_COLS " FROM messages"
                       " WHERE room = ?1 AND user = ?2 AND client_msg_id = ?3",
@@ -752,21 +756,40 @@ static int apply_send(struct pd_store *st, struct pd_store_job *job, struct job_
     return 0;
 }
 
+/* Whether room is in the database now: 1, 0, or -1 (database). Asks the
+ * table, not the seq cache: a cached room may have been created by a batch
+ * that rolled back. */
+static int room_exists(struct pd_store *st, const char *room)
+{
+    sqlite3_stmt *s = st->w[W_ROOM_SEQ];
+    int r;
+
+    sqlite3_bind_text(s, 1, room, -1, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        pd_error("store: room %s: %s", room, sqlite3_errmsg(st->wdb));
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : -1;
+}
+
 /* A repeat keeps the first invitation (duplicate set). The room must exist
  * (the foreign key would fail the whole batch otherwise). */
 static int apply_invite(struct pd_store *st, struct pd_store_job *job, struct job_result *res)
 {
-    struct room_seq *e = NULL;
-    bool sql_error = false;
     sqlite3_stmt *s;
+    int r;
 
     if (!pd_valid_room_name(job->room) || !pd_valid_user_id(job->user) || job->name == NULL) {
         res->rc = PD_E_BAD_REQUEST;
         return 0;
     }
-    res->rc = room_seq_get(st, job->room, &e, &sql_error);
-    if (res->rc != PD_OK)
-        return sql_error ? -1 : 0;
+    r = room_exists(st, job->room);
+    if (r <= 0) {
+        res->rc = PD_E_NOT_FOUND;
+        return r;
+    }
+    res->rc = PD_OK;
     s = st->w[W_INVITE_ADD];
     sqlite3_bind_text(s, 1, job->room, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, job->user, -1, SQLITE_STATIC);

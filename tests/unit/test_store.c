@@ -1,8 +1,9 @@
 /* server/store.c against a real SQLite file in a temp directory: schema and
  * migrations, the group-commit queue (order, drain, many submits), per-room
  * seq and server-wide ids, idempotent client_msg_id, history paging, a
- * failing job inside a batch, persistence across close/reopen, accounts.
- * TAP. */
+ * failing job inside a batch, persistence across close/reopen, accounts;
+ * migration 2 from a version 1 file, invites, receipt pointers and events,
+ * receipt_times, soft delete. TAP. */
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -806,7 +807,7 @@ static void test_reopen(struct tap *t, struct fx *f, int64_t *last_id)
     struct pd_message *m = NULL, next;
     size_t n = 0;
     bool more;
-    char err[256];
+    char err[256] = "";
 
     ok(t, pd_store_open(&st, f->db, err, sizeof(err)) == 0, "reopen after close (%s)", err);
     if (st == NULL)
@@ -1016,6 +1017,9 @@ static void test_invites(struct tap *t, struct pd_store *st)
        "invite to a missing room: not_found, nothing stored");
     ok(t, do_invite(st, "secret", "bad user!", "carol", 1, &dup) == PD_E_BAD_REQUEST,
        "an invalid invitee is refused");
+    ok(t, do_invite(st, "secret", "erin", NULL, 1, &dup) == PD_E_BAD_REQUEST &&
+              !invite(st, "secret", "erin").found,
+       "an invite without inviter is refused");
 }
 
 static void test_receipts(struct tap *t, struct pd_store *st, const char *path)
