@@ -355,3 +355,60 @@ teardown() {
         stop_server
     fi
 }
+
+# ---- rooms and messaging (suites 12-19) ---------------------------------------
+
+# wait_joined FILE ROOM [PID]: until FILE holds the ok ack of join:chat ROOM.
+wait_joined() {
+    wait_for_json "$1" ".ok == true and .data.role != null and (.data | rname) == \"$2\"" 10 "${3:-}"
+}
+
+# bg_ok PID FILE [TIMEOUT_S]: waits (bounded) for a background CLI and fails
+# the test, showing FILE and FILE.err, unless it exited 0.
+bg_ok() {
+    bg_wait "$1" "${3:-15}" || return 1
+    [ "$BG_STATUS" -eq 0 ] || fail "background client $1 exited $BG_STATUS:" "$(cat "$2" "$2.err" 2>/dev/null)"
+}
+
+# msg_id TEXT [OUTPUT]: the id of the message acknowledged with TEXT in
+# OUTPUT (default $output).
+msg_id() {
+    local id
+    id=$(jfirst ".ok == true and .data.message.text == \"$1\"" "${2-$output}" | jq -r '.data.message.id')
+    [ -n "$id" ] && [ "$id" != null ] || {
+        fail "no send ack for '$1' in:" "${2-$output}"
+        return 1
+    }
+    printf '%s\n' "$id"
+}
+
+# expect_codes CODE N [OUTPUT]: exactly N refused acks with error CODE.
+expect_codes() {
+    local n
+    n=$(jcount ".ok == false and .error.code == \"$1\"" "${3-$output}")
+    [ "$n" -eq "$2" ] || fail "want $2 '$1' refusals, got $n:" "${3-$output}"
+}
+
+# expect_usage: the last `run` was a CLI usage error of a known command:
+# exit 2, a usage error line and no acknowledgement (nothing reached the
+# server).
+expect_usage() {
+    assert_status 2 || return 1
+    expect_json '.ok == false and .error.code == "usage" and (.error.message | length > 0)
+        and (.error.message | test("unknown command") | not)' || return 1
+    expect_no_json 'has("id")'
+}
+
+# eventually TIMEOUT_S CMD...: runs CMD every 50 ms until it succeeds,
+# bounded; for state the server updates after an event it does not
+# acknowledge (a socket closing). Fails with CMD's last output.
+eventually() {
+    local timeout=$1 i steps out
+    shift
+    steps=$((timeout * 20))
+    for ((i = 0; i < steps; i++)); do
+        out=$("$@" 2>&1) && return 0
+        sleep 0.05
+    done
+    fail "not true within ${timeout}s: $*" "$out"
+}
