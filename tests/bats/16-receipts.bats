@@ -180,6 +180,24 @@ users() {
     expect_json '.ok == true and .data.rooms[0].unread == 5'
 }
 
+@test "a member who joins later starts with nothing unread and counts as a reader of the earlier messages" {
+    scene
+    run pcli --token "$(token dave)" -c 'join r' -c 'raw room:list {}'
+    assert_status 0
+    expect_json '.ok == true and .data.rooms != null and .data.rooms[0].unread == 0 and .data.rooms[0].last_seq == 3'
+    status_of "$M2"
+    [ "$(users read_by)" = '["dave"]' ] && [ "$(users delivered_to)" = '["dave"]' ] &&
+        [ "$(users pending)" = '["bob","carol"]' ] || fail "dave's pointers start at last_seq 3: $STATUS"
+    jq -e '.data.read_by + .data.delivered_to | all(.ts | type == "number")' <<<"$STATUS" >/dev/null ||
+        fail "ts missing: $STATUS"
+    # A message after dave joined is pending for him.
+    run pcli --token "$TA" -c 'send r m4'
+    local m4
+    m4=$(msg_id m4)
+    status_of "$m4"
+    [ "$(users pending)" = '["bob","carol","dave"]' ] || fail "m4: $STATUS"
+}
+
 @test "receipts are stored: delivery-status and unread survive a restart" {
     scene
     run pcli --token "$TB" -c "raw message:read {\"message_id\":$M2}"
