@@ -3,6 +3,7 @@
  *
  *   sdk_rooms URL TOKEN_OWNER TOKEN_MEMBER TOKEN_OTHER
  *
+ * Room names are made new per run; the users may be reused.
  * OWNER runs in managed mode (a loop thread: its callbacks run there), MEMBER
  * and OTHER in blocking mode (their calls, or parley_loop, drive the
  * socket). The three tokens must be of three different users, none of them
@@ -338,7 +339,8 @@ int main(int argc, char **argv)
     struct who A, B, C;
     char room[64], scratch[3][64], nope[64], detail[600], frame[512], cmd[64];
     int rc, member = -1, subscribed = -1;
-    long pid = (long)getpid();
+    /* Room names new on the server, whatever ran before. */
+    long pid = (long)getpid() * 100000L + (long)(time(NULL) % 100000);
     struct parley_room *info = NULL, *rooms = NULL;
     struct parley_member *users = NULL;
     struct parley_strings *strs = NULL;
@@ -429,9 +431,10 @@ int main(int argc, char **argv)
     {
         const struct parley_room *r = rooms ? find_room(rooms, n, room) : NULL;
         const struct parley_room *r1 = rooms ? find_room(rooms, n, scratch[1]) : NULL;
-        ok(rc == PARLEY_OK && n == 2 && r && r1 && r->is_private && r->unread == 0 &&
-               r->members == NULL,
-           "room_list: member's two rooms with unread counts", rcs(B.c, rc));
+        /* Users may come from earlier runs, with rooms of their own. */
+        ok(rc == PARLEY_OK && n >= 2 && r && r1 && r->is_private && r->unread == 0 &&
+               r1->unread == 0 && r->members == NULL,
+           "room_list: the member's rooms with unread counts", rcs(B.c, rc));
     }
     parley_rooms_free(rooms, n);
     rooms = NULL;
