@@ -25,6 +25,191 @@ static void ok(int cond, const char *what)
  * listen and nothing here does. */
 #define CLOSED_URL "http://127.0.0.1:1"
 
+/* The parse functions of the room and messaging results, on the shapes of
+ * parley-protocol(7) and on what is not. */
+static void check_parsers(void)
+{
+    struct parley_room *r = NULL, *rs = NULL;
+    struct parley_member *ms = NULL;
+    struct parley_strings *ss = NULL;
+    struct parley_subscribe_result *sr = NULL;
+    struct parley_subscription *subs = NULL;
+    struct parley_delivery_status *ds = NULL;
+    struct parley_message_stats st;
+    size_t n = 9;
+    int rc, member = 7, subscribed = 7;
+    int64_t seq = 7;
+
+    rc = parley_room_parse(
+        "{\"room\":\"general\",\"private\":true,\"created_by\":\"ann\",\"created_at\":1700000000000,"
+        "\"member_count\":2,\"online_count\":1,\"last_seq\":9007199254740991,\"role\":\"owner\","
+        "\"members\":[{\"user\":\"ann\",\"name\":\"Ann\",\"role\":\"owner\",\"status\":\"online\"},"
+        "{\"user\":\"bob\",\"role\":\"member\",\"status\":\"offline\"}]}",
+        &r);
+    ok(rc == PARLEY_OK && r && strcmp(r->name, "general") == 0 && r->is_private &&
+           strcmp(r->created_by, "ann") == 0 && r->created_at == 1700000000000LL &&
+           r->member_count == 2 && r->online_count == 1 && r->last_seq == 9007199254740991LL &&
+           r->unread == -1 && r->role && strcmp(r->role, "owner") == 0 && r->n_members == 2 &&
+           strcmp(r->members[0].name, "Ann") == 0 && strcmp(r->members[1].name, "bob") == 0 &&
+           strcmp(r->members[1].status, "offline") == 0,
+       "parley_room_parse: a room with members (name falls back to the user)");
+    parley_room_free(r);
+    r = (struct parley_room *)&rc;
+    ok(parley_room_parse("{\"private\":true}", &r) == PARLEY_ERR_PROTOCOL && r == NULL &&
+           parley_room_parse("{\"room\":\"x\",\"members\":{}}", &r) == PARLEY_ERR_PROTOCOL &&
+           parley_room_parse("{\"room\":\"x\",\"last_seq\":1.5}", &r) == PARLEY_ERR_PROTOCOL &&
+           parley_room_parse("{\"room\":\"x\",\"members\":[{\"name\":\"no user\"}]}", &r) ==
+               PARLEY_ERR_PROTOCOL &&
+           parley_room_parse("[", &r) == PARLEY_ERR_PROTOCOL &&
+           parley_room_parse(NULL, &r) == PARLEY_ERR_INVAL &&
+           parley_room_parse("{}", NULL) == PARLEY_ERR_INVAL,
+       "parley_room_parse refuses what is not a room");
+
+    rc = parley_rooms_parse("{\"rooms\":[{\"room\":\"a\",\"unread\":3},{\"room\":\"b\",\"private\":false,"
+                            "\"unread\":0}]}",
+                            &rs, &n);
+    ok(rc == PARLEY_OK && n == 2 && strcmp(rs[0].name, "a") == 0 && rs[0].unread == 3 &&
+           rs[1].unread == 0 && !rs[1].is_private && rs[0].members == NULL && rs[0].role == NULL,
+       "parley_rooms_parse: room:list's data");
+    parley_rooms_free(rs, n);
+    rc = parley_rooms_parse("{\"rooms\":[]}", &rs, &n);
+    ok(rc == PARLEY_OK && rs == NULL && n == 0, "parley_rooms_parse: no rooms is NULL and 0");
+    ok(parley_rooms_parse("{\"rooms\":[{\"room\":1}]}", &rs, &n) == PARLEY_ERR_PROTOCOL &&
+           parley_rooms_parse("{\"x\":[]}", &rs, &n) == PARLEY_ERR_PROTOCOL && rs == NULL,
+       "parley_rooms_parse refuses bad shapes");
+
+    n = 9;
+    rc = parley_members_parse("{\"room\":\"r\",\"users\":[{\"user\":\"u\",\"name\":\"U\","
+                              "\"role\":\"member\",\"status\":\"away\"}]}",
+                              &ms, &n);
+    ok(rc == PARLEY_OK && n == 1 && strcmp(ms[0].user, "u") == 0 &&
+           strcmp(ms[0].status, "away") == 0,
+       "parley_members_parse: room:online's data");
+    parley_members_free(ms, n);
+
+    rc = parley_strings_parse("{\"room\":\"r\",\"users\":[\"a\",\"b\\u00e9\"]}", "users", &ss);
+    ok(rc == PARLEY_OK && ss && ss->n == 2 && strcmp(ss->items[1], "b\xc3\xa9") == 0,
+       "parley_strings_parse: by key");
+    parley_strings_free(ss);
+    rc = parley_strings_parse("[]", NULL, &ss);
+    ok(rc == PARLEY_OK && ss && ss->n == 0, "parley_strings_parse: an empty bare array");
+    parley_strings_free(ss);
+    ok(parley_strings_parse("{\"users\":[1]}", "users", &ss) == PARLEY_ERR_PROTOCOL &&
+           parley_strings_parse("{\"users\":[]}", "other", &ss) == PARLEY_ERR_PROTOCOL &&
+           parley_strings_parse("[\"a\"]", "users", &ss) == PARLEY_ERR_PROTOCOL && ss == NULL,
+       "parley_strings_parse refuses bad shapes");
+
+    rc = parley_subscribe_result_parse(
+        "{\"subscribed\":[\"a\"],\"failed\":[{\"room\":\"b\",\"code\":\"forbidden\"},"
+        "{\"room\":\"bad room\",\"code\":\"bad_request\"}]}",
+        &sr);
+    ok(rc == PARLEY_OK && sr && sr->n_subscribed == 1 && strcmp(sr->subscribed[0], "a") == 0 &&
+           sr->n_failed == 2 && strcmp(sr->failed[1].code, "bad_request") == 0 &&
+           strcmp(sr->failed[1].room, "bad room") == 0,
+       "parley_subscribe_result_parse");
+    parley_subscribe_result_free(sr);
+
+    ok(parley_subscription_status_parse("{\"room\":\"r\",\"member\":true,\"subscribed\":false}",
+                                        &member, &subscribed) == PARLEY_OK &&
+           member == 1 && subscribed == 0 &&
+           parley_subscription_status_parse("{\"member\":true}", &member, &subscribed) ==
+               PARLEY_ERR_PROTOCOL,
+       "parley_subscription_status_parse");
+
+    rc = parley_subscriptions_parse("{\"subscriptions\":[{\"room\":\"r\",\"subscribed_at\":5,"
+                                    "\"last_seq\":10,\"last_read_seq\":4,\"unread\":6}]}",
+                                    &subs, &n);
+    ok(rc == PARLEY_OK && n == 1 && subs[0].subscribed_at == 5 && subs[0].last_seq == 10 &&
+           subs[0].last_read_seq == 4 && subs[0].unread == 6,
+       "parley_subscriptions_parse");
+    parley_subscriptions_free(subs, n);
+
+    rc = parley_delivery_status_parse(
+        "{\"message_id\":42,\"delivered_to\":[{\"user\":\"a\",\"ts\":1},{\"user\":\"b\",\"ts\":2}],"
+        "\"read_by\":[{\"user\":\"a\",\"ts\":3}],\"pending\":[\"c\"]}",
+        &ds);
+    ok(rc == PARLEY_OK && ds && ds->message_id == 42 && ds->n_delivered == 2 &&
+           strcmp(ds->delivered_to[1].user, "b") == 0 && ds->delivered_to[1].ts == 2 &&
+           ds->n_read == 1 && ds->read_by[0].ts == 3 && ds->n_pending == 1 &&
+           strcmp(ds->pending[0], "c") == 0,
+       "parley_delivery_status_parse");
+    parley_delivery_status_free(ds);
+    ok(parley_delivery_status_parse("{\"delivered_to\":[]}", &ds) == PARLEY_ERR_PROTOCOL &&
+           parley_delivery_status_parse("{\"message_id\":1,\"read_by\":[{\"ts\":1}]}", &ds) ==
+               PARLEY_ERR_PROTOCOL &&
+           ds == NULL,
+       "parley_delivery_status_parse refuses bad shapes");
+
+    ok(parley_read_parse("{\"message_id\":3,\"room\":\"r\",\"last_read_seq\":17}", &seq) ==
+               PARLEY_OK &&
+           seq == 17 && parley_read_parse("{}", &seq) == PARLEY_ERR_PROTOCOL && seq == 0,
+       "parley_read_parse");
+    ok(parley_message_stats_parse("{\"sent\":4,\"delivered\":3,\"read\":2,\"deleted\":1}", &st) ==
+               PARLEY_OK &&
+           st.sent == 4 && st.delivered == 3 && st.read == 2 && st.deleted == 1 &&
+           parley_message_stats_parse("{\"sent\":4}", &st) == PARLEY_ERR_PROTOCOL && st.sent == 0,
+       "parley_message_stats_parse");
+
+    parley_room_free(NULL);
+    parley_rooms_free(NULL, 0);
+    parley_members_free(NULL, 0);
+    parley_strings_free(NULL);
+    parley_subscribe_result_free(NULL);
+    parley_subscriptions_free(NULL, 0);
+    parley_delivery_status_free(NULL);
+}
+
+/* The room and messaging calls on a client that is not connected: bad
+ * arguments are PARLEY_ERR_INVAL before anything else, good ones
+ * PARLEY_ERR_NOT_CONNECTED; out-parameters are cleared. */
+static void check_room_calls_offline(parley_client *c)
+{
+    const char *two[] = {"a", "b"};
+    const char *bad_utf8[] = {"a", "\xff"};
+    struct parley_room *r = (struct parley_room *)c;
+    struct parley_strings *ss = (struct parley_strings *)c;
+    struct parley_message_stats st = {1, 1, 1, 1};
+    int64_t seq = 5, id = 5;
+    int member = 5, subscribed = 5;
+
+    ok(parley_room_info(c, "bad room", 100, &r) == PARLEY_ERR_INVAL && r == NULL &&
+           parley_room_online(NULL, "r", 100, NULL, NULL) == PARLEY_ERR_INVAL &&
+           parley_subscribe(c, two, 0, 100, NULL) == PARLEY_ERR_INVAL &&
+           parley_subscribe(c, two, 101, 100, NULL) == PARLEY_ERR_INVAL &&
+           parley_subscribe(c, bad_utf8, 2, 100, NULL) == PARLEY_ERR_INVAL &&
+           parley_unsubscribe(c, NULL, 1, 100, &ss) == PARLEY_ERR_INVAL && ss == NULL &&
+           parley_invite(c, "r", "", 100) == PARLEY_ERR_INVAL &&
+           parley_invite_async(c, "r", "a b", NULL, NULL) == PARLEY_ERR_INVAL &&
+           parley_typing(c, NULL, 1, 100) == PARLEY_ERR_INVAL &&
+           parley_delivered(c, 0, 100) == PARLEY_ERR_INVAL &&
+           parley_read(c, -1, 100, &seq) == PARLEY_ERR_INVAL && seq == 0 &&
+           parley_delivery_status(c, 9007199254740992LL, 100, NULL) == PARLEY_ERR_INVAL &&
+           parley_delete_async(c, 0, NULL, NULL) == PARLEY_ERR_INVAL &&
+           parley_message_stats(c, "bad room", 100, &st) == PARLEY_ERR_INVAL && st.sent == 0,
+       "room and messaging calls refuse bad arguments before sending");
+    ok(parley_room_info(c, "r", 100, NULL) == PARLEY_ERR_NOT_CONNECTED &&
+           parley_room_list(c, 100, NULL, NULL) == PARLEY_ERR_NOT_CONNECTED &&
+           parley_subscribe(c, two, 2, 100, NULL) == PARLEY_ERR_NOT_CONNECTED &&
+           parley_subscribe(c, (const char *const[]){"bad room!"}, 1, 100, NULL) ==
+               PARLEY_ERR_NOT_CONNECTED &&
+           parley_subscription_status(c, "r", 100, &member, &subscribed) ==
+               PARLEY_ERR_NOT_CONNECTED &&
+           member == 0 && subscribed == 0 &&
+           parley_subscription_details_async(c, NULL, NULL) == PARLEY_ERR_NOT_CONNECTED &&
+           parley_typing_users_async(c, "r", NULL, NULL) == PARLEY_ERR_NOT_CONNECTED &&
+           parley_message_stats(c, NULL, 100, NULL) == PARLEY_ERR_NOT_CONNECTED &&
+           parley_delete(c, 1, 100) == PARLEY_ERR_NOT_CONNECTED &&
+           parley_request_async_id(c, "room:list", NULL, NULL, NULL, &id) ==
+               PARLEY_ERR_NOT_CONNECTED,
+       "room and messaging calls need a connection (room names left to the server)");
+    id = parley_reserve_id(c);
+    seq = parley_reserve_id(c);
+    ok(id > 0 && seq > id && parley_reserve_id(NULL) == 0,
+       "parley_reserve_id hands out increasing ids");
+    parley_on_typing(NULL, NULL);
+    parley_on_unmatched_ack(NULL, NULL);
+}
+
 int main(void)
 {
     int major = -1, minor = -1, patch = -1, rc;
@@ -93,6 +278,8 @@ int main(void)
     parley_message_free(NULL);
     parley_messages_free(NULL, 0);
 
+    check_parsers();
+
     c = parley_client_new(CLOSED_URL, NULL);
     ok(c != NULL, "a client is created without connecting");
     ok(!parley_is_connected(c) && parley_socket(c) == -1 && !parley_want_write(c) &&
@@ -119,6 +306,7 @@ int main(void)
            parley_loop(c, 0) == PARLEY_ERR_NOT_CONNECTED &&
            parley_loop_read(c) == PARLEY_ERR_NOT_CONNECTED,
        "calls that need a connection say so");
+    check_room_calls_offline(c);
     rc = parley_connect(c, 2000);
     ok(rc == PARLEY_ERR_CONNECT, "connecting to a closed port fails with PARLEY_ERR_CONNECT");
     ok(parley_loop_start(c) == PARLEY_OK && parley_loop_start(c) == PARLEY_ERR_INVAL &&
@@ -131,8 +319,11 @@ int main(void)
 
     memset(&res, 0x55, sizeof(res));
     rc = parley_login(CLOSED_URL, "user", "password", 2000, &res);
-    ok(rc == PARLEY_ERR_HTTP && res.token == NULL && res.http_status == 0,
+    ok(rc == PARLEY_ERR_HTTP && res.token == NULL && res.http_status == 0 &&
+           res.body_json == NULL,
        "login to a closed port fails with PARLEY_ERR_HTTP");
+    parley_auth_result_clear(&res);
+    parley_auth_result_clear(NULL);
     ok(parley_register("https://127.0.0.1:1", "u", "p", 100, &res) == PARLEY_ERR_INVAL &&
            parley_register(CLOSED_URL, NULL, "p", 100, &res) == PARLEY_ERR_INVAL,
        "register refuses bad arguments");
