@@ -69,8 +69,12 @@ static void send_done(struct pd_store_job *job)
         struct pd_member *sender = pd_room_member(room, m->user);
         if (m->seq > room->last_seq)
             room->last_seq = m->seq;
+        /* The store moved both of the sender's pointers in the same
+         * transaction: one's own message is read, so delivered too. */
         if (sender != NULL && m->seq > sender->last_read_seq)
             sender->last_read_seq = m->seq;
+        if (sender != NULL && m->seq > sender->last_delivered_seq)
+            sender->last_delivered_seq = m->seq;
     }
     if (c != NULL) {
         cJSON *data = cJSON_CreateObject();
