@@ -47,7 +47,7 @@ ROOM_OBJECT='(.room | type == "string") and (.private | type == "boolean") and (
 @test "room:info counts online members: another member's live connection is online, then offline when it closes" {
     run pcli --token "$TA" -c 'join hall'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join hall' -c 'wait never-pushed 20000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'join hall' -c 'wait never-pushed 20000'
     local b=$BG_PID
     wait_joined "$OUT/b" hall "$b"
     run pcli --token "$TA" -c 'raw room:info {"room":"hall"}'
@@ -145,7 +145,7 @@ ROOM_OBJECT='(.room | type == "string") and (.private | type == "boolean") and (
 @test "room:online: the members whose status is not offline, as member objects" {
     run pcli --token "$TC" -c 'join hall'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join hall' -c 'wait never-pushed 20000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'join hall' -c 'wait never-pushed 20000'
     wait_joined "$OUT/b" hall "$BG_PID"
     run pcli --token "$TA" -c 'join hall' -c 'raw room:online {"room":"hall"}'
     assert_status 0

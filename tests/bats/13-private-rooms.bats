@@ -36,7 +36,7 @@ setup() {
 @test "the invited user's join is announced to the room" {
     run pcli --token "$TA" -c 'join vault private' -c 'raw room:invite {"room":"vault","user":"bob"}'
     assert_status 0
-    bg_start "$OUT/a" pcli --token "$TA" -c 'join vault' -c 'wait room:user-joined 10000'
+    bg_pcli "$OUT/a" --token "$TA" -c 'join vault' -c 'wait room:user-joined 10000'
     local a=$BG_PID
     wait_joined "$OUT/a" vault "$a"
     run pcli --token "$TB" -c 'join vault'

@@ -33,7 +33,7 @@ setup() {
 @test "a new connection subscribed with subscribe-multiple gets message:new of those rooms only" {
     run pcli --token "$TB" -c 'join a' -c 'join b'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'raw room:subscribe-multiple {"rooms":["b"]}' -c 'wait message:new 10000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'raw room:subscribe-multiple {"rooms":["b"]}' -c 'wait message:new 10000'
     local b=$BG_PID
     wait_for_json "$OUT/b" '.ok == true and .data.subscribed == ["b"]' 10 "$b"
     run pcli --token "$TA" -c 'join a' -c 'join b' -c 'send a to-a' -c 'send b to-b'
@@ -46,7 +46,7 @@ setup() {
 @test "after unsubscribe a connection gets no message:new of the room, and unread keeps counting" {
     run pcli --token "$TA" -c 'join a' -c 'join b'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join a' -c 'join b' \
+    bg_pcli "$OUT/b" --token "$TB" -c 'join a' -c 'join b' \
         -c 'raw room:unsubscribe-multiple {"rooms":["a"]}' -c 'raw room:subscription-status {"room":"a"}' \
         -c 'wait message:new 10000'
     local b=$BG_PID
@@ -193,7 +193,7 @@ setup() {
     expect_json '.ok == true and (.data.subscribed | sort == ["a","b"]) and .data.failed == []'
     expect_json '.ok == true and (.data.subscriptions | map(.room) | sort == ["a","b"])'
     # And the subscription pushes again.
-    bg_start "$OUT/b" pcli --token "$TB" -c 'raw room:subscribe-multiple {"rooms":["a"]}' -c 'wait message:new 10000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'raw room:subscribe-multiple {"rooms":["a"]}' -c 'wait message:new 10000'
     local b=$BG_PID
     wait_for_json "$OUT/b" '.ok == true and .data.subscribed == ["a"]' 10 "$b"
     run pcli --token "$TA" -c 'send a after-restart'

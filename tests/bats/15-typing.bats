@@ -11,6 +11,9 @@
 load helpers
 
 setup() {
+    # Each test starts its own server (some with --typing-timeout); the
+    # secret is chosen first so the tokens can be made here.
+    srv_init
     TA=$(token alice --name Alice)
     TB=$(token bob)
     TC=$(token carol)
@@ -24,12 +27,12 @@ TYPING_OFF='raw message:typing {"room":"r","typing":false}'
     start_server
     run pcli --token "$TA" -c 'join r'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join r' -c 'wait message:typing 10000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'join r' -c 'wait message:typing 10000'
     local b=$BG_PID
     wait_joined "$OUT/b" r "$b"
     # Alice types, then waits for a message:new from bob: the fence. Her
     # own typing push, if wrongly sent to her, would come before it.
-    bg_start "$OUT/a" pcli --token "$TA" -c 'join r' -c "$TYPING_ON" -c 'wait message:new 10000'
+    bg_pcli "$OUT/a" --token "$TA" -c 'join r' -c "$TYPING_ON" -c 'wait message:new 10000'
     local a=$BG_PID
     wait_for_json "$OUT/a" '.ok == true and .data == {}' 10 "$a"
     bg_ok "$b" "$OUT/b"
@@ -46,12 +49,12 @@ TYPING_OFF='raw message:typing {"room":"r","typing":false}'
     assert_status 0
     # a2: alice's second device, in r. b: bob, member of r but this
     # connection subscribed only to s.
-    bg_start "$OUT/a2" pcli --token "$TA" -c 'join r' -c 'wait message:typing 10000'
+    bg_pcli "$OUT/a2" --token "$TA" -c 'join r' -c 'wait message:typing 10000'
     local a2=$BG_PID
     wait_joined "$OUT/a2" r "$a2"
     run pcli --token "$TB" -c 'join r' -c 'join s'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join s' -c 'wait message:new 10000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'join s' -c 'wait message:new 10000'
     local b=$BG_PID
     wait_joined "$OUT/b" s "$b"
     run pcli --token "$TA" -c "$TYPING_ON" -c 'send s fence'
@@ -66,7 +69,7 @@ TYPING_OFF='raw message:typing {"room":"r","typing":false}'
     start_server
     run pcli --token "$TA" -c 'join r'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join r' -c 'wait message:new 10000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'join r' -c 'wait message:new 10000'
     local b=$BG_PID
     wait_joined "$OUT/b" r "$b"
     run pcli --token "$TA" -c "$TYPING_ON" -c "$TYPING_ON" -c "$TYPING_ON" \
@@ -83,7 +86,7 @@ TYPING_OFF='raw message:typing {"room":"r","typing":false}'
     start_server
     run pcli --token "$TA" -c 'join r'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join r' -c 'wait message:new 10000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'join r' -c 'wait message:new 10000'
     local b=$BG_PID
     wait_joined "$OUT/b" r "$b"
     run pcli --token "$TA" -c "$TYPING_OFF" -c 'send r fence'
@@ -96,13 +99,13 @@ TYPING_OFF='raw message:typing {"room":"r","typing":false}'
     start_server --typing-timeout 1
     run pcli --token "$TA" -c 'join r'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join r' -c 'wait message:typing 10000' -c 'wait message:typing 5000' \
+    bg_pcli "$OUT/b" --token "$TB" -c 'join r' -c 'wait message:typing 10000' -c 'wait message:typing 5000' \
         -c 'raw message:typing-users {"room":"r"}'
     local b=$BG_PID
     wait_joined "$OUT/b" r "$b"
     # Alice stays connected (waiting for nothing) so that only the expiry
     # can end her typing.
-    bg_start "$OUT/a" pcli --token "$TA" -c 'join r' -c "$TYPING_ON" -c 'raw message:typing-users {"room":"r"}' \
+    bg_pcli "$OUT/a" --token "$TA" -c 'join r' -c "$TYPING_ON" -c 'raw message:typing-users {"room":"r"}' \
         -c 'wait never-pushed 15000'
     local a=$BG_PID
     wait_for_json "$OUT/a" '.ok == true and .data == {"room":"r","users":["alice"]}' 10 "$a"
@@ -118,13 +121,13 @@ TYPING_OFF='raw message:typing {"room":"r","typing":false}'
     start_server --typing-timeout 2
     run pcli --token "$TA" -c 'join r'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join r' -c 'wait message:typing 10000' -c 'wait message:typing 10000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'join r' -c 'wait message:typing 10000' -c 'wait message:typing 10000'
     local b=$BG_PID
     wait_joined "$OUT/b" r "$b"
     # Refresh every ~0.7 s for ~2.8 s (longer than the timeout), then stay.
     local t0
     t0=$(date +%s%3N)
-    bg_start "$OUT/a" pcli --token "$TA" -c 'join r' -c "$TYPING_ON" \
+    bg_pcli "$OUT/a" --token "$TA" -c 'join r' -c "$TYPING_ON" \
         -c 'wait never-pushed 700' -c "$TYPING_ON" -c 'wait never-pushed 700' -c "$TYPING_ON" \
         -c 'wait never-pushed 700' -c "$TYPING_ON" -c 'wait never-pushed 700' -c "$TYPING_ON" \
         -c 'wait never-pushed 15000'
@@ -144,7 +147,7 @@ TYPING_OFF='raw message:typing {"room":"r","typing":false}'
     start_server
     run pcli --token "$TA" -c 'join r'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join r' -c 'wait message:typing 10000' -c 'wait message:typing 3000' \
+    bg_pcli "$OUT/b" --token "$TB" -c 'join r' -c 'wait message:typing 10000' -c 'wait message:typing 3000' \
         -c 'raw message:typing-users {"room":"r"}'
     local b=$BG_PID
     wait_joined "$OUT/b" r "$b"
@@ -163,10 +166,10 @@ TYPING_OFF='raw message:typing {"room":"r","typing":false}'
     start_server
     run pcli --token "$TA" -c 'join r'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join r' -c 'wait message:typing 10000' -c 'wait message:typing 3000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'join r' -c 'wait message:typing 10000' -c 'wait message:typing 3000'
     local b=$BG_PID
     wait_joined "$OUT/b" r "$b"
-    bg_start "$OUT/a" pcli --token "$TA" -c 'join r' -c "$TYPING_ON" -c 'wait never-pushed 20000'
+    bg_pcli "$OUT/a" --token "$TA" -c 'join r' -c "$TYPING_ON" -c 'wait never-pushed 20000'
     local a=$BG_PID
     wait_for_json "$OUT/a" '.ok == true and .data == {}' 10 "$a"
     wait_for_json "$OUT/b" '.event == "message:typing" and .data.typing == true' 10 "$b"
@@ -179,9 +182,9 @@ TYPING_OFF='raw message:typing {"room":"r","typing":false}'
     start_server
     run pcli --token "$TC" -c 'join r'
     assert_status 0
-    bg_start "$OUT/a" pcli --token "$TA" -c 'join r' -c "$TYPING_ON" -c 'wait never-pushed 20000'
+    bg_pcli "$OUT/a" --token "$TA" -c 'join r' -c "$TYPING_ON" -c 'wait never-pushed 20000'
     wait_for_json "$OUT/a" '.ok == true and .data == {}' 10 "$BG_PID"
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join r' -c "$TYPING_ON" -c 'wait never-pushed 20000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'join r' -c "$TYPING_ON" -c 'wait never-pushed 20000'
     wait_for_json "$OUT/b" '.ok == true and .data == {}' 10 "$BG_PID"
     run pcli --token "$TC" -c 'raw message:typing-users {"room":"r"}'
     assert_status 0
@@ -222,7 +225,7 @@ TYPING_OFF='raw message:typing {"room":"r","typing":false}'
     start_server
     run pcli --token "$TB" -c 'join r'
     assert_status 0
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join r' -c 'wait message:typing 10000' -c 'wait message:typing 10000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'join r' -c 'wait message:typing 10000' -c 'wait message:typing 10000'
     local b=$BG_PID
     wait_joined "$OUT/b" r "$b"
     run pcli --token "$TA" -c 'join r' -c 'typing r on' -c 'typers r' -c 'typing r off' -c 'typers r'

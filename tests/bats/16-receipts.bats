@@ -101,10 +101,10 @@ users() {
     scene
     # a1: subscribed to r; a2: alice's connection subscribed to nothing
     # (receipts go to every connection of the author).
-    bg_start "$OUT/a1" pcli --token "$TA" -c 'join r' -c 'wait message:read 10000'
+    bg_pcli "$OUT/a1" --token "$TA" -c 'join r' -c 'wait message:read 10000'
     local a1=$BG_PID
     wait_joined "$OUT/a1" r "$a1"
-    bg_start "$OUT/a2" pcli --token "$TA" -c 'raw room:list {}' -c 'wait message:read 10000'
+    bg_pcli "$OUT/a2" --token "$TA" -c 'raw room:list {}' -c 'wait message:read 10000'
     local a2=$BG_PID
     wait_for_json "$OUT/a2" '.ok == true and .data.rooms != null' 10 "$a2"
     run pcli --token "$TB" -c "raw message:read {\"message_id\":$M3}"
@@ -122,7 +122,7 @@ users() {
 
 @test "the delivered push reaches the author; no push to the reader; none when nothing changed" {
     scene
-    bg_start "$OUT/a" pcli --token "$TA" -c 'join r' -c 'wait message:delivered 10000' -c 'wait message:new 10000'
+    bg_pcli "$OUT/a" --token "$TA" -c 'join r' -c 'wait message:delivered 10000' -c 'wait message:new 10000'
     local a=$BG_PID
     wait_joined "$OUT/a" r "$a"
     # Bob: delivered m2, then again m2 and m1 (nothing changes), then a
@@ -142,7 +142,7 @@ users() {
 
 @test "a read that changes nothing and the author's own read push nothing; reading an older message does not move the pointer back" {
     scene
-    bg_start "$OUT/a" pcli --token "$TA" -c 'join r' -c 'wait message:read 10000' -c 'wait message:new 10000'
+    bg_pcli "$OUT/a" --token "$TA" -c 'join r' -c 'wait message:read 10000' -c 'wait message:new 10000'
     local a=$BG_PID
     wait_joined "$OUT/a" r "$a"
     # Alice reads her own m3 (no push to her other connection), bob reads m2
@@ -272,7 +272,7 @@ users() {
 
 @test "CLI: delivered, read and status; bad arguments are usage errors" {
     scene
-    bg_start "$OUT/a" pcli --token "$TA" -c 'join r' -c 'wait message:delivered 10000' -c 'wait message:read 10000'
+    bg_pcli "$OUT/a" --token "$TA" -c 'join r' -c 'wait message:delivered 10000' -c 'wait message:read 10000'
     local a=$BG_PID
     wait_joined "$OUT/a" r "$a"
     run pcli --token "$TB" -c "delivered $M1" -c "read $M2" -c "status $M3" -c "status $M2"

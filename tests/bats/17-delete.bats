@@ -55,15 +55,15 @@ history_of() {
 
 @test "message:deleted goes to the room's other subscribed connections, not to the deleting one" {
     scene
-    bg_start "$OUT/c" pcli --token "$TC" -c 'join r' -c 'wait message:deleted 10000'
+    bg_pcli "$OUT/c" --token "$TC" -c 'join r' -c 'wait message:deleted 10000'
     local c=$BG_PID
     wait_joined "$OUT/c" r "$c"
     # Bob's other connection gets it too.
-    bg_start "$OUT/b2" pcli --token "$TB" -c 'join r' -c 'wait message:deleted 10000'
+    bg_pcli "$OUT/b2" --token "$TB" -c 'join r' -c 'wait message:deleted 10000'
     local b2=$BG_PID
     wait_joined "$OUT/b2" r "$b2"
     # The deleting connection: delete, then wait for a fence message.
-    bg_start "$OUT/b" pcli --token "$TB" -c 'join r' -c "raw message:delete {\"message_id\":$B1}" -c 'wait message:new 10000'
+    bg_pcli "$OUT/b" --token "$TB" -c 'join r' -c "raw message:delete {\"message_id\":$B1}" -c 'wait message:new 10000'
     local b=$BG_PID
     wait_for_json "$OUT/b" ".ok == true and .data.message_id == $B1" 10 "$b"
     bg_ok "$c" "$OUT/c"
@@ -116,7 +116,7 @@ history_of() {
     scene
     run pcli --token "$TB" -c "raw message:delete {\"message_id\":$B1}"
     assert_status 0
-    bg_start "$OUT/c" pcli --token "$TC" -c 'join r' -c 'wait message:deleted 10000' -c 'wait message:new 10000'
+    bg_pcli "$OUT/c" --token "$TC" -c 'join r' -c 'wait message:deleted 10000' -c 'wait message:new 10000'
     local c=$BG_PID
     wait_joined "$OUT/c" r "$c"
     # Repeat the delete (author, then owner), then delete b2 (one push), then a fence.

@@ -363,6 +363,16 @@ wait_joined() {
     wait_for_json "$1" ".ok == true and .data.role != null and (.data | rname) == \"$2\"" 10 "${3:-}"
 }
 
+# bg_pcli OUTFILE ARGS...: bg_start OUTFILE pcli ARGS..., except that BG_PID
+# is the CLI process itself, not a subshell running the pcli function: so
+# `kill -9 $BG_PID` (and the teardown) drops its connection at once instead
+# of orphaning a CLI that stays connected.
+bg_pcli() {
+    local outfile=$1
+    shift
+    bg_start "$outfile" "$PARLEY" --json --timeout "${CLI_TIMEOUT:-5000}" "$@"
+}
+
 # bg_ok PID FILE [TIMEOUT_S]: waits (bounded) for a background CLI and fails
 # the test, showing FILE and FILE.err, unless it exited 0.
 bg_ok() {
