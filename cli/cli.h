@@ -28,6 +28,14 @@ struct cli_push {
     char *data_json;
 };
 
+/* An acknowledgement as it arrived. */
+struct cli_ack {
+    long long id;
+    int ok;      /* 1 "ok": true, 0 false, -1 neither */
+    char *json;  /* ok: the data object; else the error object ("{}" if absent) */
+    char *frame; /* the whole ack, as the server sent it */
+};
+
 /* Where a finished output line goes. The shell replaces the default
  * (write and flush) so a push does not break the line being edited. */
 typedef void (*cli_emit_fn)(void *hook_arg, FILE *f, const char *line);
@@ -54,8 +62,13 @@ struct cli {
     char **rooms;
     size_t nrooms, rooms_cap;
 
-    /* the id the SDK gave the last request (see session_call) */
-    long last_ack_id;
+    /* the request session_call waits for (0: none), and its ack once it
+     * arrived (wait_done) */
+    long long wait_id;
+    int wait_done;
+    struct cli_ack wait_ack;
+    /* acks no command waited for: late ones, those of send-text frames */
+    unsigned long stray_acks;
 
     cli_emit_fn emit;
     void *emit_arg;

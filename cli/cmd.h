@@ -51,7 +51,7 @@ int cmd_parse_i64(const char *s, long long *out);
  * -1 otherwise. */
 int cmd_parse_id(const char *s, long long *out);
 /* Connects if needed, sends one request and prints its ack; *ack_out (if
- * not NULL) keeps the ack JSON on success (parley_free). Returns the exit
+ * not NULL) gets the ack's data JSON on success (free()). Returns the exit
  * status. */
 int cmd_request(struct cli *ctx, const char *event, cJSON *data, char **ack_out);
 /* Adds name: v to obj as an exact JSON integer (a double would round ids

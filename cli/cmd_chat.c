@@ -6,34 +6,8 @@
 #include "commands.h"
 #include "output.h"
 #include "session.h"
-#include "token.h"
 
 /* ---- accounts ------------------------------------------------------------- */
-
-/* The response body of a successful register/login, rebuilt from what
- * parley_auth_result keeps: the token and its lifetime, and for register
- * the user object (its id is the token's `sub`). */
-static char *auth_body(const char *user, const struct parley_auth_result *res, int registered)
-{
-    cJSON *body = cJSON_CreateObject();
-    char *json;
-
-    if (!body)
-        return NULL;
-    if (registered) {
-        cJSON *claims = token_claims(res->token);
-        const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
-        cJSON *u = cJSON_AddObjectToObject(body, "user");
-        cJSON_AddStringToObject(u, "id", cJSON_IsString(sub) ? sub->valuestring : user);
-        cJSON_AddStringToObject(u, "name", user);
-        cJSON_Delete(claims);
-    }
-    cJSON_AddStringToObject(body, "token", res->token);
-    cJSON_AddNumberToObject(body, "expires_in", (double)res->expires_in);
-    json = cJSON_PrintUnformatted(body);
-    cJSON_Delete(body);
-    return json;
-}
 
 int commands_account(struct cli *ctx, const char *user, const char *password, int do_register,
                      int quiet_on_success)
@@ -46,9 +20,7 @@ int commands_account(struct cli *ctx, const char *user, const char *password, in
                      : parley_login(ctx->url, user, password, ctx->timeout_ms, &res);
     if (rc == PARLEY_OK && res.token) {
         if (!quiet_on_success) {
-            char *body = auth_body(user, &res, do_register);
-            out_http(ctx, 1, res.http_status, body ? body : "{}", NULL, NULL);
-            cJSON_free(body);
+            out_http(ctx, 1, res.http_status, res.body_json ? res.body_json : "{}", NULL, NULL);
             out_text(ctx, "%s as %s (token valid for %ld s)", do_register ? "registered" : "logged in",
                      user, res.expires_in);
         }
@@ -64,7 +36,7 @@ int commands_account(struct cli *ctx, const char *user, const char *password, in
         if (!ctx->interactive)
             ctx->stop = 1;
     }
-    parley_free(res.token);
+    parley_auth_result_clear(&res);
     return status;
 }
 
@@ -106,7 +78,7 @@ int cmd_join(struct cli *ctx, const struct command *cmd, struct words *w)
                  cJSON_IsNumber(count) && count->valueint == 1 ? "" : "s");
     }
     cJSON_Delete(ack_data);
-    parley_free(ack);
+    free(ack);
     return CLI_EXIT_OK;
 }
 
@@ -188,7 +160,7 @@ int cmd_send(struct cli *ctx, const struct command *cmd, struct words *w)
     cJSON_Delete(data);
     if (status == CLI_EXIT_OK)
         print_ack_message(ctx, ack);
-    parley_free(ack);
+    free(ack);
     return status;
 }
 
@@ -255,6 +227,6 @@ int cmd_history(struct cli *ctx, const struct command *cmd, struct words *w)
     cJSON_Delete(data);
     if (status == CLI_EXIT_OK)
         print_history(ctx, ack);
-    parley_free(ack);
+    free(ack);
     return status;
 }

@@ -31,7 +31,7 @@ int cmd_event(struct cli *ctx, const struct command *cmd, struct words *w)
         cmd->show(ctx, w, parsed);
         cJSON_Delete(parsed);
     }
-    parley_free(ack);
+    free(ack);
     return status;
 }
 

@@ -9,20 +9,30 @@
 
 /* ---- raw frames ----------------------------------------------------------- */
 
-/* Id of frames `raw` builds itself: far above what the SDK hands out, so a
- * late ack can never be taken for one of the SDK's requests. */
-#define RAW_TEXT_ID 2000000000L
+/* What has arrived so far: pushes (a close counts) and acks no command
+ * waited for. */
+struct arrivals {
+    unsigned long pushes, acks;
+};
 
-/* Drives the connection until more than `seen` pushes (a close counts)
- * arrived, the socket is gone, or the timeout. Returns 1 when one of the
- * new pushes is named want (any push when want is NULL), else 0. */
-static int wait_next_push(struct cli *ctx, unsigned long seen, const char *want)
+static struct arrivals arrivals_now(const struct cli *ctx)
+{
+    return (struct arrivals){ctx->pushes_seen, ctx->stray_acks};
+}
+
+/* Drives the connection until something arrives after `seen`, the socket
+ * is gone, or the timeout. With want, only pushes count and the result is
+ * 1 when one of the new pushes is named want; without, a push or an ack
+ * counts and the result is 1. Else 0. */
+static int wait_next(struct cli *ctx, struct arrivals seen, const char *want)
 {
     long long deadline = session_now_ms() + ctx->timeout_ms;
 
     for (;;) {
-        if (ctx->pushes_seen > seen)
-            return want ? session_arrived_since(ctx, seen, want) : 1;
+        if (ctx->pushes_seen > seen.pushes && want)
+            return session_arrived_since(ctx, seen.pushes, want);
+        if (!want && (ctx->pushes_seen > seen.pushes || ctx->stray_acks > seen.acks))
+            return 1;
         long long left = deadline - session_now_ms();
         if (left <= 0 || !session_alive(ctx))
             return 0;
@@ -30,47 +40,42 @@ static int wait_next_push(struct cli *ctx, unsigned long seen, const char *want)
     }
 }
 
-/* DATA that is not a JSON object, which parley_request refuses: the frame
- * is built here and sent with parley_send_text. The server's answer must
- * be something parley.h shows, and an ack to an id the SDK did not send is
- * dropped by the SDK. So:
+/* DATA that is not a JSON object, which session_call refuses: the frame is
+ * built here (it cannot be built as JSON) and sent with parley_send_text.
  *  - DATA that is not JSON: the frame carries an id, as `raw` promises; the
  *    server cannot read it from broken JSON and answers with an `error`
  *    push;
  *  - DATA that is JSON but not an object: the frame goes without an id, so
- *    the server's bad_request comes as an `error` push too (with an id it
- *    would be an ack nobody could print).
+ *    the server's bad_request comes as an `error` push too (as parley(1)
+ *    documents).
  * The push is printed by the push callback as it arrives. */
 static int raw_as_text(struct cli *ctx, const char *event, const char *data, int with_id)
 {
     cJSON *ev = cJSON_CreateString(event);
     char *evs = ev ? cJSON_PrintUnformatted(ev) : NULL, *frame = NULL;
-    unsigned long seen = ctx->pushes_seen;
+    struct arrivals seen = arrivals_now(ctx);
     int rc, n;
 
     cJSON_Delete(ev);
-    if (!evs) {
-        out_error(ctx, "nomem", "out of memory", 0);
-        return CLI_EXIT_FAIL;
-    }
+    if (!evs)
+        return cmd_nomem(ctx);
     if (with_id)
-        n = asprintf(&frame, "{\"id\":%ld,\"event\":%s,\"data\":%s}", RAW_TEXT_ID, evs, data);
+        n = asprintf(&frame, "{\"id\":%lld,\"event\":%s,\"data\":%s}",
+                     (long long)parley_reserve_id(ctx->client), evs, data);
     else
         n = asprintf(&frame, "{\"event\":%s,\"data\":%s}", evs, data);
     cJSON_free(evs);
-    if (n < 0) {
-        out_error(ctx, "nomem", "out of memory", 0);
-        return CLI_EXIT_FAIL;
-    }
+    if (n < 0)
+        return cmd_nomem(ctx);
     rc = parley_send_text(ctx->client, frame, (size_t)n);
     free(frame);
     if (rc != PARLEY_OK)
-        return session_report(ctx, event, rc, 0, NULL);
-    if (wait_next_push(ctx, seen, "error"))
+        return session_report(ctx, event, rc, NULL);
+    if (wait_next(ctx, seen, "error"))
         return CLI_EXIT_FAIL; /* refused; the error push is already printed */
     if (!parley_is_connected(ctx->client))
-        return session_report(ctx, event, PARLEY_ERR_CLOSED, 0, NULL);
-    if (ctx->pushes_seen > seen) {
+        return session_report(ctx, event, PARLEY_ERR_CLOSED, NULL);
+    if (ctx->pushes_seen > seen.pushes) {
         out_errorf(ctx, "protocol", 0, "%s got no answer, only an unrelated push", event);
         return CLI_EXIT_FAIL;
     }
@@ -82,15 +87,12 @@ int cmd_raw(struct cli *ctx, const struct command *cmd, struct words *w)
 {
     const char *event = w->v[1];
     char *data = *w->rest ? words_rest_text(w->rest) : strdup("{}");
-    char *ack = NULL;
+    struct cli_ack ack;
     cJSON *parsed;
-    long id = 0;
     int rc, status;
 
-    if (!data) {
-        out_error(ctx, "nomem", "out of memory", 0);
-        return CLI_EXIT_FAIL;
-    }
+    if (!data)
+        return cmd_nomem(ctx);
     if (session_ensure(ctx) != 0) {
         free(data);
         return CLI_EXIT_CONNECT;
@@ -103,13 +105,13 @@ int cmd_raw(struct cli *ctx, const struct command *cmd, struct words *w)
         return status;
     }
     cJSON_Delete(parsed);
-    /* A valid object: the SDK sends {"id","event","data"} and matches the
-     * ack, which is then printed like any other. */
-    rc = session_call(ctx, event, data, &ack, &id);
-    status = session_report(ctx, event, rc, id, ack);
+    /* A valid object: sent as typed in {"id","event","data"}, its ack
+     * printed like any other. */
+    rc = session_call(ctx, event, data, &ack);
+    status = session_report(ctx, event, rc, &ack);
     if (status == CLI_EXIT_OK)
-        out_text(ctx, "%s", ack ? ack : "{}");
-    parley_free(ack);
+        out_text(ctx, "%s", ack.json ? ack.json : "{}");
+    session_ack_clear(&ack);
     free(data);
     return status;
 }
@@ -117,13 +119,11 @@ int cmd_raw(struct cli *ctx, const struct command *cmd, struct words *w)
 int cmd_send_text(struct cli *ctx, const struct command *cmd, struct words *w)
 {
     char *text = words_rest_text(w->rest);
-    unsigned long seen = ctx->pushes_seen;
+    struct arrivals seen = arrivals_now(ctx);
     int rc;
 
-    if (!text) {
-        out_error(ctx, "nomem", "out of memory", 0);
-        return CLI_EXIT_FAIL;
-    }
+    if (!text)
+        return cmd_nomem(ctx);
     if (session_ensure(ctx) != 0) {
         free(text);
         return CLI_EXIT_CONNECT;
@@ -131,8 +131,10 @@ int cmd_send_text(struct cli *ctx, const struct command *cmd, struct words *w)
     rc = parley_send_text(ctx->client, text, strlen(text));
     free(text);
     if (rc != PARLEY_OK)
-        return session_report(ctx, "send-text", rc, 0, NULL);
-    wait_next_push(ctx, seen, NULL);
+        return session_report(ctx, "send-text", rc, NULL);
+    /* The answer, if any, is printed as it arrives: a push, or the ack of
+     * a frame that carried an id. */
+    wait_next(ctx, seen, NULL);
     if (!parley_is_connected(ctx->client)) {
         int code = parley_close_code(ctx->client);
         out_errorf(ctx, "closed", 0, "the server closed the connection (%d)", code);

@@ -2,9 +2,9 @@
  * find its command, check the argument count, run it. The commands
  * themselves are in cmd_chat.c (the chat) and cmd_wire.c (frames and
  * pushes, for tests) and, for the commands that are one request each,
- * cmd_events.c. Every request goes through parley_request so the ack's
- * data can be printed whole; the typed calls of parley.h return less than
- * the ack. */
+ * cmd_events.c. Every request goes through session_call, which writes
+ * the frame itself and prints the ack as the server sent it; the typed
+ * calls of parley.h return less than the ack. */
 #include "commands.h"
 
 #include <errno.h>
@@ -56,8 +56,8 @@ int cmd_parse_id(const char *s, long long *out)
 
 int cmd_request(struct cli *ctx, const char *event, cJSON *data, char **ack_out)
 {
-    char *json = cJSON_PrintUnformatted(data), *ack = NULL;
-    long id = 0;
+    char *json = cJSON_PrintUnformatted(data);
+    struct cli_ack ack;
     int rc, status;
 
     if (ack_out)
@@ -68,13 +68,14 @@ int cmd_request(struct cli *ctx, const char *event, cJSON *data, char **ack_out)
         cJSON_free(json);
         return CLI_EXIT_CONNECT;
     }
-    rc = session_call(ctx, event, json, &ack, &id);
+    rc = session_call(ctx, event, json, &ack);
     cJSON_free(json);
-    status = session_report(ctx, event, rc, id, ack);
-    if (status == CLI_EXIT_OK && ack_out)
-        *ack_out = ack;
-    else
-        parley_free(ack);
+    status = session_report(ctx, event, rc, &ack);
+    if (status == CLI_EXIT_OK && ack_out) {
+        *ack_out = ack.json;
+        ack.json = NULL;
+    }
+    session_ack_clear(&ack);
     return status;
 }
 

@@ -2,6 +2,7 @@
 #include "output.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -263,37 +264,45 @@ void out_close(struct cli *ctx, int code, const char *reason)
     emit_json(ctx, o);
 }
 
-void out_ack(struct cli *ctx, long id, int ok, const char *json)
+/* An ack line for --json: the frame as the server sent it when it is one
+ * compact line (it always is from parleyd), else rebuilt from its parts. */
+static void json_ack(struct cli *ctx, const struct cli_ack *a)
 {
-    if (!ctx->json) {
-        if (!ok) {
-            cJSON *e = cJSON_Parse(json ? json : "{}");
-            human_error(ctx, jf_str(e, "code", "error"), jf_str(e, "message", ""));
-            cJSON_Delete(e);
-        }
+    cJSON *o;
+
+    if (a->frame && json_is_compact(a->frame)) {
+        emit(ctx, stdout, a->frame);
         return;
     }
-    if (json_is_compact(json)) {
-        char *line = NULL;
-        int n;
-        if (id > 0)
-            n = asprintf(&line, "{\"id\":%ld,\"ok\":%s,\"%s\":%s}", id, ok ? "true" : "false",
-                         ok ? "data" : "error", json);
-        else
-            n = asprintf(&line, "{\"ok\":%s,\"%s\":%s}", ok ? "true" : "false",
-                         ok ? "data" : "error", json);
-        if (n >= 0) {
-            emit(ctx, stdout, line);
-            free(line);
-        }
-        return;
+    o = cJSON_CreateObject();
+    if (a->id > 0) {
+        char digits[24];
+        snprintf(digits, sizeof digits, "%lld", a->id);
+        cJSON_AddRawToObject(o, "id", digits);
     }
-    cJSON *o = cJSON_CreateObject();
-    if (id > 0)
-        cJSON_AddNumberToObject(o, "id", (double)id);
-    cJSON_AddBoolToObject(o, "ok", ok);
-    add_json(o, ok ? "data" : "error", json);
+    cJSON_AddBoolToObject(o, "ok", a->ok == 1);
+    add_json(o, a->ok == 1 ? "data" : "error", a->json);
     emit_json(ctx, o);
+}
+
+void out_ack(struct cli *ctx, const struct cli_ack *a)
+{
+    if (ctx->json) {
+        json_ack(ctx, a);
+    } else if (a->ok != 1) {
+        cJSON *e = cJSON_Parse(a->json ? a->json : "{}");
+        human_error(ctx, jf_str(e, "code", "error"), jf_str(e, "message", ""));
+        cJSON_Delete(e);
+    }
+}
+
+void out_stray_ack(struct cli *ctx, const struct cli_ack *a)
+{
+    if (ctx->json || a->ok != 1) {
+        out_ack(ctx, a);
+        return;
+    }
+    emit_linef(ctx, "ack of request %lld: %s", a->id, a->json ? a->json : "{}");
 }
 
 void out_http(struct cli *ctx, int ok, int status, const char *body_json, const char *code,

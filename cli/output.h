@@ -16,11 +16,13 @@ void out_push(struct cli *ctx, const char *event, const char *data_json);
 /* The server closed the connection (code 1006 when it just dropped). */
 void out_close(struct cli *ctx, int code, const char *reason);
 
-/* An acknowledgement. ok: data_json is the ack's data; else the ack's error
- * object. id <= 0 leaves the id out. In human mode prints nothing on
- * success (the command says what happened) and "error CODE: MESSAGE" on
- * stderr on failure. */
-void out_ack(struct cli *ctx, long id, int ok, const char *json);
+/* An acknowledgement. --json: the ack line as the server sent it. Human
+ * mode: nothing for an ok ack (the command says what happened), "error
+ * CODE: MESSAGE" on stderr for a refusal. */
+void out_ack(struct cli *ctx, const struct cli_ack *ack);
+/* An ack no command waited for (a late one, or that of a send-text frame):
+ * as out_ack, but an ok one shows its data in human mode too. */
+void out_stray_ack(struct cli *ctx, const struct cli_ack *ack);
 
 /* The result of an HTTP call: body_json is the response body on success;
  * on failure code/message come from the body. */

@@ -1,6 +1,7 @@
 /* The CLI side of the SDK client: callbacks, lazy connect, requests. */
 #include "session.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -141,6 +142,30 @@ static void on_disconnect(parley_client *c, void *userdata, int code, const char
     cJSON_free(data);
 }
 
+/* Every ack reaches the CLI here: it writes its requests itself (see
+ * session_call). The one a command waits for is kept for it; any other (a
+ * late one, after its command timed out, or the ack of a send-text frame)
+ * is printed as it arrives. */
+static void on_ack(parley_client *c, void *userdata, const struct parley_ack *a)
+{
+    struct cli *ctx = userdata;
+    struct cli_ack copy = {a->id, a->ok, strdup(a->data_json), strdup(a->frame_json)};
+
+    (void)c;
+    if (!copy.json || !copy.frame) {
+        session_ack_clear(&copy);
+        return;
+    }
+    if (ctx->wait_id && a->id == ctx->wait_id && !ctx->wait_done) {
+        ctx->wait_ack = copy;
+        ctx->wait_done = 1;
+        return;
+    }
+    ctx->stray_acks++;
+    out_stray_ack(ctx, &copy);
+    session_ack_clear(&copy);
+}
+
 int session_init(struct cli *ctx)
 {
     ctx->client = parley_client_new(ctx->url, ctx);
@@ -148,6 +173,7 @@ int session_init(struct cli *ctx)
         return -1;
     parley_on_push(ctx->client, on_push);
     parley_on_disconnect(ctx->client, on_disconnect);
+    parley_on_unmatched_ack(ctx->client, on_ack);
     if (ctx->token)
         parley_set_token(ctx->client, ctx->token);
     return 0;
@@ -174,6 +200,7 @@ void session_close(struct cli *ctx)
     free(ctx->rooms);
     ctx->rooms = NULL;
     ctx->nrooms = ctx->rooms_cap = 0;
+    session_ack_clear(&ctx->wait_ack);
 }
 
 /* The protocol code for a refused upgrade: the server's own when the SDK
@@ -221,16 +248,15 @@ static void settle(struct cli *ctx)
  * list as it is). Scripts do not pay for a request they did not write. */
 static void learn_rooms(struct cli *ctx)
 {
-    char *ack = NULL;
-    long id;
+    struct cli_ack ack;
     cJSON *d;
     const cJSON *r;
 
-    if (session_call(ctx, "room:list", NULL, &ack, &id) != PARLEY_OK) {
-        parley_free(ack);
+    if (session_call(ctx, "room:list", NULL, &ack) != PARLEY_OK) {
+        session_ack_clear(&ack);
         return;
     }
-    d = cJSON_Parse(ack);
+    d = cJSON_Parse(ack.json);
     cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(d, "rooms"))
     {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(r, "room");
@@ -238,7 +264,7 @@ static void learn_rooms(struct cli *ctx)
             session_room_add(ctx, name->valuestring);
     }
     cJSON_Delete(d);
-    parley_free(ack);
+    session_ack_clear(&ack);
 }
 
 int session_ensure(struct cli *ctx)
@@ -291,36 +317,108 @@ int session_adopt_token(struct cli *ctx, const char *token)
     return session_ensure(ctx);
 }
 
-int session_call(struct cli *ctx, const char *event, const char *data_json, char **ack,
-                 long *id)
+void session_ack_clear(struct cli_ack *a)
 {
-    int rc;
-
-    /* parley.h does not say which id a request went out with. The SDK
-     * numbers a client's requests 1, 2, 3... for its whole life, and the
-     * CLI makes every request of its client itself, so it counts along:
-     * an id is used once the request got past the SDK's own checks. */
-    *ack = NULL;
-    rc = parley_request(ctx->client, event, data_json, ctx->timeout_ms, ack);
-    if (rc == PARLEY_ERR_INVAL || rc == PARLEY_ERR_NOT_CONNECTED) {
-        *id = 0;
-        return rc;
-    }
-    *id = ++ctx->last_ack_id;
-    return rc;
+    free(a->json);
+    free(a->frame);
+    memset(a, 0, sizeof *a);
 }
 
-int session_report(struct cli *ctx, const char *what, int rc, long id, const char *ack)
+/* The frame {"id","event","data"} of a request, data being the JSON text
+ * of an object (checked here: PARLEY_ERR_INVAL otherwise), sent as it is.
+ * *frame is malloc'd. */
+static int request_frame(long long id, const char *event, const char *data_json, char **frame)
+{
+    cJSON *check = cJSON_Parse(data_json), *root;
+    char digits[24];
+    int is_object = cJSON_IsObject(check);
+
+    cJSON_Delete(check);
+    *frame = NULL;
+    if (!is_object)
+        return PARLEY_ERR_INVAL;
+    snprintf(digits, sizeof digits, "%lld", id);
+    root = cJSON_CreateObject();
+    if (root && cJSON_AddRawToObject(root, "id", digits) &&
+        cJSON_AddStringToObject(root, "event", event) &&
+        cJSON_AddRawToObject(root, "data", data_json))
+        *frame = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return *frame ? PARLEY_OK : PARLEY_ERR_NOMEM;
+}
+
+/* Drives the connection until the ack of ctx->wait_id is in, the socket
+ * is gone, or the timeout. */
+static int await_ack(struct cli *ctx)
+{
+    long long deadline = session_now_ms() + ctx->timeout_ms;
+
+    for (;;) {
+        long long left = deadline - session_now_ms();
+        if (ctx->wait_done)
+            return PARLEY_OK;
+        if (!parley_is_connected(ctx->client))
+            return PARLEY_ERR_CLOSED;
+        if (left <= 0)
+            return PARLEY_ERR_TIMEOUT;
+        parley_loop(ctx->client, left > 1000 ? 1000 : (int)left);
+    }
+}
+
+int session_call(struct cli *ctx, const char *event, const char *data_json,
+                 struct cli_ack *ack)
+{
+    long long id;
+    char *frame;
+    int rc;
+
+    /* The CLI writes the frame itself with an id the SDK reserved, and the
+     * ack comes back through the unmatched-ack callback: so the id is
+     * known, the frame goes out with DATA's text as it is (no trip of its
+     * numbers through doubles), the ack is printed as the server sent it,
+     * and the wait is the CLI's own --timeout. */
+    memset(ack, 0, sizeof *ack);
+    if (!parley_is_connected(ctx->client))
+        return PARLEY_ERR_NOT_CONNECTED;
+    id = parley_reserve_id(ctx->client);
+    rc = request_frame(id, event, data_json ? data_json : "{}", &frame);
+    if (rc != PARLEY_OK)
+        return rc;
+    session_ack_clear(&ctx->wait_ack);
+    ctx->wait_done = 0;
+    ctx->wait_id = id;
+    rc = parley_send_text(ctx->client, frame, strlen(frame));
+    free(frame);
+    if (rc == PARLEY_OK)
+        rc = await_ack(ctx);
+    ack->id = id;
+    ctx->wait_id = 0;
+    if (rc != PARLEY_OK) {
+        session_ack_clear(&ctx->wait_ack);
+        return rc;
+    }
+    *ack = ctx->wait_ack;
+    memset(&ctx->wait_ack, 0, sizeof ctx->wait_ack);
+    return ack->ok == 1 ? PARLEY_OK : ack->ok == 0 ? PARLEY_ERR_SERVER : PARLEY_ERR_PROTOCOL;
+}
+
+int session_report(struct cli *ctx, const char *what, int rc, const struct cli_ack *ack)
 {
     switch (rc) {
     case PARLEY_OK:
-        out_ack(ctx, id, 1, ack ? ack : "{}");
+        out_ack(ctx, ack);
         return CLI_EXIT_OK;
     case PARLEY_ERR_SERVER:
-        out_ack(ctx, id, 0, ack ? ack : "{\"code\":\"internal\",\"message\":\"\"}");
+        out_ack(ctx, ack);
         return CLI_EXIT_FAIL;
     case PARLEY_ERR_TIMEOUT:
-        out_errorf(ctx, "timeout", 0, "no answer to %s within %d ms", what, ctx->timeout_ms);
+        /* The id lets a script match the ack if it comes late (printed
+         * then as it arrives). */
+        if (ack && ack->id > 0)
+            out_errorf(ctx, "timeout", 0, "no answer to %s (id %lld) within %d ms", what,
+                       ack->id, ctx->timeout_ms);
+        else
+            out_errorf(ctx, "timeout", 0, "no answer to %s within %d ms", what, ctx->timeout_ms);
         return CLI_EXIT_FAIL;
     case PARLEY_ERR_CLOSED:
     case PARLEY_ERR_NOT_CONNECTED: {
@@ -330,6 +428,13 @@ int session_report(struct cli *ctx, const char *what, int rc, long id, const cha
                    what, code, reason && *reason ? " " : "", reason ? reason : "");
         return CLI_EXIT_FAIL;
     }
+    case PARLEY_ERR_PROTOCOL:
+        if (ack && ack->frame) {
+            out_errorf(ctx, "protocol", 0, "the ack of %s is neither ok nor refused: %s", what,
+                       ack->frame);
+            return CLI_EXIT_FAIL;
+        }
+        /* fall through */
     default:
         out_errorf(ctx, session_rc_code(rc), 0, "%s failed: %s", what, parley_strerror(rc));
         return CLI_EXIT_FAIL;

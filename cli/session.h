@@ -22,14 +22,21 @@ int session_ensure(struct cli *ctx);
  * failed (reported as by session_ensure). */
 int session_adopt_token(struct cli *ctx, const char *token);
 
-/* One request, without printing: rc of parley_request, the ack JSON in
- * *ack (the caller's, parley_free), and in *id the id the ack carried. */
-int session_call(struct cli *ctx, const char *event, const char *data_json, char **ack,
-                 long *id);
+/* One request on the open connection, without printing. data_json is the
+ * text of a JSON object (NULL for {}), sent as it is. Returns PARLEY_OK
+ * (an ok ack), PARLEY_ERR_SERVER (refused), PARLEY_ERR_PROTOCOL (an ack
+ * that is neither), PARLEY_ERR_TIMEOUT (none within ctx->timeout_ms),
+ * PARLEY_ERR_CLOSED, PARLEY_ERR_NOT_CONNECTED, PARLEY_ERR_INVAL (data_json
+ * not an object) or another transport error. *ack gets the ack when one
+ * came (its id whenever the request was sent); clear it with
+ * session_ack_clear. */
+int session_call(struct cli *ctx, const char *event, const char *data_json,
+                 struct cli_ack *ack);
+void session_ack_clear(struct cli_ack *ack);
 /* Prints the outcome of session_call and returns the exit status it means
  * (0, or 1 for a refusal, timeout or closed connection). what names the
- * request in messages. */
-int session_report(struct cli *ctx, const char *what, int rc, long id, const char *ack);
+ * request in messages; ack may be NULL when none came. */
+int session_report(struct cli *ctx, const char *what, int rc, const struct cli_ack *ack);
 
 /* 1 while there is a socket to drive: open, or being closed (its close
  * not yet reported). */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -164,28 +165,4 @@ int token_main(int argc, char **argv)
     fflush(stdout);
     free(jwt);
     return 0;
-}
-
-cJSON *token_claims(const char *jwt)
-{
-    const char *dot1 = strchr(jwt, '.'), *dot2;
-    unsigned char *json;
-    size_t len;
-    cJSON *claims;
-
-    if (!dot1)
-        return NULL;
-    dot2 = strchr(dot1 + 1, '.');
-    if (!dot2)
-        return NULL;
-    json = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &len);
-    if (!json)
-        return NULL;
-    claims = cJSON_ParseWithLength((const char *)json, len);
-    free(json);
-    if (claims && !cJSON_IsObject(claims)) {
-        cJSON_Delete(claims);
-        return NULL;
-    }
-    return claims;
 }
