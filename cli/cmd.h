@@ -43,9 +43,8 @@ int cmd_nomem(struct cli *ctx);
 /* Parses a whole decimal number; 0 on success, -1 otherwise. */
 int cmd_parse_i64(const char *s, long long *out);
 /* The largest message id the protocol's JSON carries exactly (2^53 - 1),
- * and the largest the server accepts. Larger ones are refused here: the
- * SDK re-encodes a request's numbers through doubles, so one would reach
- * the server as another id. */
+ * and the largest the server accepts: a larger one is a bad argument,
+ * refused before anything is sent. */
 #define CMD_ID_MAX 9007199254740991LL
 /* Parses a message id: a whole number from 1 to CMD_ID_MAX; 0 on success,
  * -1 otherwise. */
