@@ -225,9 +225,10 @@ users() {
             -c "raw $ev {\"message_id\":1.5}" \
             -c "raw $ev {\"message_id\":true}" \
             -c "raw $ev {\"message_id\":[$M1]}" \
-            -c "raw $ev {\"message_id\":null}"
+            -c "raw $ev {\"message_id\":null}" \
+            -c "raw $ev {\"message_id\":9007199254740992}"
         assert_status 1
-        expect_codes bad_request 8 || fail "event $ev"
+        expect_codes bad_request 9 || fail "event $ev"
         run pcli --token "$TB" -c "raw $ev {\"message_id\":999999}" -c "raw $ev {\"message_id\":9007199254740991}"
         assert_status 1
         expect_codes not_found 2 || fail "event $ev"
