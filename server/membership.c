@@ -266,7 +266,7 @@ enum pd_err pd_handle_invite(struct pd_req *r)
                            "field 'user' must be 1 to 64 characters of [A-Za-z0-9_.@-]");
     room = pd_room_find(r->srv, name);
     actor = pd_room_actor(room, &r->conn->ident);
-    if (!actor.member && !(actor.admin && room != NULL))
+    if (!actor.member)
         return pd_req_fail(r, PD_E_FORBIDDEN, "not a member of room '%s'", name);
     if (!pd_may_invite(&actor))
         return pd_req_fail(r, PD_E_FORBIDDEN,

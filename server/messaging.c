@@ -96,8 +96,8 @@ static void send_done(struct pd_store_job *job)
     send_job_free(sj);
 }
 
-enum pd_err pd_req_message(struct pd_req *r, bool admin_ok, struct pd_message *m,
-                           struct pd_room **room, struct pd_member **member)
+enum pd_err pd_req_message(struct pd_req *r, struct pd_message *m, struct pd_room **room,
+                           struct pd_member **member)
 {
     int64_t id = 0;
     struct pd_room *rm;
@@ -112,7 +112,7 @@ enum pd_err pd_req_message(struct pd_req *r, bool admin_ok, struct pd_message *m
     rm = e == PD_OK ? pd_room_find(r->srv, m->room) : NULL;
     if (rm != NULL)
         mb = pd_room_member(rm, r->conn->ident.sub);
-    if (rm == NULL || (mb == NULL && !(admin_ok && r->conn->ident.admin))) {
+    if (mb == NULL) {
         pd_message_clear(m);
         return pd_req_fail(r, PD_E_NOT_FOUND, "no message %lld", (long long)id);
     }
@@ -257,7 +257,7 @@ enum pd_err pd_handle_delete(struct pd_req *r)
     struct pd_member *member;
     struct pd_actor actor;
     struct pd_send_job *sj;
-    enum pd_err e = pd_req_message(r, true, &m, &room, &member);
+    enum pd_err e = pd_req_message(r, &m, &room, &member);
 
     if (e != PD_OK)
         return e;

@@ -22,10 +22,9 @@ struct pd_member;
  * it: PD_OK with *m (the caller clears it with pd_message_clear), *room and
  * *member. bad_request for a bad id; not_found when no such message exists
  * or the caller is not a member of its room (the same answer, so ids cannot
- * be probed) — unless admin_ok and the caller is an admin, who then gets
- * *member NULL. */
-enum pd_err pd_req_message(struct pd_req *r, bool admin_ok, struct pd_message *m,
-                           struct pd_room **room, struct pd_member **member);
+ * be probed). */
+enum pd_err pd_req_message(struct pd_req *r, struct pd_message *m, struct pd_room **room,
+                           struct pd_member **member);
 
 enum pd_err pd_handle_send(struct pd_req *r);
 enum pd_err pd_handle_history(struct pd_req *r);

@@ -7,13 +7,14 @@ bool pd_may_join(const struct pd_actor *a, bool room_private)
 
 bool pd_may_invite(const struct pd_actor *a)
 {
-    /* An admin need not be a member: admins may join any room anyway. */
-    return a->admin || (a->member && a->owner);
+    /* Members only, admins too: every event naming a room is refused to
+     * non-members (an admin can join any room first). */
+    return a->member && (a->owner || a->admin);
 }
 
 bool pd_may_delete(const struct pd_actor *a, bool is_author)
 {
-    /* Admins moderate every room, member or not; otherwise only a member
-     * who wrote the message or owns the room. */
-    return a->admin || (a->member && (is_author || a->owner));
+    /* A non-member does not even learn the message exists (not_found), so
+     * this asks only among members. */
+    return a->member && (is_author || a->owner || a->admin);
 }

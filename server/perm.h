@@ -16,9 +16,9 @@ struct pd_actor {
 
 /* join:chat of an existing room. */
 bool pd_may_join(const struct pd_actor *a, bool room_private);
-/* room:invite: a member who owns the room, or an admin. */
+/* room:invite: a member who owns the room or is an admin. */
 bool pd_may_invite(const struct pd_actor *a);
-/* message:delete: a member who wrote it or owns the room, or an admin. */
+/* message:delete: a member who wrote it, owns the room, or is an admin. */
 bool pd_may_delete(const struct pd_actor *a, bool is_author);
 
 #endif

@@ -89,7 +89,7 @@ static enum pd_err handle_receipt(struct pd_req *r, enum pd_receipt_kind kind)
     struct pd_member *m;
     struct pd_receipt_job *rj;
     int64_t pointer;
-    enum pd_err e = pd_req_message(r, false, &msg, &room, &m);
+    enum pd_err e = pd_req_message(r, &msg, &room, &m);
 
     if (e != PD_OK)
         return e;
@@ -163,15 +163,20 @@ static cJSON *user_ts(const char *user, const cJSON *times)
     return o;
 }
 
+static int by_user(const void *a, const void *b)
+{
+    return strcmp((*(struct pd_member *const *)a)->user, (*(struct pd_member *const *)b)->user);
+}
+
 enum pd_err pd_handle_delivery_status(struct pd_req *r)
 {
     struct pd_message msg = {0};
     struct pd_room *room;
-    struct pd_member *me, *m;
+    struct pd_member *me, *m, **recipients = NULL;
     struct receipt_times delivered = {cJSON_CreateObject()}, read = {cJSON_CreateObject()};
     cJSON *delivered_to, *read_by, *pending;
-    size_t pos = 0;
-    enum pd_err e = pd_req_message(r, false, &msg, &room, &me);
+    size_t pos = 0, n = 0;
+    enum pd_err e = pd_req_message(r, &msg, &room, &me);
 
     if (e != PD_OK)
         goto out;
@@ -183,16 +188,26 @@ enum pd_err pd_handle_delivery_status(struct pd_req *r)
                         (long long)msg.id);
         goto out;
     }
+    /* Recipients are the members other than the author who were there
+     * when it was sent (a later joiner was never owed it), in user order so
+     * the answer does not depend on hash order. */
+    recipients = calloc(room->members.len ? room->members.len : 1, sizeof(*recipients));
+    if (recipients == NULL) {
+        e = pd_req_fail(r, PD_E_INTERNAL, "out of memory");
+        goto out;
+    }
+    while ((m = pd_hmap_next(&room->members, &pos, NULL)) != NULL)
+        if (strcmp(m->user, msg.user) != 0 && m->joined_at <= msg.ts)
+            recipients[n++] = m;
+    qsort(recipients, n, sizeof(*recipients), by_user);
+
     r->result = cJSON_CreateObject();
     pd_json_add_int(r->result, "message_id", msg.id);
     delivered_to = cJSON_AddArrayToObject(r->result, "delivered_to");
     read_by = cJSON_AddArrayToObject(r->result, "read_by");
     pending = cJSON_AddArrayToObject(r->result, "pending");
-    while ((m = pd_hmap_next(&room->members, &pos, NULL)) != NULL) {
-        /* Recipients are the members other than the author who were there
-         * when it was sent: a later joiner was never owed it. */
-        if (strcmp(m->user, msg.user) == 0 || m->joined_at > msg.ts)
-            continue;
+    for (size_t i = 0; i < n; i++) {
+        m = recipients[i];
         if (m->last_delivered_seq >= msg.seq)
             cJSON_AddItemToArray(delivered_to, user_ts(m->user, delivered.by_user));
         else
@@ -201,6 +216,7 @@ enum pd_err pd_handle_delivery_status(struct pd_req *r)
             cJSON_AddItemToArray(read_by, user_ts(m->user, read.by_user));
     }
 out:
+    free(recipients);
     pd_message_clear(&msg);
     cJSON_Delete(delivered.by_user);
     cJSON_Delete(read.by_user);

@@ -17,4 +17,9 @@ int pl_json_add_int64(cJSON *obj, const char *key, int64_t v);
 /* 1 and *out set when item is an integral number within +-(2^53-1). */
 int pl_json_int64(const cJSON *item, int64_t *out);
 
+/* cJSON_PrintUnformatted, but every integral number within +-(2^53-1) is
+ * printed exactly: what an application hands in or gets back as JSON text
+ * keeps its ids. malloc'd (free with free), NULL without memory. */
+char *pl_json_print(const cJSON *item);
+
 #endif

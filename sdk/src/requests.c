@@ -92,7 +92,7 @@ static void unmatched_locked(parley_client *c, int64_t id, const cJSON *root, co
     ev->id = id;
     ev->rc = cJSON_IsTrue(ok) ? 1 : cJSON_IsFalse(ok) ? 0 : -1;
     item = cJSON_GetObjectItemCaseSensitive(root, ev->rc == 0 ? "error" : "data");
-    ev->json = item ? cJSON_PrintUnformatted(item) : strdup("{}");
+    ev->json = item ? pl_json_print(item) : strdup("{}");
     code = cJSON_GetObjectItemCaseSensitive(item, "code");
     if (ev->rc == 0 && cJSON_IsString(code))
         ev->name = strdup(code->valuestring);
@@ -127,7 +127,7 @@ void pl_request_ack_locked(parley_client *c, int64_t id, const cJSON *root, cons
     }
     if (cJSON_IsTrue(ok)) {
         item = cJSON_GetObjectItemCaseSensitive(root, "data");
-        json = item ? cJSON_PrintUnformatted(item) : strdup("{}");
+        json = item ? pl_json_print(item) : strdup("{}");
         rc = json ? PARLEY_OK : PARLEY_ERR_NOMEM;
     } else if (cJSON_IsFalse(ok)) {
         const cJSON *code, *msg;
@@ -137,7 +137,7 @@ void pl_request_ack_locked(parley_client *c, int64_t id, const cJSON *root, cons
         copy_str(p->err_code, sizeof(p->err_code), cJSON_IsString(code) ? code->valuestring : "");
         copy_str(p->err_message, sizeof(p->err_message),
                  cJSON_IsString(msg) ? msg->valuestring : "");
-        json = item ? cJSON_PrintUnformatted(item) : strdup("{}");
+        json = item ? pl_json_print(item) : strdup("{}");
         rc = json ? PARLEY_ERR_SERVER : PARLEY_ERR_NOMEM;
     } else {
         rc = PARLEY_ERR_PROTOCOL;
@@ -204,7 +204,7 @@ int pl_request_send_locked(parley_client *c, const char *event, cJSON *data, str
         cJSON_Delete(data);
         return PARLEY_ERR_NOMEM;
     }
-    text = cJSON_PrintUnformatted(root);
+    text = pl_json_print(root);
     cJSON_Delete(root);
     if (!text)
         return PARLEY_ERR_NOMEM;

@@ -96,7 +96,7 @@ static void handle_text(parley_client *c, const uint8_t *msg, size_t len)
         goto out;
     data = cJSON_GetObjectItemCaseSensitive(root, "data");
     name = strdup(event->valuestring);
-    json = data ? cJSON_PrintUnformatted(data) : strdup("{}");
+    json = data ? pl_json_print(data) : strdup("{}");
     if (!name || !json) {
         free(name);
         free(json);

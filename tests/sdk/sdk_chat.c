@@ -233,6 +233,14 @@ int main(int argc, char **argv)
     ok(rc == PARLEY_ERR_SERVER && ack && strstr(ack, "\"code\""),
        "a raw request's error object comes back as JSON", rcs(b, rc));
     parley_free(ack);
+    /* 2^53 - 1 must reach the server as written (cJSON alone prints it
+     * with 15 digits); the server names the id in its refusal. */
+    char big[160];
+    snprintf(big, sizeof(big), "{\"room\":\"%s\",\"text\":\"x\",\"reply_to\":9007199254740991}", room);
+    rc = parley_request(b, "message:send", big, 5000, &ack);
+    ok(rc == PARLEY_ERR_SERVER && ack && strstr(ack, "9007199254740991"),
+       "request data keeps integers up to 2^53 - 1 exact", ack ? ack : rcs(b, rc));
+    parley_free(ack);
 
     /* Async in blocking mode: A drives the socket with parley_loop. */
     rc = parley_send_async(a, room, "async from A", NULL, a_on_send_ack, NULL);
