@@ -188,16 +188,17 @@ enum pd_err pd_handle_delivery_status(struct pd_req *r)
                         (long long)msg.id);
         goto out;
     }
-    /* Recipients are the members other than the author who were there
-     * when it was sent (a later joiner was never owed it), in user order so
-     * the answer does not depend on hash order. */
+    /* Every current member but the author, as their pointers say (a later
+     * joiner's start at the room's last seq when they joined, as in unread
+     * and stats), in user order so the answer does not depend on hash
+     * order. */
     recipients = calloc(room->members.len ? room->members.len : 1, sizeof(*recipients));
     if (recipients == NULL) {
         e = pd_req_fail(r, PD_E_INTERNAL, "out of memory");
         goto out;
     }
     while ((m = pd_hmap_next(&room->members, &pos, NULL)) != NULL)
-        if (strcmp(m->user, msg.user) != 0 && m->joined_at <= msg.ts)
+        if (strcmp(m->user, msg.user) != 0)
             recipients[n++] = m;
     qsort(recipients, n, sizeof(*recipients), by_user);
 

@@ -533,6 +533,11 @@ static int step_done(sqlite3 *db, sqlite3_stmt *s)
     return r == SQLITE_DONE ? 0 : -1;
 }
 
+static int add_receipt_event(struct pd_store *st, const char *room, const char *user,
+                             enum pd_receipt_kind kind, int64_t seq, int64_t ts);
+static int member_pointers(struct pd_store *st, const char *room, const char *user,
+                           int64_t *last_read, int64_t *last_delivered);
+
 /* Each apply_* returns 0 with res->rc set (PD_OK, or a refusal that wrote
  * nothing), or -1 when the database failed and the transaction must go. */
 static int apply_join(struct pd_store *st, struct pd_store_job *job, struct job_result *res)
@@ -558,6 +563,18 @@ static int apply_join(struct pd_store *st, struct pd_store_job *job, struct job_
     sqlite3_bind_int64(s, 5, job->now);
     if (step_done(st->wdb, s) != 0)
         return -1;
+    /* A new member's pointers start at the room's last seq: record that as
+     * their receipts, at the join, so delivery-status has a time for them
+     * like for everyone its pointers cover. */
+    if (sqlite3_changes(st->wdb) == 1) {
+        int64_t read = 0, delivered = 0;
+        if (member_pointers(st, job->room, job->user, &read, &delivered) < 0)
+            return -1;
+        if (read > 0 &&
+            (add_receipt_event(st, job->room, job->user, PD_RECEIPT_READ, read, job->now) != 0 ||
+             add_receipt_event(st, job->room, job->user, PD_RECEIPT_DELIVERED, read, job->now) != 0))
+            return -1;
+    }
     res->rc = PD_OK;
     return 0;
 }
