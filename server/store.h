@@ -75,6 +75,23 @@ int pd_store_each_member(struct pd_store *st,
 int pd_store_each_invite(struct pd_store *st,
                          int (*fn)(void *arg, const struct pd_invite_row *i), void *arg);
 
+/* A recovery session (PROTOCOL.md 4, Connection recovery). Only a hash of
+ * its token is stored: the token is a credential, like a password. */
+struct pd_session_rec {
+    char token_hash[65]; /* hex SHA-256 of the token */
+    char id[33];         /* public id (session-info), not the token */
+    char user[PD_NAME_MAX + 1];
+    int64_t created_at;  /* ms */
+    int64_t expires_at;  /* ms; 0 while a connection holds it */
+    char *rooms_json;    /* {"room": last seq written to the connection, ...} */
+};
+/* Every stored session; rec->rooms_json is valid during the call only. */
+int pd_store_each_session(struct pd_store *st,
+                          int (*fn)(void *arg, const struct pd_session_rec *rec), void *arg);
+/* When each user was last seen (their last connection closed), ms. */
+int pd_store_each_last_seen(struct pd_store *st,
+                            int (*fn)(void *arg, const char *user, int64_t ts), void *arg);
+
 /* --- reads, loop thread --------------------------------------------------- */
 /* Newest `limit` messages of room with seq < before_seq (before_seq 0: no
  * bound), returned in ascending seq; *has_more when older ones exist.
@@ -107,6 +124,12 @@ enum pd_store_op {
                     * last_read_seq (READ) to seq when lower, and records the
                     * event (room, user, kind, seq, now); nothing when the
                     * pointer is already there */
+    PD_OP_SESSION_SAVE, /* upsert session (by token_hash; user from session.user);
+                         * when consume_hash[0] is set, delete that session
+                         * first, in the same transaction (a recovery swaps
+                         * the consumed token for its successor atomically) */
+    PD_OP_SESSION_DROP, /* delete session session.token_hash (nothing if absent) */
+    PD_OP_LAST_SEEN,    /* user was last seen at now: upsert */
     PD_OP_DELETE,  /* soft-delete message msg.id: deleted = 1, text = '', and
                     * rooms.deleted_count + 1; PD_E_NOT_FOUND when absent; a
                     * message already deleted is left as it is (duplicate set) */
@@ -121,6 +144,9 @@ struct pd_store_job {
     bool is_private;  /* JOIN, when it creates the room */
     bool owner;       /* JOIN: the member's role */
     enum pd_receipt_kind receipt_kind; /* RECEIPT */
+    struct pd_session_rec session;     /* SESSION_SAVE, SESSION_DROP (rooms_json
+                                        * owned by the caller) */
+    char consume_hash[65];             /* SESSION_SAVE */
     int64_t now;      /* ms */
     /* in (SEND) and out: the store sets id and seq. When client_msg_id
      * repeats one of the same user in the same room, msg is replaced by the
