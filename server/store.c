@@ -3,7 +3,7 @@
  * Three connections, one owner each, so no connection is ever shared
  * between threads without a lock:
  *   writer   - the writer thread: every change to rooms, members, messages,
- *              invites and receipts;
+ *              invites, receipts, recovery sessions and last_seen;
  *   reader   - the loop thread: start-up loads, history, message lookups;
  *   accounts - any thread (HTTP), behind accounts_mu.
  *
@@ -25,6 +25,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "hmap.h"
 #include "log.h"
@@ -97,6 +99,18 @@ static const char *const migrations[] = {
     /* pd_store_receipt_times: a range on (room, kind, seq); ts makes it
      * covering, so the table itself is never read. */
     "CREATE INDEX receipts_room_kind_seq ON receipts(room, kind, seq, user, ts);",
+    /* 3: recovery sessions (only a hash of each token: it is a credential)
+     * and when each user was last seen. */
+    "CREATE TABLE sessions("
+    "  token_hash TEXT PRIMARY KEY,"
+    "  id TEXT NOT NULL UNIQUE,"
+    "  user TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  rooms TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE presence("
+    "  user TEXT PRIMARY KEY,"
+    "  last_seen INTEGER NOT NULL) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -118,6 +132,12 @@ enum w_stmt {
     W_MSG_DEL_GET,
     W_MSG_DEL,
     W_ROOM_DELETED,
+    W_SESSION_CONSUME,
+    W_SESSION_OWNER,
+    W_SESSION_BY_ID,
+    W_SESSION_PUT,
+    W_SESSION_DEL,
+    W_LAST_SEEN,
     W_COUNT
 };
 static const char *const w_sql[W_COUNT] = {
@@ -147,9 +167,32 @@ static const char *const w_sql[W_COUNT] = {
     [W_MSG_DEL_GET] = "SELECT room, user, seq, deleted FROM messages WHERE id = ?1",
     [W_MSG_DEL] = "UPDATE messages SET deleted = 1, text = '' WHERE id = ?1",
     [W_ROOM_DELETED] = "UPDATE rooms SET deleted_count = deleted_count + 1 WHERE name = ?1",
+    /* Only the owner's recovery consumes a token. */
+    [W_SESSION_CONSUME] = "DELETE FROM sessions WHERE token_hash = ?1 AND user = ?2",
+    [W_SESSION_OWNER] = "SELECT user FROM sessions WHERE token_hash = ?1",
+    [W_SESSION_BY_ID] = "SELECT token_hash FROM sessions WHERE id = ?1",
+    /* An upsert by token_hash (not INSERT OR REPLACE, which would also
+     * delete another session that happens to have the same id). */
+    [W_SESSION_PUT] = "INSERT INTO sessions(token_hash, id, user, created_at, expires_at, rooms)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                      " ON CONFLICT(token_hash) DO UPDATE SET id = excluded.id,"
+                      " user = excluded.user, created_at = excluded.created_at,"
+                      " expires_at = excluded.expires_at, rooms = excluded.rooms",
+    [W_SESSION_DEL] = "DELETE FROM sessions WHERE token_hash = ?1",
+    [W_LAST_SEEN] = "INSERT OR REPLACE INTO presence(user, last_seen) VALUES (?1, ?2)",
 };
 
-enum r_stmt { R_ROOMS, R_MEMBERS, R_INVITES, R_HISTORY, R_MSG_GET, R_RECEIPT_TIMES, R_COUNT };
+enum r_stmt {
+    R_ROOMS,
+    R_MEMBERS,
+    R_INVITES,
+    R_HISTORY,
+    R_MSG_GET,
+    R_RECEIPT_TIMES,
+    R_SESSIONS,
+    R_LAST_SEEN,
+    R_COUNT
+};
 static const char *const r_sql[R_COUNT] = {
     [R_ROOMS] = "SELECT name, private, created_by, created_at, last_seq, deleted_count FROM rooms",
     [R_MEMBERS] = "SELECT room, user, name, role, joined_at, last_read_seq, last_delivered_seq"
@@ -163,6 +206,8 @@ static const char *const r_sql[R_COUNT] = {
     [R_RECEIPT_TIMES] = "SELECT user, MIN(ts) FROM receipts"
                         " WHERE room = ?1 AND kind = ?2 AND seq >= ?3"
                         " GROUP BY user ORDER BY 2, 1",
+    [R_SESSIONS] = "SELECT token_hash, id, user, created_at, expires_at, rooms FROM sessions",
+    [R_LAST_SEEN] = "SELECT user, last_seen FROM presence",
 };
 
 enum a_stmt { A_USER_ADD, A_USER_GET, A_COUNT };
@@ -890,6 +935,169 @@ static int apply_delete(struct pd_store *st, struct pd_store_job *job, struct jo
     return step_done(st->wdb, s);
 }
 
+/* A hex SHA-256 as the server writes it: exactly 64 of [0-9a-f] within the
+ * field (lower case only, so one token has one spelling). */
+static bool valid_token_hash(const char h[65])
+{
+    for (size_t i = 0; i < 64; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+            return false;
+    return h[64] == '\0';
+}
+
+static bool valid_json_object(const char *json)
+{
+    cJSON *j = cJSON_ParseWithOpts(json, NULL, 1);
+    bool is_object = j != NULL && cJSON_IsObject(j);
+
+    cJSON_Delete(j);
+    return is_object;
+}
+
+static bool session_input_ok(const struct pd_store_job *job)
+{
+    const struct pd_session_rec *r = &job->session;
+    size_t idlen = strnlen(r->id, sizeof(r->id));
+
+    return valid_token_hash(r->token_hash) && idlen > 0 && idlen < sizeof(r->id) &&
+           memchr(r->user, '\0', sizeof(r->user)) != NULL && pd_valid_user_id(r->user) &&
+           r->created_at >= 0 && r->expires_at >= 0 && r->rooms_json != NULL &&
+           valid_json_object(r->rooms_json) &&
+           (job->consume_hash[0] == '\0' ||
+            (valid_token_hash(job->consume_hash) &&
+             strcmp(job->consume_hash, r->token_hash) != 0));
+}
+
+/* The token_hash of the session with this id: 1 (in *hash), 0 (none), -1
+ * (database). */
+static int session_by_id(struct pd_store *st, const char *id, char hash[65])
+{
+    sqlite3_stmt *s = st->w[W_SESSION_BY_ID];
+    int r;
+
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        const unsigned char *h = sqlite3_column_text(s, 0);
+        snprintf(hash, 65, "%s", h ? (const char *)h : "");
+    } else if (r != SQLITE_DONE) {
+        pd_error("store: session by id: %s", sqlite3_errmsg(st->wdb));
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : -1;
+}
+
+/* Consumes the session consume_hash of user: 1 when it was there and is
+ * now gone; 0 with res->rc set when not (PD_E_SESSION_EXPIRED: no such
+ * session, or already consumed; PD_E_FORBIDDEN: another user's, which
+ * stays); -1 (database). */
+static int consume_session(struct pd_store *st, const char *hash, const char *user,
+                           struct job_result *res)
+{
+    sqlite3_stmt *s = st->w[W_SESSION_CONSUME];
+    int r;
+
+    sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, user, -1, SQLITE_STATIC);
+    if (step_done(st->wdb, s) != 0)
+        return -1;
+    if (sqlite3_changes(st->wdb) == 1)
+        return 1;
+    s = st->w[W_SESSION_OWNER];
+    sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        pd_error("store: session owner: %s", sqlite3_errmsg(st->wdb));
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (r != SQLITE_ROW && r != SQLITE_DONE)
+        return -1;
+    res->rc = r == SQLITE_ROW ? PD_E_FORBIDDEN : PD_E_SESSION_EXPIRED;
+    return 0;
+}
+
+/* Upsert by token_hash. With consume_hash, that session goes first, in the
+ * same transaction: a recovery swaps the consumed token for its successor
+ * at once, and only once (a second consume of the same hash finds nothing
+ * and stores nothing). Every refusal comes before any write, so a refused
+ * job leaves the transaction as it found it. */
+static int apply_session_save(struct pd_store *st, struct pd_store_job *job,
+                              struct job_result *res)
+{
+    const struct pd_session_rec *rec = &job->session;
+    sqlite3_stmt *s;
+    char other[65] = "";
+    int r;
+
+    if (!session_input_ok(job)) {
+        res->rc = PD_E_BAD_REQUEST;
+        return 0;
+    }
+    /* The id is unique too: another live session with it (not this one,
+     * nor the one being consumed) is a conflict, not something to replace. */
+    r = session_by_id(st, rec->id, other);
+    if (r < 0)
+        return -1;
+    if (r > 0 && strcmp(other, rec->token_hash) != 0 &&
+        (job->consume_hash[0] == '\0' || strcmp(other, job->consume_hash) != 0)) {
+        res->rc = PD_E_CONFLICT;
+        return 0;
+    }
+    if (job->consume_hash[0] != '\0') {
+        r = consume_session(st, job->consume_hash, rec->user, res);
+        if (r <= 0)
+            return r;
+    }
+    s = st->w[W_SESSION_PUT];
+    sqlite3_bind_text(s, 1, rec->token_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, rec->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, rec->user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, rec->created_at);
+    sqlite3_bind_int64(s, 5, rec->expires_at);
+    sqlite3_bind_text(s, 6, rec->rooms_json, -1, SQLITE_STATIC);
+    if (step_done(st->wdb, s) != 0)
+        return -1;
+    res->rc = PD_OK;
+    return 0;
+}
+
+/* Dropping a session that is not there is not an error (the end state is
+ * the one asked for); duplicate says nothing was there. */
+static int apply_session_drop(struct pd_store *st, struct pd_store_job *job,
+                              struct job_result *res)
+{
+    sqlite3_stmt *s = st->w[W_SESSION_DEL];
+
+    if (!valid_token_hash(job->session.token_hash)) {
+        res->rc = PD_E_BAD_REQUEST;
+        return 0;
+    }
+    sqlite3_bind_text(s, 1, job->session.token_hash, -1, SQLITE_STATIC);
+    if (step_done(st->wdb, s) != 0)
+        return -1;
+    res->duplicate = sqlite3_changes(st->wdb) == 0;
+    res->rc = PD_OK;
+    return 0;
+}
+
+static int apply_last_seen(struct pd_store *st, struct pd_store_job *job,
+                           struct job_result *res)
+{
+    sqlite3_stmt *s = st->w[W_LAST_SEEN];
+
+    if (!pd_valid_user_id(job->user) || job->now < 0) {
+        res->rc = PD_E_BAD_REQUEST;
+        return 0;
+    }
+    sqlite3_bind_text(s, 1, job->user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, job->now);
+    if (step_done(st->wdb, s) != 0)
+        return -1;
+    res->rc = PD_OK;
+    return 0;
+}
+
 static int apply_job(struct pd_store *st, struct pd_store_job *job, struct job_result *res)
 {
     switch (job->op) {
@@ -906,11 +1114,11 @@ static int apply_job(struct pd_store *st, struct pd_store_job *job, struct job_r
     case PD_OP_DELETE:
         return apply_delete(st, job, res);
     case PD_OP_SESSION_SAVE:
+        return apply_session_save(st, job, res);
     case PD_OP_SESSION_DROP:
+        return apply_session_drop(st, job, res);
     case PD_OP_LAST_SEEN:
-        /* Not implemented yet: refused, nothing stored. */
-        res->rc = PD_E_INTERNAL;
-        return 0;
+        return apply_last_seen(st, job, res);
     }
     res->rc = PD_E_BAD_REQUEST;
     return 0;
@@ -1328,6 +1536,62 @@ int pd_store_each_invite(struct pd_store *st,
     return rc;
 }
 
+/* rooms_json is a copy of the column, freed after the call: the callback
+ * gets a string it may even write to, and nothing of the statement's. */
+int pd_store_each_session(struct pd_store *st,
+                          int (*fn)(void *arg, const struct pd_session_rec *rec), void *arg)
+{
+    sqlite3_stmt *s = st->r[R_SESSIONS];
+    int r = SQLITE_DONE, rc = 0;
+
+    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        struct pd_session_rec rec;
+        const unsigned char *t;
+
+        memset(&rec, 0, sizeof(rec));
+        t = sqlite3_column_text(s, 0);
+        snprintf(rec.token_hash, sizeof(rec.token_hash), "%s", t ? (const char *)t : "");
+        t = sqlite3_column_text(s, 1);
+        snprintf(rec.id, sizeof(rec.id), "%s", t ? (const char *)t : "");
+        copy_name(rec.user, s, 2);
+        rec.created_at = sqlite3_column_int64(s, 3);
+        rec.expires_at = sqlite3_column_int64(s, 4);
+        rec.rooms_json = dup_text(s, 5);
+        if (rec.rooms_json == NULL) {
+            pd_error("store: reading sessions: out of memory");
+            rc = -1;
+            break;
+        }
+        rc = fn(arg, &rec);
+        free(rec.rooms_json);
+    }
+    if (rc == 0 && r != SQLITE_DONE) {
+        pd_error("store: reading sessions: %s", sqlite3_errmsg(st->rdb));
+        rc = -1;
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
+int pd_store_each_last_seen(struct pd_store *st,
+                            int (*fn)(void *arg, const char *user, int64_t ts), void *arg)
+{
+    sqlite3_stmt *s = st->r[R_LAST_SEEN];
+    int r = SQLITE_DONE, rc = 0;
+
+    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
+        char user[PD_NAME_MAX + 1];
+        copy_name(user, s, 0);
+        rc = fn(arg, user, sqlite3_column_int64(s, 1));
+    }
+    if (rc == 0 && r != SQLITE_DONE) {
+        pd_error("store: reading last_seen: %s", sqlite3_errmsg(st->rdb));
+        rc = -1;
+    }
+    sqlite3_reset(s);
+    return rc;
+}
+
 enum pd_err pd_store_history(struct pd_store *st, const char *room, int64_t before_seq,
                              int limit, struct pd_message **msgs, size_t *n, bool *has_more)
 {
@@ -1491,17 +1755,4 @@ enum pd_err pd_store_receipt_times(struct pd_store *st, const char *room, int64_
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return e;
-}
-
-/* Not implemented yet: no rows. */
-int pd_store_each_session(struct pd_store *st,
-                          int (*fn)(void *arg, const struct pd_session_rec *rec), void *arg)
-{
-    return 0;
-}
-
-int pd_store_each_last_seen(struct pd_store *st,
-                            int (*fn)(void *arg, const char *user, int64_t ts), void *arg)
-{
-    return 0;
 }

@@ -449,13 +449,13 @@ static void test_open(struct tap *t, struct fx *f)
        "':memory:' is refused");
     ok(t, pd_store_open(&st, f->db, err, sizeof(err)) == 0 && st != NULL, "store opens");
     pd_store_close(st);
-    ok(t, sql_int(f->db, "PRAGMA user_version", &v) == 0 && v == 2, "schema at user_version 2");
+    ok(t, sql_int(f->db, "PRAGMA user_version", &v) == 0 && v == 3, "schema at user_version 3");
     sql_int(f->db,
             "SELECT COUNT(*) FROM sqlite_master WHERE name IN "
             "('users','rooms','members','messages','messages_client_msg_id',"
-            "'invites','receipts','receipts_room_kind_seq')",
+            "'invites','receipts','receipts_room_kind_seq','sessions','presence')",
             &tables);
-    ok(t, tables == 8, "six tables, the client_msg_id and receipts indexes exist");
+    ok(t, tables == 10, "eight tables, the client_msg_id and receipts indexes exist");
     sql_int(f->db, "PRAGMA journal_mode", &v);
     {
         sqlite3 *db;
@@ -474,7 +474,7 @@ static void test_open(struct tap *t, struct fx *f)
     pd_store_close(st);
     v = -1;
     sql_int(f->db, "PRAGMA user_version", &v);
-    ok(t, v == 2, "reopen keeps user_version 2");
+    ok(t, v == 3, "reopen keeps user_version 3");
 
     {
         char newer[160];
@@ -940,12 +940,14 @@ static void test_migrate_v1(struct tap *t, struct fx *f)
        "version 1 opens and migrates (%s)", st ? "" : err);
     if (st == NULL)
         return;
-    ok(t, sql_intf(path, "PRAGMA user_version") == 2 &&
+    ok(t, sql_intf(path, "PRAGMA user_version") == 3 &&
               has_column(path, "members", "last_delivered_seq") &&
               has_column(path, "rooms", "deleted_count") &&
               sql_intf(path, "SELECT COUNT(*) FROM sqlite_master WHERE name IN "
-                             "('invites','receipts','receipts_room_kind_seq')") == 3,
-       "now version 2: new columns, invites, receipts and its index");
+                             "('invites','receipts','receipts_room_kind_seq',"
+                             "'sessions','presence')") == 5,
+       "now version 3 (through 2): new columns, invites, receipts and its index, sessions, "
+       "presence");
     rs = room_row(st, "old");
     ok(t, rs.found && rs.want_row.is_private && rs.want_row.last_seq == 3 &&
               strcmp(rs.want_row.created_by, "alice") == 0 && rs.want_row.created_at == 10,
@@ -985,8 +987,8 @@ static void test_migrate_v1(struct tap *t, struct fx *f)
     st = NULL;
     ok(t, pd_store_open(&st, path, err, sizeof(err)) == 0 &&
               member(st, "old", "alice").last_read_seq == 4 &&
-              sql_intf(path, "PRAGMA user_version") == 2,
-       "reopens at version 2 with nothing to migrate");
+              sql_intf(path, "PRAGMA user_version") == 3,
+       "reopens at version 3 with nothing to migrate");
     pd_store_close(st);
 }
 
