@@ -3,7 +3,9 @@
  * seq and server-wide ids, idempotent client_msg_id, history paging, a
  * failing job inside a batch, persistence across close/reopen, accounts;
  * migration 2 from a version 1 file, invites, receipt pointers and events,
- * receipt_times, soft delete. TAP. */
+ * receipt_times, soft delete; migration 3 from a version 2 file, recovery
+ * sessions (save, replace, single-use consume with successor, drop, bad
+ * input, in a failing batch, across a restart) and last_seen. TAP. */
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -801,54 +803,6 @@ static void test_failing_job(struct tap *t, struct pd_store *st, const char *pat
         pd_message_clear(&j[i].job.msg);
 }
 
-static void test_reopen(struct tap *t, struct fx *f, int64_t *last_id)
-{
-    struct pd_store *st = NULL;
-    struct pd_message *m = NULL, next;
-    size_t n = 0;
-    bool more;
-    char err[256] = "";
-
-    ok(t, pd_store_open(&st, f->db, err, sizeof(err)) == 0, "reopen after close (%s)", err);
-    if (st == NULL)
-        return;
-    ok(t, room_row(st, "busy").want_row.last_seq == 1200 && room_row(st, "general").found,
-       "rooms and last_seq survived");
-    ok(t, member(st, "general", "alice").owner && member(st, "general", "bob").found,
-       "members survived");
-    ok(t, pd_store_history(st, "hist", 0, 2, &m, &n, &more) == PD_OK && n == 2 && more &&
-              strcmp(m[1].text, "h10") == 0,
-       "messages survived");
-    pd_messages_free(m, n);
-    ok(t, do_send(st, "hist", "alice", "h11", NULL, &next, NULL) == PD_OK && next.seq == 11 &&
-              next.id == *last_id + 1,
-       "seq and id continue after reopen (seq 11, id MAX(id) + 1)");
-    pd_message_clear(&next);
-    {
-        bool dup = false;
-        ok(t, do_send(st, "general", "alice", "again", "c-1", &next, &dup) == PD_OK && dup &&
-                  next.seq == 3,
-           "client_msg_id dedup works across a restart");
-        pd_message_clear(&next);
-    }
-    ok(t, room_row(st, "del").want_row.deleted_count == 1 &&
-              room_row(st, "fragile2").want_row.deleted_count == 1 &&
-              room_row(st, "general").want_row.deleted_count == 0,
-       "deleted_count survived");
-    ok(t, invite(st, "secret", "bob").found &&
-              strcmp(invite(st, "secret", "bob").row.invited_by, "carol") == 0,
-       "invites survived");
-    ok(t, member(st, "rcpt", "bob").last_read_seq == 4 &&
-              member(st, "rcpt", "bob").last_delivered_seq == 4,
-       "receipt pointers survived");
-    {
-        struct times_seen ts = times_of(st, "rcpt", 3, PD_RECEIPT_DELIVERED, NULL);
-        ok(t, ts.n == 3 && time_of(&ts, "bob") == 1800000000003LL,
-           "receipt events survived (receipt_times after reopen)");
-    }
-    pd_store_close(st);
-}
-
 static void test_accounts(struct tap *t, struct pd_store *st)
 {
     char *hash = NULL, *name = NULL;
@@ -1295,6 +1249,592 @@ static void test_failing_batch_new_ops(struct tap *t, struct pd_store *st, const
         pd_message_clear(&j[i].job.msg);
 }
 
+/* ---- issue 4: recovery sessions, last_seen, migration 3 ---------------------------- */
+
+/* A token hash as the server writes one: 64 lower-case hex digits. */
+static void hash_of(char out[65], unsigned long long n)
+{
+    snprintf(out, 65, "%064llx", n);
+}
+
+static void set_session_save(struct tjob *tj, unsigned long long hash, const char *id,
+                             const char *user, int64_t created, int64_t expires,
+                             const char *rooms, unsigned long long consume)
+{
+    tj->job.op = PD_OP_SESSION_SAVE;
+    hash_of(tj->job.session.token_hash, hash);
+    snprintf(tj->job.session.id, sizeof(tj->job.session.id), "%s", id);
+    snprintf(tj->job.session.user, sizeof(tj->job.session.user), "%s", user);
+    tj->job.session.created_at = created;
+    tj->job.session.expires_at = expires;
+    tj->job.session.rooms_json = (char *)rooms;
+    if (consume)
+        hash_of(tj->job.consume_hash, consume);
+}
+
+static void set_session_drop(struct tjob *tj, unsigned long long hash)
+{
+    tj->job.op = PD_OP_SESSION_DROP;
+    hash_of(tj->job.session.token_hash, hash);
+}
+
+static void set_last_seen(struct tjob *tj, const char *user, int64_t now)
+{
+    tj->job.op = PD_OP_LAST_SEEN;
+    snprintf(tj->job.user, sizeof(tj->job.user), "%s", user);
+    tj->job.now = now;
+}
+
+static enum pd_err do_session_save(struct pd_store *st, unsigned long long hash, const char *id,
+                                   const char *user, int64_t created, int64_t expires,
+                                   const char *rooms, unsigned long long consume)
+{
+    struct single s;
+
+    single_init(&s);
+    set_session_save(&s.tj, hash, id, user, created, expires, rooms, consume);
+    return run_one(st, &s.tj) == 0 ? s.tj.job.rc : PD_E__COUNT;
+}
+
+/* A save job as the caller filled it (for inputs set_session_save cannot
+ * make). */
+static enum pd_err do_session_job(struct pd_store *st, const struct pd_store_job *proto)
+{
+    struct single s;
+
+    single_init(&s);
+    s.tj.job.op = proto->op;
+    s.tj.job.session = proto->session;
+    memcpy(s.tj.job.consume_hash, proto->consume_hash, sizeof(s.tj.job.consume_hash));
+    memcpy(s.tj.job.user, proto->user, sizeof(s.tj.job.user));
+    s.tj.job.now = proto->now;
+    return run_one(st, &s.tj) == 0 ? s.tj.job.rc : PD_E__COUNT;
+}
+
+static enum pd_err do_session_drop(struct pd_store *st, unsigned long long hash, bool *dup)
+{
+    struct single s;
+
+    single_init(&s);
+    set_session_drop(&s.tj, hash);
+    if (run_one(st, &s.tj) != 0)
+        return PD_E__COUNT;
+    if (dup)
+        *dup = s.tj.job.duplicate;
+    return s.tj.job.rc;
+}
+
+static enum pd_err do_last_seen(struct pd_store *st, const char *user, int64_t now)
+{
+    struct single s;
+
+    single_init(&s);
+    set_last_seen(&s.tj, user, now);
+    return run_one(st, &s.tj) == 0 ? s.tj.job.rc : PD_E__COUNT;
+}
+
+/* What pd_store_each_session reported for one hash. */
+struct session_seen {
+    char want[65];
+    int total, found;
+    struct pd_session_rec rec; /* rec.rooms_json points to rooms */
+    char rooms[256];
+    int stop_after;
+};
+
+static int collect_session(void *arg, const struct pd_session_rec *rec)
+{
+    struct session_seen *ss = arg;
+
+    ss->total++;
+    if (strcmp(rec->token_hash, ss->want) == 0) {
+        ss->found++;
+        ss->rec = *rec;
+        snprintf(ss->rooms, sizeof(ss->rooms), "%s", rec->rooms_json ? rec->rooms_json : "(null)");
+        ss->rec.rooms_json = ss->rooms;
+    }
+    return ss->stop_after && ss->total >= ss->stop_after ? 7 : 0;
+}
+
+static struct session_seen session_of(struct pd_store *st, unsigned long long hash, int *rc)
+{
+    struct session_seen ss;
+    int r;
+
+    memset(&ss, 0, sizeof(ss));
+    hash_of(ss.want, hash);
+    r = pd_store_each_session(st, collect_session, &ss);
+    if (rc)
+        *rc = r;
+    return ss;
+}
+
+static int sessions_total(struct pd_store *st)
+{
+    return session_of(st, 0, NULL).total;
+}
+
+struct last_seen_seen {
+    const char *want;
+    int total, found;
+    int64_t ts;
+};
+
+static int collect_last_seen(void *arg, const char *user, int64_t ts)
+{
+    struct last_seen_seen *ls = arg;
+
+    ls->total++;
+    if (strcmp(user, ls->want) == 0) {
+        ls->found++;
+        ls->ts = ts;
+    }
+    return 0;
+}
+
+/* user's last_seen, -1 when absent, -2 when reported more than once or the
+ * walk failed. */
+static int64_t last_seen_of(struct pd_store *st, const char *user)
+{
+    struct last_seen_seen ls = {.want = user};
+
+    if (pd_store_each_last_seen(st, collect_last_seen, &ls) != 0 || ls.found > 1)
+        return -2;
+    return ls.found ? ls.ts : -1;
+}
+
+/* What migration 2 did to a version 1 database (after V1_SCHEMA V1_DATA,
+ * whose inserts know only version 1's columns), then a little of
+ * everything version 2 added. */
+#define V2_SCHEMA                                                                             \
+    "ALTER TABLE members ADD COLUMN last_delivered_seq INTEGER NOT NULL DEFAULT 0;"           \
+    "ALTER TABLE rooms ADD COLUMN deleted_count INTEGER NOT NULL DEFAULT 0;"                  \
+    "CREATE TABLE invites(room TEXT NOT NULL REFERENCES rooms(name), user TEXT NOT NULL,"     \
+    "  invited_by TEXT NOT NULL, created_at INTEGER NOT NULL,"                                \
+    "  PRIMARY KEY(room, user)) WITHOUT ROWID;"                                               \
+    "CREATE TABLE receipts(room TEXT NOT NULL, user TEXT NOT NULL, kind INTEGER NOT NULL,"    \
+    "  seq INTEGER NOT NULL, ts INTEGER NOT NULL);"                                           \
+    "CREATE INDEX receipts_room_kind_seq ON receipts(room, kind, seq, user, ts);"
+
+#define V2_DATA                                                                               \
+    "UPDATE members SET last_delivered_seq = 3 WHERE user = 'bob';"                           \
+    "UPDATE rooms SET deleted_count = 1;"                                                     \
+    "INSERT INTO invites VALUES('old', 'carol', 'alice', 12);"                                \
+    "INSERT INTO receipts VALUES('old', 'bob', 1, 3, 400), ('old', 'bob', 2, 1, 150);"
+
+static void test_migrate_v2(struct tap *t, struct fx *f)
+{
+    char path[160], bad[160], err[256] = "";
+    struct pd_store *st = NULL;
+    struct members_seen ms;
+    struct session_seen ss;
+    int rc = -1;
+
+    /* A failing migration 3 rolls back whole: still version 2. */
+    snprintf(bad, sizeof(bad), "%s/v2-bad.db", f->dir);
+    ok(t, sql_exec(bad, "PRAGMA journal_mode=WAL;" V1_SCHEMA V1_DATA V2_SCHEMA V2_DATA
+                        "CREATE TABLE presence(x); PRAGMA user_version = 2;") == 0,
+       "a version 2 database with a table in migration 3's way");
+    ok(t, pd_store_open(&st, bad, err, sizeof(err)) != 0 && st == NULL &&
+              strstr(err, "migration 3") != NULL,
+       "open fails on the failing migration 3 (%s)", err);
+    ok(t, sql_intf(bad, "PRAGMA user_version") == 2 &&
+              sql_intf(bad, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sessions'") == 0 &&
+              sql_intf(bad, "SELECT COUNT(*) FROM invites") == 1,
+       "and rolls back whole: still version 2, no sessions table, data there");
+
+    snprintf(path, sizeof(path), "%s/v2.db", f->dir);
+    err[0] = '\0';
+    ok(t, sql_exec(path, "PRAGMA journal_mode=WAL;" V1_SCHEMA V1_DATA V2_SCHEMA V2_DATA "PRAGMA user_version = 2;") ==
+              0,
+       "a version 2 database made by hand");
+    st = NULL;
+    ok(t, pd_store_open(&st, path, err, sizeof(err)) == 0 && st != NULL,
+       "version 2 opens and migrates (%s)", st ? "" : err);
+    if (st == NULL)
+        return;
+    ok(t, sql_intf(path, "PRAGMA user_version") == 3 && has_column(path, "sessions", "token_hash") &&
+              has_column(path, "sessions", "rooms") && has_column(path, "presence", "last_seen"),
+       "now version 3: sessions and presence tables");
+    ok(t, sql_intf(path, "SELECT COUNT(*) FROM pragma_index_list('sessions') WHERE \"unique\"") ==
+              2,
+       "sessions: token_hash and id both unique");
+    ms = member(st, "old", "bob");
+    ok(t, ms.found && ms.last_read_seq == 1 && ms.last_delivered_seq == 3 &&
+              room_row(st, "old").want_row.deleted_count == 1 && invite(st, "old", "carol").found,
+       "version 2 data kept (pointers, deleted_count, invite)");
+    {
+        struct times_seen ts = times_of(st, "old", 2, PD_RECEIPT_DELIVERED, NULL);
+        ok(t, ts.n == 1 && time_of(&ts, "bob") == 400, "receipt events kept");
+    }
+    ss = session_of(st, 1, &rc);
+    ok(t, rc == 0 && ss.total == 0 && last_seen_of(st, "alice") == -1,
+       "no sessions, no last_seen yet");
+    ok(t, do_session_save(st, 1, "m1", "alice", 10, 0, "{\"old\":3}", 0) == PD_OK &&
+              do_last_seen(st, "alice", 500) == PD_OK,
+       "a session and a last_seen stored on the migrated database");
+    pd_store_close(st);
+    st = NULL;
+    ok(t, pd_store_open(&st, path, err, sizeof(err)) == 0 &&
+              sql_intf(path, "PRAGMA user_version") == 3,
+       "reopens at version 3 with nothing to migrate");
+    if (st == NULL)
+        return;
+    ss = session_of(st, 1, NULL);
+    ok(t, ss.found == 1 && strcmp(ss.rooms, "{\"old\":3}") == 0 &&
+              last_seen_of(st, "alice") == 500,
+       "and both are still there");
+    pd_store_close(st);
+}
+
+static void test_sessions(struct tap *t, struct pd_store *st)
+{
+    struct session_seen ss;
+    bool dup = false;
+    int rc = -1, n0;
+
+    n0 = sessions_total(st);
+    ok(t, do_session_save(st, 1, "sid-1", "alice", 1000, 0, "{\"general\":3,\"x\":0}", 0) ==
+              PD_OK,
+       "save a held session (expires_at 0)");
+    ss = session_of(st, 1, &rc);
+    ok(t, rc == 0 && ss.found == 1 && strcmp(ss.rec.id, "sid-1") == 0 &&
+              strcmp(ss.rec.user, "alice") == 0 && ss.rec.created_at == 1000 &&
+              ss.rec.expires_at == 0 && strcmp(ss.rooms, "{\"general\":3,\"x\":0}") == 0,
+       "each_session gives it back: id, user, created_at, expires_at, rooms JSON");
+    ok(t, do_session_save(st, 1, "sid-1", "alice", 1000, 121000, "{\"general\":5}", 0) == PD_OK,
+       "save the same token again (detached, new rooms)");
+    ss = session_of(st, 1, NULL);
+    ok(t, ss.found == 1 && ss.total == n0 + 1 && ss.rec.expires_at == 121000 &&
+              strcmp(ss.rooms, "{\"general\":5}") == 0 && ss.rec.created_at == 1000,
+       "replaced in place: one row, new expires_at and rooms");
+
+    /* Recovery: consume 1, successor 2 (the session keeps its id). */
+    ok(t, do_session_save(st, 2, "sid-1", "alice", 1000, 0, "{\"general\":7}", 1) == PD_OK,
+       "consume token 1 with successor 2 (same session id)");
+    ok(t, session_of(st, 1, NULL).found == 0 && session_of(st, 2, NULL).found == 1 &&
+              strcmp(session_of(st, 2, NULL).rooms, "{\"general\":7}") == 0 &&
+              sessions_total(st) == n0 + 1,
+       "successor stored, consumed one gone");
+    ok(t, do_session_save(st, 3, "sid-3", "alice", 1000, 0, "{}", 1) == PD_E_SESSION_EXPIRED,
+       "consuming token 1 again: session_expired");
+    ok(t, session_of(st, 3, NULL).found == 0 && session_of(st, 2, NULL).found == 1,
+       "and its successor is not stored; 2 untouched");
+    ok(t, do_session_save(st, 4, "sid-4", "alice", 1000, 0, "{}", 999) == PD_E_SESSION_EXPIRED &&
+              session_of(st, 4, NULL).found == 0,
+       "consuming a hash never stored: session_expired, successor not stored");
+
+    /* Another user's token: refused, and it stays valid for its owner. */
+    ok(t, do_session_save(st, 5, "sid-5", "bob", 2000, 0, "{\"b\":1}", 0) == PD_OK,
+       "bob's session 5");
+    ok(t, do_session_save(st, 6, "sid-6", "alice", 2000, 0, "{}", 5) == PD_E_FORBIDDEN &&
+              session_of(st, 5, NULL).found == 1 && session_of(st, 6, NULL).found == 0,
+       "alice consuming bob's token: forbidden, bob's stays, nothing stored");
+    ok(t, do_session_save(st, 6, "sid-5", "bob", 2000, 0, "{\"b\":2}", 5) == PD_OK &&
+              session_of(st, 5, NULL).found == 0 && session_of(st, 6, NULL).found == 1,
+       "bob himself consumes it");
+
+    /* ids are unique: another session's id is a conflict, not a replace. */
+    ok(t, do_session_save(st, 7, "sid-1", "alice", 3000, 0, "{}", 0) == PD_E_CONFLICT &&
+              session_of(st, 7, NULL).found == 0 && session_of(st, 2, NULL).found == 1,
+       "a new token with a live session's id: conflict, the live one untouched");
+
+    ok(t, do_session_drop(st, 6, &dup) == PD_OK && !dup && session_of(st, 6, NULL).found == 0,
+       "drop removes the session");
+    ok(t, do_session_drop(st, 6, &dup) == PD_OK && dup, "drop of an absent session: ok (duplicate)");
+    ok(t, do_session_save(st, 8, "sid-8", "alice", 1000, 0, "{}", 6) == PD_E_SESSION_EXPIRED,
+       "a dropped token cannot be consumed");
+
+    /* each_session: a non-zero callback return stops the walk and is returned. */
+    {
+        struct session_seen stop;
+        memset(&stop, 0, sizeof(stop));
+        stop.stop_after = 1;
+        ok(t, pd_store_each_session(st, collect_session, &stop) == 7 && stop.total == 1,
+           "each_session stops when the callback says so");
+    }
+}
+
+static void test_sessions_bad_input(struct tap *t, struct pd_store *st)
+{
+    struct pd_store_job j;
+    char long_id[33];
+    int n0 = sessions_total(st), good = 1;
+
+    /* A template that is valid, then one thing wrong at a time. */
+#define BASE()                                                                                \
+    do {                                                                                      \
+        memset(&j, 0, sizeof(j));                                                             \
+        j.op = PD_OP_SESSION_SAVE;                                                            \
+        hash_of(j.session.token_hash, 0xbad);                                                 \
+        snprintf(j.session.id, sizeof(j.session.id), "sid-bad");                              \
+        snprintf(j.session.user, sizeof(j.session.user), "alice");                            \
+        j.session.rooms_json = (char *)"{}";                                                  \
+    } while (0)
+#define REFUSED(what)                                                                         \
+    do {                                                                                      \
+        enum pd_err e_ = do_session_job(st, &j);                                              \
+        good &= ok(t, e_ == PD_E_BAD_REQUEST, "refused: %s (%s)", what, pd_err_name(e_));     \
+    } while (0)
+
+    BASE();
+    j.session.token_hash[63] = '\0';
+    REFUSED("token_hash of 63 digits");
+    BASE();
+    j.session.token_hash[0] = 'A';
+    REFUSED("token_hash in upper case");
+    BASE();
+    j.session.token_hash[10] = 'g';
+    REFUSED("token_hash not hex");
+    BASE();
+    memset(j.session.token_hash, 'a', sizeof(j.session.token_hash)); /* no NUL in the field */
+    REFUSED("token_hash not terminated");
+    BASE();
+    j.session.id[0] = '\0';
+    REFUSED("empty id");
+    BASE();
+    memset(j.session.id, 'i', sizeof(j.session.id)); /* fills the field: no NUL */
+    REFUSED("id not terminated");
+    BASE();
+    j.session.user[0] = '\0';
+    REFUSED("empty user");
+    BASE();
+    snprintf(j.session.user, sizeof(j.session.user), "al ice");
+    REFUSED("user not a valid id");
+    BASE();
+    j.session.rooms_json = NULL;
+    REFUSED("rooms_json NULL");
+    BASE();
+    j.session.rooms_json = (char *)"[]";
+    REFUSED("rooms_json an array");
+    BASE();
+    j.session.rooms_json = (char *)"3";
+    REFUSED("rooms_json a number");
+    BASE();
+    j.session.rooms_json = (char *)"{\"a\":1";
+    REFUSED("rooms_json cut short");
+    BASE();
+    j.session.rooms_json = (char *)"{} {}";
+    REFUSED("rooms_json with something after the object");
+    BASE();
+    j.session.rooms_json = (char *)"";
+    REFUSED("rooms_json empty");
+    BASE();
+    j.session.created_at = -1;
+    REFUSED("negative created_at");
+    BASE();
+    j.session.expires_at = -5;
+    REFUSED("negative expires_at");
+    BASE();
+    snprintf(j.consume_hash, sizeof(j.consume_hash), "xyz");
+    REFUSED("consume_hash not a hash");
+    BASE();
+    hash_of(j.consume_hash, 0xbad);
+    REFUSED("consume_hash equal to the successor's");
+    BASE();
+    j.op = PD_OP_SESSION_DROP;
+    j.session.token_hash[5] = 'Z';
+    REFUSED("drop with a bad token_hash");
+    BASE();
+    j.op = PD_OP_LAST_SEEN;
+    snprintf(j.user, sizeof(j.user), "no/slash");
+    j.now = 5;
+    REFUSED("last_seen of an invalid user");
+    BASE();
+    j.op = PD_OP_LAST_SEEN;
+    snprintf(j.user, sizeof(j.user), "alice");
+    j.now = -1;
+    REFUSED("last_seen at a negative time");
+#undef REFUSED
+    ok(t, good && sessions_total(st) == n0 && last_seen_of(st, "no/slash") == -1,
+       "nothing stored by any of them");
+
+    BASE();
+    memset(long_id, 'i', 32);
+    long_id[32] = '\0';
+    memcpy(j.session.id, long_id, sizeof(long_id));
+    j.session.rooms_json = (char *)"{\"general\":1,\"r.2\":0}";
+    ok(t, do_session_job(st, &j) == PD_OK && session_of(st, 0xbad, NULL).found == 1 &&
+              strcmp(session_of(st, 0xbad, NULL).rec.id, long_id) == 0,
+       "while the same job made valid (a 32-character id) is stored");
+    do_session_drop(st, 0xbad, NULL);
+#undef BASE
+}
+
+static void test_last_seen(struct tap *t, struct pd_store *st)
+{
+    ok(t, last_seen_of(st, "carol") == -1, "never seen: no row");
+    ok(t, do_last_seen(st, "carol", 1000) == PD_OK && last_seen_of(st, "carol") == 1000,
+       "last_seen stored");
+    ok(t, do_last_seen(st, "carol", 2000) == PD_OK && last_seen_of(st, "carol") == 2000,
+       "upsert: replaced, one row");
+    ok(t, do_last_seen(st, "dave@x.org", 1500) == PD_OK &&
+              last_seen_of(st, "dave@x.org") == 1500 && last_seen_of(st, "carol") == 2000,
+       "one row per user");
+}
+
+/* Jobs in one batch are applied in order: a consume followed by a second
+ * consume of the same token lets only the first through. */
+static void test_sessions_in_batch(struct tap *t, struct pd_store *st)
+{
+    enum { N = 4 };
+    int order[N];
+    struct run r = {.order = order, .cap = N};
+    struct tjob j[N];
+    bool in_order = true;
+
+    do_session_save(st, 20, "sid-20", "erin", 1, 0, "{}", 0);
+    for (int i = 0; i < N; i++)
+        tjob_init(&j[i], &r, i);
+    set_session_save(&j[0], 21, "sid-21", "erin", 1, 0, "{\"a\":1}", 20);
+    set_session_save(&j[1], 22, "sid-22", "erin", 1, 0, "{\"a\":2}", 20);
+    set_last_seen(&j[2], "erin", 4242);
+    set_session_drop(&j[3], 21);
+    for (int i = 0; i < N; i++)
+        pd_store_submit(st, &j[i].job);
+    ok(t, wait_done(st, &r, N) == 0, "four session jobs completed");
+    for (int i = 0; i < N; i++)
+        in_order &= order[i] == i;
+    ok(t, in_order, "in submission order");
+    ok(t, j[0].job.rc == PD_OK && j[1].job.rc == PD_E_SESSION_EXPIRED && j[2].job.rc == PD_OK &&
+              j[3].job.rc == PD_OK && !j[3].job.duplicate,
+       "first consume ok, the second session_expired, last_seen ok, drop of 21 ok");
+    ok(t, session_of(st, 20, NULL).found == 0 && session_of(st, 21, NULL).found == 0 &&
+              session_of(st, 22, NULL).found == 0 && last_seen_of(st, "erin") == 4242,
+       "20 consumed, 21 dropped, 22 never stored; last_seen written");
+}
+
+/* A batch that fails is retried job by job: a consume in it must then
+ * succeed exactly once (its first attempt rolled back), and nothing is
+ * reported before the commit. */
+static void test_sessions_failing_batch(struct tap *t, struct pd_store *st, const char *path)
+{
+    enum { N = 5 };
+    int order[N];
+    struct run r = {.order = order, .cap = N};
+    struct tjob j[N];
+    struct pd_store_stats before, after;
+    struct pollfd p = {.fd = pd_store_event_fd(st), .events = POLLIN};
+    sqlite3 *lock = NULL;
+    int early;
+
+    do_join(st, "fragile3", "frank", true);
+    do_session_save(st, 30, "sid-30", "frank", 1, 0, "{}", 0);
+    ok(t, sql_exec(path, "CREATE TRIGGER boom3 BEFORE INSERT ON messages WHEN NEW.text = 'boom' "
+                         "BEGIN SELECT RAISE(ABORT, 'boom'); END") == 0,
+       "trigger installed for the session batch");
+    for (int i = 0; i < N; i++)
+        tjob_init(&j[i], &r, i);
+    set_last_seen(&j[0], "frank", 1); /* alone in the first batch */
+    set_session_save(&j[1], 31, "sid-30", "frank", 1, 0, "{\"fragile3\":0}", 30);
+    set_last_seen(&j[2], "frank", 7777);
+    set_send(&j[3], "fragile3", "frank", "boom", NULL); /* fails the batch */
+    set_session_drop(&j[4], 0x5eed);
+    pd_store_stats(st, &before);
+    sqlite3_open(path, &lock);
+    sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (int i = 0; i < N; i++) {
+        pd_store_submit(st, &j[i].job);
+        if (i == 0 || i == N - 1)
+            usleep(50 * 1000);
+    }
+    early = poll(&p, 1, 100);
+    if (early > 0)
+        pd_store_run_completions(st);
+    ok(t, r.ndone == 0 && session_of(st, 31, NULL).found == 0,
+       "while the database is locked: no completion, no successor visible");
+    sqlite3_exec(lock, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(lock);
+    wait_done(st, &r, N);
+    pd_store_stats(st, &after);
+    ok(t, after.batches - before.batches == 2 && after.failed_batches - before.failed_batches == 1,
+       "two batches, the second failed and was retried job by job");
+    ok(t, j[1].job.rc == PD_OK && j[2].job.rc == PD_OK && j[3].job.rc == PD_E_INTERNAL &&
+              j[4].job.rc == PD_OK && j[4].job.duplicate,
+       "the consume succeeds on retry (not session_expired), last_seen ok, the bad send fails");
+    ok(t, session_of(st, 30, NULL).found == 0 && session_of(st, 31, NULL).found == 1 &&
+              last_seen_of(st, "frank") == 7777,
+       "consumed once, successor stored, last_seen written once");
+    sql_exec(path, "DROP TRIGGER boom3");
+    for (int i = 0; i < N; i++)
+        pd_message_clear(&j[i].job.msg);
+}
+
+/* Left for test_reopen to find after a restart. */
+static void test_sessions_for_reopen(struct tap *t, struct pd_store *st)
+{
+    ok(t, do_session_save(st, 0xabcdef, "keep-me", "alice", 5000, 9000,
+                          "{\"general\":12,\"hist\":10}", 0) == PD_OK &&
+              do_last_seen(st, "alice", 123456789) == PD_OK,
+       "a detached session and a last_seen to survive the restart");
+}
+
+/* Everything stored by the main tests, after a close and reopen. */
+static void test_reopen(struct tap *t, struct fx *f, int64_t *last_id)
+{
+    struct pd_store *st = NULL;
+    struct pd_message *m = NULL, next;
+    size_t n = 0;
+    bool more;
+    char err[256] = "";
+
+    ok(t, pd_store_open(&st, f->db, err, sizeof(err)) == 0, "reopen after close (%s)", err);
+    if (st == NULL)
+        return;
+    ok(t, room_row(st, "busy").want_row.last_seq == 1200 && room_row(st, "general").found,
+       "rooms and last_seq survived");
+    ok(t, member(st, "general", "alice").owner && member(st, "general", "bob").found,
+       "members survived");
+    ok(t, pd_store_history(st, "hist", 0, 2, &m, &n, &more) == PD_OK && n == 2 && more &&
+              strcmp(m[1].text, "h10") == 0,
+       "messages survived");
+    pd_messages_free(m, n);
+    ok(t, do_send(st, "hist", "alice", "h11", NULL, &next, NULL) == PD_OK && next.seq == 11 &&
+              next.id == *last_id + 1,
+       "seq and id continue after reopen (seq 11, id MAX(id) + 1)");
+    pd_message_clear(&next);
+    {
+        bool dup = false;
+        ok(t, do_send(st, "general", "alice", "again", "c-1", &next, &dup) == PD_OK && dup &&
+                  next.seq == 3,
+           "client_msg_id dedup works across a restart");
+        pd_message_clear(&next);
+    }
+    ok(t, room_row(st, "del").want_row.deleted_count == 1 &&
+              room_row(st, "fragile2").want_row.deleted_count == 1 &&
+              room_row(st, "general").want_row.deleted_count == 0,
+       "deleted_count survived");
+    ok(t, invite(st, "secret", "bob").found &&
+              strcmp(invite(st, "secret", "bob").row.invited_by, "carol") == 0,
+       "invites survived");
+    ok(t, member(st, "rcpt", "bob").last_read_seq == 4 &&
+              member(st, "rcpt", "bob").last_delivered_seq == 4,
+       "receipt pointers survived");
+    {
+        struct times_seen ts = times_of(st, "rcpt", 3, PD_RECEIPT_DELIVERED, NULL);
+        ok(t, ts.n == 3 && time_of(&ts, "bob") == 1800000000003LL,
+           "receipt events survived (receipt_times after reopen)");
+    }
+    {
+        struct session_seen ss = session_of(st, 0xabcdef, NULL);
+        ok(t, ss.found == 1 && strcmp(ss.rec.id, "keep-me") == 0 &&
+                  strcmp(ss.rec.user, "alice") == 0 && ss.rec.created_at == 5000 &&
+                  ss.rec.expires_at == 9000 &&
+                  strcmp(ss.rooms, "{\"general\":12,\"hist\":10}") == 0,
+           "sessions survived, rooms JSON and all");
+        ok(t, session_of(st, 31, NULL).found == 1 && session_of(st, 30, NULL).found == 0,
+           "the recovery's swap survived: successor there, consumed token still gone");
+        ok(t, do_session_save(st, 0xabcdf0, "keep-me", "alice", 5000, 0, "{}", 0xabcdef) ==
+                      PD_OK &&
+                  do_session_save(st, 0xabcdf1, "keep-me-2", "alice", 5000, 0, "{}", 0xabcdef) ==
+                      PD_E_SESSION_EXPIRED,
+           "a stored session is recovered once after the restart, not twice");
+    }
+    ok(t, last_seen_of(st, "alice") == 123456789 && last_seen_of(st, "frank") == 7777,
+       "last_seen survived");
+    pd_store_close(st);
+}
+
 /* Child side of the kill -9 test: each completion writes the message id to
  * the pipe, as an ack would go out to a client; then waits to be killed. */
 static int pipe_fd = -1;
@@ -1440,6 +1980,7 @@ int main(void)
     test_kill9(&t, &f);
     test_open(&t, &f);
     test_migrate_v1(&t, &f);
+    test_migrate_v2(&t, &f);
     if (pd_store_open(&st, f.db, err, sizeof(err)) != 0) {
         ok(&t, 0, "open for the main tests: %s", err);
     } else {
@@ -1455,6 +1996,12 @@ int main(void)
         test_delete(&t, st, f.db);
         test_mixed_batch(&t, st, f.db);
         test_failing_batch_new_ops(&t, st, f.db);
+        test_sessions(&t, st);
+        test_sessions_bad_input(&t, st);
+        test_last_seen(&t, st);
+        test_sessions_in_batch(&t, st);
+        test_sessions_failing_batch(&t, st, f.db);
+        test_sessions_for_reopen(&t, st);
         test_accounts(&t, st);
         test_concurrent_accounts(&t, st);
         pd_store_close(st);
