@@ -28,6 +28,10 @@ struct pd_conn {
      * pd_services_conn_close): the rooms this connection is subscribed to. */
     struct pd_sub *subs;
     size_t nsubs, subs_cap;
+    /* recovery.c: the session this connection holds, if any. */
+    struct pd_session *session;
+    /* presence.c: stamp that makes a push reach each connection once. */
+    uint64_t mark;
 
     struct pd_conn_io *io;
 };

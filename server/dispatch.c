@@ -11,7 +11,9 @@
 #include "events.h"
 #include "log.h"
 #include "messaging.h"
+#include "presence.h"
 #include "receipts.h"
+#include "recovery.h"
 #include "request.h"
 #include "rooms.h"
 #include "server.h"
@@ -42,6 +44,14 @@ static const struct pd_route {
     {PD_EV_MSG_DELIVERY_STATUS, pd_handle_delivery_status},
     {PD_EV_MSG_STATS, pd_handle_message_stats},
     {PD_EV_MSG_DELETE, pd_handle_delete},
+    {PD_EV_PRESENCE_UPDATE_STATUS, pd_handle_update_status},
+    {PD_EV_PRESENCE_ONLINE_USERS, pd_handle_online_users},
+    {PD_EV_PRESENCE_USER_STATUS, pd_handle_user_status},
+    {PD_EV_PRESENCE_STATS, pd_handle_presence_stats},
+    {PD_EV_CONN_CREATE_SESSION, pd_handle_create_session},
+    {PD_EV_CONN_RECOVER, pd_handle_recover},
+    {PD_EV_CONN_SESSION_INFO, pd_handle_session_info},
+    {PD_EV_CONN_STATS, pd_handle_connection_stats},
 };
 
 static pd_handler_fn route_of(const char *name)
@@ -213,7 +223,11 @@ int pd_services_init(struct server *srv, char *err, size_t errlen)
         return -1;
     if (pd_typing_init(srv) != 0) {
         snprintf(err, errlen, "out of memory");
-        pd_rooms_free(srv);
+        pd_services_free(srv);
+        return -1;
+    }
+    if (pd_presence_init(srv, err, errlen) != 0 || pd_recovery_init(srv, err, errlen) != 0) {
+        pd_services_free(srv);
         return -1;
     }
     return 0;
@@ -221,6 +235,8 @@ int pd_services_init(struct server *srv, char *err, size_t errlen)
 
 void pd_services_free(struct server *srv)
 {
+    pd_recovery_free(srv);
+    pd_presence_free(srv);
     pd_typing_free(srv);
     pd_rooms_free(srv);
 }
@@ -230,13 +246,18 @@ void pd_services_conn_open(struct server *srv, struct pd_conn *c)
     if (pd_rooms_conn_open(srv, c) != 0) {
         pd_error("out of memory registering connection %llu", (unsigned long long)c->id);
         pd_conn_close(c, 1011, "out of memory");
+        return;
     }
+    pd_presence_conn_open(srv, c);
 }
 
 void pd_services_conn_close(struct server *srv, struct pd_conn *c)
 {
-    /* Typing first: its typing:false goes to the room while the rest of
-     * the connection's state still exists. */
+    /* Typing and presence first: their pushes go to the rooms while the
+     * connection's state still exists; the session snapshots the
+     * subscriptions before they go. */
     pd_typing_conn_close(srv, c);
+    pd_presence_conn_close(srv, c);
+    pd_recovery_conn_close(srv, c);
     pd_rooms_conn_close(srv, c);
 }

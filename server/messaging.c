@@ -78,8 +78,12 @@ static void send_done(struct pd_store_job *job)
     }
     if (c != NULL) {
         cJSON *data = cJSON_CreateObject();
+        struct pd_sub *sub = pd_conn_sub(c, room);
         cJSON_AddItemToObject(data, "message", pd_message_json(m));
         pd_ack_ok(c, sj->req_id, data);
+        /* The ack carries the message: the sender's connection has it. */
+        if (sub != NULL && sub->last_seq < m->seq)
+            sub->last_seq = m->seq;
     }
     if (!job->duplicate) {
         cJSON *root = cJSON_CreateObject(), *data = cJSON_CreateObject();
@@ -89,7 +93,7 @@ static void send_done(struct pd_store_job *job)
         cJSON_AddItemToObject(root, "data", data);
         json = cJSON_PrintUnformatted(root);
         if (json != NULL)
-            pd_room_broadcast(room, json, strlen(json), c);
+            pd_room_broadcast_seq(room, json, strlen(json), c, m->seq);
         cJSON_free(json);
         cJSON_Delete(root);
     }

@@ -7,6 +7,8 @@
 #include "conn.h"
 #include "grow.h"
 #include "log.h"
+#include "presence.h"
+#include "recovery.h"
 #include "server.h"
 #include "store.h"
 #include "users.h"
@@ -250,12 +252,17 @@ enum pd_err pd_req_member_room(struct pd_req *r, const char *field, struct pd_ro
 
 /* ---- subscriptions ------------------------------------------------------------ */
 
-bool pd_conn_subscribed(const struct pd_conn *c, const struct pd_room *room)
+struct pd_sub *pd_conn_sub(struct pd_conn *c, const struct pd_room *room)
 {
     for (size_t i = 0; i < c->nsubs; i++)
         if (c->subs[i].room == room)
-            return true;
-    return false;
+            return &c->subs[i];
+    return NULL;
+}
+
+bool pd_conn_subscribed(const struct pd_conn *c, const struct pd_room *room)
+{
+    return pd_conn_sub((struct pd_conn *)c, room) != NULL;
 }
 
 int pd_room_subscribe(struct pd_room *room, struct pd_conn *c, int64_t now)
@@ -274,9 +281,10 @@ int pd_room_subscribe(struct pd_room *room, struct pd_conn *c, int64_t now)
         return -1;
     c->subs = csubs;
     room->subs[room->nsubs] = (struct pd_room_sub){c, c->nsubs};
-    c->subs[c->nsubs] = (struct pd_sub){room, room->nsubs, now};
+    c->subs[c->nsubs] = (struct pd_sub){room, room->nsubs, now, room->last_seq, room->last_seq};
     room->nsubs++;
     c->nsubs++;
+    pd_session_touch(c);
     return 0;
 }
 
@@ -300,6 +308,7 @@ bool pd_room_unsubscribe(struct pd_room *room, struct pd_conn *c)
     for (size_t j = 0; j < c->nsubs; j++)
         if (c->subs[j].room == room) {
             unsubscribe_at(c, j);
+            pd_session_touch(c);
             return true;
         }
     return false;
@@ -309,8 +318,10 @@ void pd_room_unsubscribe_user(struct pd_room *room, const char *user)
 {
     for (size_t i = room->nsubs; i-- > 0;) {
         struct pd_conn *c = room->subs[i].conn;
-        if (strcmp(c->ident.sub, user) == 0)
+        if (strcmp(c->ident.sub, user) == 0) {
             unsubscribe_at(c, room->subs[i].conn_idx);
+            pd_session_touch(c);
+        }
     }
 }
 
@@ -349,6 +360,17 @@ void pd_room_broadcast(struct pd_room *room, const char *json, size_t len,
             pd_conn_send_frame(c, f);
     }
     free(f);
+}
+
+void pd_room_broadcast_seq(struct pd_room *room, const char *json, size_t len,
+                           const struct pd_conn *except, int64_t seq)
+{
+    pd_room_broadcast(room, json, len, except);
+    for (size_t i = 0; i < room->nsubs; i++) {
+        struct pd_conn *c = room->subs[i].conn;
+        if (c != except && !c->closing)
+            c->subs[room->subs[i].conn_idx].last_seq = seq;
+    }
 }
 
 /* {"event": event, "data": data} as JSON text (taking data); NULL when out
@@ -403,8 +425,7 @@ void pd_user_push(struct server *srv, const char *user, const char *event, cJSON
 
 bool pd_user_online(struct server *srv, const char *user)
 {
-    const struct pd_user *u = pd_user_find(srv, user);
-    return u != NULL && u->nconns > 0;
+    return strcmp(pd_presence_visible(srv, user), "offline") != 0;
 }
 
 static unsigned online_count(struct server *srv, const struct pd_room *room)
@@ -437,7 +458,7 @@ cJSON *pd_member_json(struct server *srv, const struct pd_member *m)
     cJSON_AddStringToObject(o, "user", m->user);
     cJSON_AddStringToObject(o, "name", m->name);
     cJSON_AddStringToObject(o, "role", m->owner ? "owner" : "member");
-    cJSON_AddStringToObject(o, "status", pd_user_online(srv, m->user) ? "online" : "offline");
+    cJSON_AddStringToObject(o, "status", pd_presence_visible(srv, m->user));
     return o;
 }
 

@@ -68,6 +68,8 @@ struct pd_sub {
     struct pd_room *room;
     size_t room_idx;
     int64_t subscribed_at; /* ms since the epoch */
+    int64_t start_seq;     /* the room's last seq when the subscription began */
+    int64_t last_seq;      /* the last message of the room written to the connection */
 };
 
 int pd_rooms_init(struct server *srv, char *err, size_t errlen);
@@ -111,8 +113,11 @@ enum pd_err pd_req_member_room(struct pd_req *r, const char *field, struct pd_ro
 /* ---- subscriptions ------------------------------------------------------ */
 
 bool pd_conn_subscribed(const struct pd_conn *c, const struct pd_room *room);
-/* 0 (also when already subscribed) or -1 when out of memory. */
+/* 0 (also when already subscribed) or -1 when out of memory. The
+ * connection is taken to have the room up to its current last seq. */
 int pd_room_subscribe(struct pd_room *room, struct pd_conn *c, int64_t now);
+/* The subscription of c to room, or NULL. */
+struct pd_sub *pd_conn_sub(struct pd_conn *c, const struct pd_room *room);
 /* True when c was subscribed. */
 bool pd_room_unsubscribe(struct pd_room *room, struct pd_conn *c);
 /* Every connection of `user` stops receiving the room's pushes. */
@@ -124,6 +129,10 @@ void pd_room_unsubscribe_user(struct pd_room *room, const char *user);
  * none). Serialized once, whatever the number of recipients. */
 void pd_room_broadcast(struct pd_room *room, const char *json, size_t len,
                        const struct pd_conn *except);
+/* pd_room_broadcast of a message:new with that seq: each recipient's
+ * subscription then records seq as written to it (for recovery). */
+void pd_room_broadcast_seq(struct pd_room *room, const char *json, size_t len,
+                           const struct pd_conn *except, int64_t seq);
 /* Serializes {"event": event, "data": data} (taking data) and broadcasts. */
 void pd_room_push(struct pd_room *room, const char *event, cJSON *data,
                   const struct pd_conn *except);
@@ -132,7 +141,7 @@ void pd_user_push(struct server *srv, const char *user, const char *event, cJSON
 
 /* ---- JSON -------------------------------------------------------------- */
 
-/* Presence as far as rooms know it: the user has a live connection. */
+/* The user is visibly present (online, away or busy). */
 bool pd_user_online(struct server *srv, const char *user);
 /* The room object of section 3, as fields added to obj. */
 void pd_room_add_fields(struct server *srv, cJSON *obj, const struct pd_room *room);

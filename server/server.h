@@ -15,6 +15,8 @@ struct pd_rooms;
 struct pd_conns;
 struct pd_users;
 struct pd_typing;
+struct pd_recovery;
+struct pd_presence;
 
 struct server {
     struct pd_config cfg;
@@ -26,6 +28,8 @@ struct server {
     struct pd_conns *conns; /* conn.c: live connections by id */
     struct pd_users *users; /* users.c: each user's connections and rooms */
     struct pd_typing *typing; /* typing.c: who is typing where, expiry */
+    struct pd_recovery *recovery; /* recovery.c: sessions */
+    struct pd_presence *presence; /* presence.c: last seen times */
     int64_t started_ms;
 };
 

@@ -45,6 +45,11 @@ struct pd_user *pd_user_find(struct server *srv, const char *id)
     return pd_hmap_get(&srv->users->by_id, id);
 }
 
+struct pd_user *pd_user_next(struct server *srv, size_t *pos)
+{
+    return pd_hmap_next(&srv->users->by_id, pos, NULL);
+}
+
 static struct pd_user *ensure(struct server *srv, const char *id)
 {
     struct pd_user *u = pd_user_find(srv, id);
