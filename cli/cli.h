@@ -34,6 +34,7 @@ struct cli_ack {
     int ok;      /* 1 "ok": true, 0 false, -1 neither */
     char *json;  /* ok: the data object; else the error object ("{}" if absent) */
     char *frame; /* the whole ack, as the server sent it */
+    int printed; /* already printed as it arrived (see session_call) */
 };
 
 /* Where a finished output line goes. The shell replaces the default
@@ -69,6 +70,13 @@ struct cli {
     struct cli_ack wait_ack;
     /* acks no command waited for: late ones, those of send-text frames */
     unsigned long stray_acks;
+    /* session_call prints nothing (the shell's own room:list) */
+    int call_quiet;
+
+    /* recovery: the id of the last connection:recover request; how many
+     * message:new pushes still to come are its replay (marked so) */
+    long long recover_id;
+    long long replay_left;
 
     cli_emit_fn emit;
     void *emit_arg;

@@ -85,9 +85,28 @@ void show_typing(struct cli *ctx, const struct words *w, const cJSON *ack);
 void show_typers(struct cli *ctx, const struct words *w, const cJSON *ack);
 void show_delivered(struct cli *ctx, const struct words *w, const cJSON *ack);
 void show_read(struct cli *ctx, const struct words *w, const cJSON *ack);
-void show_status(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_receipts(struct cli *ctx, const struct words *w, const cJSON *ack);
 void show_stats(struct cli *ctx, const struct words *w, const cJSON *ack);
 void show_deleted(struct cli *ctx, const struct words *w, const cJSON *ack);
+
+/* cmd_presence.c: the builders and printers of the presence and recovery
+ * rows */
+/* The wire status for a status word (online, away, busy, offline,
+ * invisible), NULL for any other word. */
+const char *presence_status_wire(const char *word);
+/* The i-th status word (for completion), NULL past the end. */
+const char *presence_status_word(size_t i);
+int build_status(const struct words *w, cJSON *data, const char **why);
+int build_user(const struct words *w, cJSON *data, const char **why);
+int build_recover(const struct words *w, cJSON *data, const char **why);
+void show_status_set(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_who(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_whois(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_presence_stats(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_session(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_recover(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_session_info(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_recovery_stats(struct cli *ctx, const struct words *w, const cJSON *ack);
 
 /* cmd_wire.c */
 int cmd_raw(struct cli *ctx, const struct command *cmd, struct words *w);

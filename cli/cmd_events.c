@@ -279,7 +279,7 @@ void show_read(struct cli *ctx, const struct words *w, const cJSON *ack)
 }
 
 /* message:delivery-status */
-void show_status(struct cli *ctx, const struct words *w, const cJSON *ack)
+void show_receipts(struct cli *ctx, const struct words *w, const cJSON *ack)
 {
     out_text(ctx, "message #%lld:", jf_int(ack, "message_id"));
     text_list(ctx, "  read by:      ", jf_array(ack, "read_by"), "user", "nobody");

@@ -97,6 +97,42 @@ static int cmd_quit(struct cli *ctx, const struct command *cmd, struct words *w)
 #define REQUEST(name, args, summary, min, max, rooms, event, build, show)                       \
     {name, args, summary, min, max, 0, rooms, cmd_event, event, build, show}
 
+/* Two commands have two forms, told apart by their words: each form is a
+ * row of its own, out of the table (help shows the table's row). */
+static const struct command status_set_row =
+    REQUEST("status", "STATUS", "", 1, 1, 0, "presence:update-status", build_status,
+            show_status_set);
+static const struct command status_receipts_row =
+    REQUEST("status", "ID", "", 1, 1, 0, "message:delivery-status", build_message_id,
+            show_receipts);
+static const struct command online_status_row =
+    REQUEST("online", "", "", 0, 0, 0, "presence:update-status", build_status,
+            show_status_set);
+static const struct command online_room_row =
+    REQUEST("online", "ROOM", "", 1, 1, ROOM_ARG(1), "room:online", build_room, show_online);
+
+/* status STATUS sets your status; status ID (a message id) is the
+ * delivery status of that message. */
+static int cmd_status(struct cli *ctx, const struct command *cmd, struct words *w)
+{
+    long long id;
+
+    if (presence_status_wire(w->v[1]))
+        return cmd_event(ctx, &status_set_row, w);
+    if (cmd_parse_id(w->v[1], &id) == 0)
+        return cmd_event(ctx, &status_receipts_row, w);
+    return cmd_usage(ctx, cmd,
+                     "the argument is a status (online, away, busy, offline, invisible) or a "
+                     "message id (a whole number from 1 to 2^53-1)");
+}
+
+/* online alone sets your status; online ROOM lists the room's members
+ * who are online. */
+static int cmd_online(struct cli *ctx, const struct command *cmd, struct words *w)
+{
+    return cmd_event(ctx, w->n > 1 ? &online_room_row : &online_status_row, w);
+}
+
 static const struct command commands[] = {
     LOCAL("help", "", "list every command with its usage", 0, 0, 0, cmd_help),
     LOCAL("register", "USER PASSWORD", "create an account over HTTP and use its token", 2, 2, 0,
@@ -110,8 +146,8 @@ static const struct command commands[] = {
             build_room, show_info),
     REQUEST("rooms", "", "your rooms: members, online, unread", 0, 0, 0, "room:list", NULL,
             show_rooms),
-    REQUEST("online", "ROOM", "the members of a room who are online", 1, 1, ROOM_ARG(1),
-            "room:online", build_room, show_online),
+    LOCAL("online", "[ROOM]", "set your status online; with ROOM: its members online", 0, 1,
+          ROOM_ARG(1), cmd_online),
     REQUEST("subscribe", "ROOM...", "receive these rooms' pushes on this connection", 1, -1,
             ROOM_ARGS_ALL, "room:subscribe-multiple", build_rooms, show_subscribed),
     REQUEST("unsubscribe", "ROOM...", "stop receiving these rooms' pushes here", 1, -1,
@@ -136,12 +172,38 @@ static const struct command commands[] = {
             "message:delivered", build_message_id, show_delivered),
     REQUEST("read", "ID", "mark message ID and those before it read", 1, 1, 0, "message:read",
             build_message_id, show_read),
-    REQUEST("status", "ID", "who received and who read message ID", 1, 1, 0,
-            "message:delivery-status", build_message_id, show_status),
     REQUEST("stats", "[ROOM]", "message counts of a room, or of all rooms", 0, 1, ROOM_ARG(1),
             "message:stats", build_room_opt, show_stats),
     REQUEST("delete", "ID", "delete message ID (yours, or as the room's owner)", 1, 1, 0,
             "message:delete", build_message_id, show_deleted),
+
+    /* presence */
+    LOCAL("status", "STATUS|ID",
+          "set your status; with a message ID: who received and read it", 1, 1,
+          0, cmd_status),
+    REQUEST("away", "", "set your status to away", 0, 0, 0, "presence:update-status",
+            build_status, show_status_set),
+    REQUEST("busy", "", "set your status to busy", 0, 0, 0, "presence:update-status",
+            build_status, show_status_set),
+    REQUEST("invisible", "", "appear offline to others (status offline)", 0, 0, 0,
+            "presence:update-status", build_status, show_status_set),
+    REQUEST("who", "[ROOM]", "the users online, or the members of ROOM online", 0, 1,
+            ROOM_ARG(1), "presence:online-users", build_room_opt, show_who),
+    REQUEST("whois", "USER", "a user's status, last seen time and connections", 1, 1, 0,
+            "presence:user-status", build_user, show_whois),
+    REQUEST("presence-stats", "", "how many users are online, away, busy; connections", 0, 0,
+            0, "presence:stats", NULL, show_presence_stats),
+
+    /* connection recovery */
+    REQUEST("session", "", "start a recovery session here and print its token", 0,
+            0, 0, "connection:create-session", NULL, show_session),
+    REQUEST("recover", "TOKEN [ROOM=SEQ...]",
+            "resume a session: resubscribe, replay missed messages", 1, -1, 0,
+            "connection:recover", build_recover, show_recover),
+    REQUEST("session-info", "", "this connection's recovery session", 0, 0, 0,
+            "connection:session-info", NULL, show_session_info),
+    REQUEST("recovery-stats", "", "sessions and recoveries, server-wide", 0, 0, 0,
+            "connection:stats", NULL, show_recovery_stats),
 
     /* wire level */
     {"raw", "EVENT [DATA]", "send any event with DATA as typed (default {})", 1, -1, 2, 0,
@@ -206,6 +268,36 @@ int commands_room_arg(const char *name, size_t argi)
     const struct command *c = find_command(name);
 
     return c && argi > 0 && argi < 32 && (c->room_args & ROOM_ARG(argi));
+}
+
+/* Arguments that take one of a few fixed words, for completion. */
+static const char *typing_word(size_t i)
+{
+    static const char *const words[] = {"on", "off"};
+    return i < sizeof words / sizeof words[0] ? words[i] : NULL;
+}
+
+static const char *join_word(size_t i)
+{
+    return i == 0 ? "private" : NULL;
+}
+
+static const struct {
+    const char *command;
+    size_t argi;
+    const char *(*word)(size_t i);
+} arg_words[] = {
+    {"status", 1, presence_status_word},
+    {"typing", 2, typing_word},
+    {"join", 2, join_word},
+};
+
+const char *commands_arg_word(const char *name, size_t argi, size_t i)
+{
+    for (size_t k = 0; k < sizeof arg_words / sizeof arg_words[0]; k++)
+        if (arg_words[k].argi == argi && !strcmp(arg_words[k].command, name))
+            return arg_words[k].word(i);
+    return NULL;
 }
 
 /* Parses and runs one line; returns the exit status it means. */

@@ -17,6 +17,11 @@ const char *commands_name(size_t i);
  * command `name` is a room name (for completion). */
 int commands_room_arg(const char *name, size_t argi);
 
+/* The i-th word argument argi of the command `name` can be, for the
+ * arguments that take one of a few fixed words (status STATUS, typing ROOM
+ * on|off, join ROOM private); NULL past the end or for other arguments. */
+const char *commands_arg_word(const char *name, size_t argi, size_t i);
+
 /* `register` and `login`: one HTTP call, result printed, token adopted.
  * Also used by main for --user/--password (quiet on success). */
 int commands_account(struct cli *ctx, const char *user, const char *password, int do_register,

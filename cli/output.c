@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -80,20 +81,38 @@ static void human_error(struct cli *ctx, const char *code, const char *message)
     free(line);
 }
 
-/* The human form of the message object m. */
-static void human_message(struct cli *ctx, const cJSON *m)
+void out_clock(long long ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000), now = time(NULL);
+    struct tm tm, today;
+
+    if (!localtime_r(&t, &tm) || !localtime_r(&now, &today)) {
+        snprintf(buf, size, "%lld", ms);
+        return;
+    }
+    if (tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday)
+        strftime(buf, size, "%H:%M:%S", &tm);
+    else
+        strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* The human form of the message object m; mark, when not NULL, goes
+ * before it ("[replayed] "). */
+static void human_message(struct cli *ctx, const cJSON *m, const char *mark)
 {
     const cJSON *del = cJSON_GetObjectItemCaseSensitive(m, "deleted");
     const char *name = jf_str(m, "name", jf_str(m, "user", "?"));
     char *line = NULL;
     int n;
 
+    if (!mark)
+        mark = "";
     if (cJSON_IsTrue(del))
-        n = asprintf(&line, "[%s] #%lld %s: (deleted)", jf_str(m, "room", "?"),
+        n = asprintf(&line, "%s[%s] #%lld %s: (deleted)", mark, jf_str(m, "room", "?"),
                      jf_int(m, "seq"), name);
     else
-        n = asprintf(&line, "[%s] #%lld %s: %s", jf_str(m, "room", "?"), jf_int(m, "seq"),
-                     name, jf_str(m, "text", ""));
+        n = asprintf(&line, "%s[%s] #%lld %s: %s", mark, jf_str(m, "room", "?"),
+                     jf_int(m, "seq"), name, jf_str(m, "text", ""));
     if (n >= 0) {
         emit(ctx, stdout, line);
         free(line);
@@ -108,7 +127,7 @@ void out_message_human(struct cli *ctx, const char *message_json)
         return;
     m = cJSON_Parse(message_json);
     if (m)
-        human_message(ctx, m);
+        human_message(ctx, m, NULL);
     cJSON_Delete(m);
 }
 
@@ -137,7 +156,7 @@ static void push_message_new(struct cli *ctx, const cJSON *d)
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(d, "message");
 
     if (cJSON_IsObject(m))
-        human_message(ctx, m);
+        human_message(ctx, m, NULL);
     else
         emit_linef(ctx, "message:new (no message)");
 }
@@ -177,10 +196,23 @@ static void push_deleted(struct cli *ctx, const cJSON *d)
                jf_str(d, "room", "?"));
 }
 
+/* presence:update: what others now see of a user. Offline (gone, or
+ * invisible) says since when. */
 static void push_presence(struct cli *ctx, const cJSON *d)
 {
-    emit_linef(ctx, "%s is %s", jf_str(d, "name", jf_str(d, "user", "?")),
-               jf_str(d, "status", "?"));
+    const char *who = jf_str(d, "name", jf_str(d, "user", "?"));
+    const char *status = jf_str(d, "status", "?");
+    const cJSON *seen = cJSON_GetObjectItemCaseSensitive(d, "last_seen");
+    char when[32];
+
+    if (strcmp(status, "offline") != 0) {
+        emit_linef(ctx, "%s is %s", who, status);
+    } else if (cJSON_IsNumber(seen)) {
+        out_clock((long long)seen->valuedouble, when, sizeof when);
+        emit_linef(ctx, "%s went offline (last seen %s)", who, when);
+    } else {
+        emit_linef(ctx, "%s went offline", who);
+    }
 }
 
 static void push_error(struct cli *ctx, const cJSON *d)
@@ -204,11 +236,18 @@ static const struct {
 };
 
 /* A push of another event (or data that is not JSON) prints as
- * "EVENT DATA". */
-static void human_push(struct cli *ctx, const char *event, const char *data_json)
+ * "EVENT DATA". A replayed message (only message:new is replayed) is
+ * marked. */
+static void human_push(struct cli *ctx, const char *event, const char *data_json, int replayed)
 {
     cJSON *d = cJSON_Parse(data_json ? data_json : "{}");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(d, "message");
 
+    if (replayed && cJSON_IsObject(m)) {
+        human_message(ctx, m, "[replayed] ");
+        cJSON_Delete(d);
+        return;
+    }
     for (size_t i = 0; d && i < sizeof push_forms / sizeof push_forms[0]; i++) {
         if (!strcmp(event, push_forms[i].event)) {
             push_forms[i].print(ctx, d);
@@ -217,20 +256,22 @@ static void human_push(struct cli *ctx, const char *event, const char *data_json
         }
     }
     cJSON_Delete(d);
-    emit_linef(ctx, "%s %s", event, data_json ? data_json : "{}");
+    emit_linef(ctx, "%s%s %s", replayed ? "[replayed] " : "", event,
+               data_json ? data_json : "{}");
 }
 
-void out_push(struct cli *ctx, const char *event, const char *data_json)
+void out_push(struct cli *ctx, const char *event, const char *data_json, int replayed)
 {
     if (!ctx->json) {
-        human_push(ctx, event, data_json);
+        human_push(ctx, event, data_json, replayed);
         return;
     }
     if (json_is_compact(data_json)) {
         cJSON *ev = cJSON_CreateString(event);
         char *evs = ev ? cJSON_PrintUnformatted(ev) : NULL;
         char *line = NULL;
-        if (evs && asprintf(&line, "{\"event\":%s,\"data\":%s}", evs, data_json) >= 0) {
+        if (evs && asprintf(&line, "{\"event\":%s,\"data\":%s%s}", evs, data_json,
+                            replayed ? ",\"replayed\":true" : "") >= 0) {
             emit(ctx, stdout, line);
             free(line);
         }
@@ -241,6 +282,8 @@ void out_push(struct cli *ctx, const char *event, const char *data_json)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "event", event);
     add_json(o, "data", data_json);
+    if (replayed)
+        cJSON_AddTrueToObject(o, "replayed");
     emit_json(ctx, o);
 }
 

@@ -11,8 +11,10 @@
 /* The default emitter: write the line and a newline, flush. */
 void out_emit_default(void *hook_arg, FILE *f, const char *line);
 
-/* A push from the server, printed as it arrives. */
-void out_push(struct cli *ctx, const char *event, const char *data_json);
+/* A push from the server, printed as it arrives. replayed: a message:new
+ * that a recovery replays (it was missed while disconnected), marked
+ * "[replayed]" for people and "replayed":true in --json. */
+void out_push(struct cli *ctx, const char *event, const char *data_json, int replayed);
 /* The server closed the connection (code 1006 when it just dropped). */
 void out_close(struct cli *ctx, int code, const char *reason);
 
@@ -42,6 +44,10 @@ void out_ok(struct cli *ctx, const char *data_json);
 
 /* A human-mode line on stdout; nothing in JSON mode. */
 void out_text(struct cli *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A time of the protocol (ms since the epoch) in local time for people:
+ * "12:03:04" today, "2026-11-24 12:03:04" another day. */
+void out_clock(long long ms, char *buf, size_t size);
 
 /* Human form of a message object (JSON text of a message), e.g.
  * "[general] #3 alice: hello". */

@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "jfield.h"
 #include "output.h"
 
 /* Pushes kept for `wait` at most; the oldest go first. A script that never
@@ -112,9 +113,17 @@ static void on_push(parley_client *c, void *userdata, const struct parley_push *
 {
     struct cli *ctx = userdata;
 
+    int replayed = 0;
+
     (void)c;
     ctx->pushes_seen++;
-    out_push(ctx, push->event, push->data_json);
+    /* A recovery's replay comes right after its ack, before any live
+     * message: the first `missed` message:new pushes are the replay. */
+    if (ctx->replay_left > 0 && !strcmp(push->event, "message:new")) {
+        replayed = 1;
+        ctx->replay_left--;
+    }
+    out_push(ctx, push->event, push->data_json, replayed);
     queue_add(ctx, push->event, push->data_json);
 }
 
@@ -142,14 +151,42 @@ static void on_disconnect(parley_client *c, void *userdata, int code, const char
     cJSON_free(data);
 }
 
+/* The ack of a connection:recover: the missed messages it announces
+ * come next, each push marked as replayed; people are told before them. */
+static void note_recover(struct cli *ctx, const struct cli_ack *a)
+{
+    cJSON *d;
+    long long missed;
+
+    if (a->ok != 1)
+        return;
+    d = cJSON_Parse(a->json);
+    missed = jf_int(d, "missed");
+    if (jf_true(d, "recovered")) {
+        ctx->replay_left = missed > 0 ? missed : 0;
+        if (missed > 0)
+            out_text(ctx, "-- recovered: %lld missed message%s follow%s", missed,
+                     missed == 1 ? "" : "s", missed == 1 ? "s" : "");
+        else
+            out_text(ctx, "-- recovered: no message missed");
+    } else {
+        ctx->replay_left = 0;
+        out_text(ctx, "-- not recovered: %lld messages missed, more than the server replays "
+                      "(reload with history)", missed);
+    }
+    cJSON_Delete(d);
+}
+
 /* Every ack reaches the CLI here: it writes its requests itself (see
- * session_call). The one a command waits for is kept for it; any other (a
- * late one, after its command timed out, or the ack of a send-text frame)
- * is printed as it arrives. */
+ * session_call). Each is printed as it arrives, so acks and pushes print in
+ * the order they came (pushes that follow an ack in the same read are
+ * handled before the request returns). The one a command waits for is
+ * kept for it; any other (a late one, after its command timed out, or the
+ * ack of a send-text frame) is only printed. */
 static void on_ack(parley_client *c, void *userdata, const struct parley_ack *a)
 {
     struct cli *ctx = userdata;
-    struct cli_ack copy = {a->id, a->ok, strdup(a->data_json), strdup(a->frame_json)};
+    struct cli_ack copy = {a->id, a->ok, strdup(a->data_json), strdup(a->frame_json), 0};
 
     (void)c;
     if (!copy.json || !copy.frame) {
@@ -157,8 +194,23 @@ static void on_ack(parley_client *c, void *userdata, const struct parley_ack *a)
         return;
     }
     if (ctx->wait_id && a->id == ctx->wait_id && !ctx->wait_done) {
+        /* An ack that is neither ok nor refused is reported by
+         * session_report, as a protocol error. */
+        if (!ctx->call_quiet && copy.ok >= 0) {
+            out_ack(ctx, &copy);
+            copy.printed = 1;
+        }
+        if (a->id == ctx->recover_id)
+            note_recover(ctx, &copy);
         ctx->wait_ack = copy;
         ctx->wait_done = 1;
+        return;
+    }
+    if (a->id == ctx->recover_id) {
+        out_stray_ack(ctx, &copy);
+        note_recover(ctx, &copy);
+        ctx->stray_acks++;
+        session_ack_clear(&copy);
         return;
     }
     ctx->stray_acks++;
@@ -251,8 +303,12 @@ static void learn_rooms(struct cli *ctx)
     struct cli_ack ack;
     cJSON *d;
     const cJSON *r;
+    int rc;
 
-    if (session_call(ctx, "room:list", NULL, &ack) != PARLEY_OK) {
+    ctx->call_quiet = 1;
+    rc = session_call(ctx, "room:list", NULL, &ack);
+    ctx->call_quiet = 0;
+    if (rc != PARLEY_OK) {
         session_ack_clear(&ack);
         return;
     }
@@ -387,6 +443,8 @@ int session_call(struct cli *ctx, const char *event, const char *data_json,
     session_ack_clear(&ctx->wait_ack);
     ctx->wait_done = 0;
     ctx->wait_id = id;
+    if (!strcmp(event, "connection:recover"))
+        ctx->recover_id = id;
     rc = parley_send_text(ctx->client, frame, strlen(frame));
     free(frame);
     if (rc == PARLEY_OK)
@@ -406,10 +464,12 @@ int session_report(struct cli *ctx, const char *what, int rc, const struct cli_a
 {
     switch (rc) {
     case PARLEY_OK:
-        out_ack(ctx, ack);
+        if (!ack->printed)
+            out_ack(ctx, ack);
         return CLI_EXIT_OK;
     case PARLEY_ERR_SERVER:
-        out_ack(ctx, ack);
+        if (!ack->printed)
+            out_ack(ctx, ack);
         return CLI_EXIT_FAIL;
     case PARLEY_ERR_TIMEOUT:
         /* The id lets a script match the ack if it comes late (printed

@@ -29,6 +29,9 @@ struct shell {
     int in_command; /* a command runs: output needs no dance around the line */
     char *history_path;
     size_t gen_index; /* completion generators' position */
+    /* the argument being completed, for word_generator */
+    char gen_cmd[32];
+    size_t gen_argi;
 };
 
 /* readline's line handler and completion functions take no user pointer,
@@ -124,6 +127,23 @@ static char *room_generator(const char *text, int state)
     return NULL;
 }
 
+/* The fixed words an argument takes (commands_arg_word). */
+static char *word_generator(const char *text, int state)
+{
+    struct shell *sh = current;
+    size_t len = strlen(text);
+    const char *word;
+
+    if (state == 0)
+        sh->gen_index = 0;
+    while ((word = commands_arg_word(sh->gen_cmd, sh->gen_argi, sh->gen_index)) != NULL) {
+        sh->gen_index++;
+        if (!strncmp(word, text, len))
+            return strdup(word);
+    }
+    return NULL;
+}
+
 /* How many blank-separated words of buf[0..end) start before end: the
  * index of the word being completed at end (0: the command name). */
 static size_t word_index(const char *buf, int end)
@@ -141,13 +161,13 @@ static size_t word_index(const char *buf, int end)
 }
 
 /* Command names for the first word; room names (those this session has
- * seen) where the command's table row says an argument is a room. Never
- * file names. */
+ * seen) where the command's table row says an argument is a room; the
+ * words of an argument that takes fixed words. Never file names. */
 static char **complete(const char *text, int start, int end)
 {
     const char *p = rl_line_buffer, *word;
     char cmd[32];
-    size_t n;
+    size_t n, argi;
 
     (void)end;
     rl_attempted_completion_over = 1;
@@ -163,9 +183,14 @@ static char **complete(const char *text, int start, int end)
         return NULL;
     memcpy(cmd, word, n);
     cmd[n] = '\0';
-    if (!commands_room_arg(cmd, word_index(rl_line_buffer, start)))
+    argi = word_index(rl_line_buffer, start);
+    if (commands_room_arg(cmd, argi))
+        return rl_completion_matches(text, room_generator);
+    if (!commands_arg_word(cmd, argi, 0))
         return NULL;
-    return rl_completion_matches(text, room_generator);
+    memcpy(current->gen_cmd, cmd, n + 1);
+    current->gen_argi = argi;
+    return rl_completion_matches(text, word_generator);
 }
 
 /* ~/.parley_history, when HOME is set and writable; else no history file. */

@@ -21,8 +21,7 @@ struct token_opts {
     long long ttl;
 };
 
-/* The user-id grammar of parley-protocol(7): 1 to 64 of [A-Za-z0-9_.@-]. */
-static int valid_sub(const char *s)
+int token_valid_user(const char *s)
 {
     size_t n = strlen(s);
 
@@ -89,7 +88,7 @@ static int parse_opts(int argc, char **argv, struct token_opts *o)
         return usage_error("--secret is required");
     if (!o->sub)
         return usage_error("--sub is required");
-    if (!valid_sub(o->sub))
+    if (!token_valid_user(o->sub))
         return usage_error("--sub must be 1 to 64 characters of [A-Za-z0-9_.@-]");
     if (o->role && !*o->role)
         return usage_error("--role must not be empty");

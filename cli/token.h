@@ -6,4 +6,8 @@
  * 0, or 2 on a usage error or an invalid sub. */
 int token_main(int argc, char **argv);
 
+/* 1 when s is a user id of parley-protocol(7) (a JWT `sub`): 1 to 64
+ * characters of [A-Za-z0-9_.@-]. */
+int token_valid_user(const char *s);
+
 #endif
