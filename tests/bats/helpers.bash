@@ -422,3 +422,204 @@ eventually() {
     done
     fail "not true within ${timeout}s: $*" "$out"
 }
+
+# ---- presence and recovery (suites 20-23) -------------------------------------
+
+# Connections driven by the test: a real CLI reading its commands from a
+# FIFO, so one connection lives across the steps of a test (a second
+# device, a connection to drop later). Its output goes to $OUT_DIR/NAME
+# (default $BATS_TEST_TMPDIR), stderr to NAME.err.
+declare -gA CONN_PID=() CONN_FD=()
+
+# conn_dir: where connection files go.
+conn_dir() {
+    printf '%s\n' "${OUT:-$BATS_TEST_TMPDIR}"
+}
+
+# conn_open NAME TOKEN [CLI ARGS...]: starts the CLI for connection NAME.
+# It connects at its first command (see conn_run). The CLI is the
+# background process itself (CONN_PID[NAME]), so kill -9 drops the socket.
+conn_open() {
+    local name=$1 tok=$2 f fd
+    shift 2
+    f=$(conn_dir)/$name
+    rm -f "$f.in"
+    mkfifo "$f.in"
+    : >"$f"
+    "$PARLEY" --json --timeout "${CLI_TIMEOUT:-5000}" --token "$tok" "$@" <"$f.in" >"$f" 2>"$f.err" 3>&- &
+    CONN_PID[$name]=$!
+    BG_PIDS+=("$!")
+    exec {fd}>"$f.in"
+    CONN_FD[$name]=$fd
+}
+
+# conn_run NAME COMMAND [TIMEOUT_S]: gives COMMAND to connection NAME and
+# waits (bounded) for the acknowledgement (or local error) it prints: the
+# first line starting with an "ok" member (pushes start with "event")
+# written after the command was given. Sets CONN_ACK to that line. Fails
+# only when no such line appears.
+conn_run() {
+    local name=$1 cmd=$2 timeout=${3:-10} f n i
+    local re='^\{("id":[0-9]+,)?"ok":'
+    f=$(conn_dir)/$name
+    n=$(wc -l <"$f")
+    printf '%s\n' "$cmd" >&"${CONN_FD[$name]}" || {
+        fail "connection $name is gone; it printed:" "$(cat "$f" "$f.err")"
+        return 1
+    }
+    for ((i = 0; i < timeout * 50; i++)); do
+        CONN_ACK=$(tail -n +"$((n + 1))" "$f" | grep -m1 -E "$re")
+        [ -n "$CONN_ACK" ] && return 0
+        if ! pid_alive "${CONN_PID[$name]}"; then
+            CONN_ACK=$(tail -n +"$((n + 1))" "$f" | grep -m1 -E "$re")
+            [ -n "$CONN_ACK" ] && return 0
+            fail "connection $name exited before answering '$cmd'; it printed:" "$(cat "$f" "$f.err")"
+            return 1
+        fi
+        sleep 0.02
+    done
+    fail "connection $name: no answer to '$cmd' within ${timeout}s; it printed:" "$(cat "$f")"
+}
+
+# conn_ok NAME COMMAND [JQ FILTER]: conn_run, and the answer must be an ok
+# ack (satisfying the filter, applied to the whole ack, when given).
+conn_ok() {
+    conn_run "$1" "$2" || return 1
+    if [ -z "${3:-}" ]; then
+        [[ $CONN_ACK == *'"ok":true'* ]] || fail "connection $1: '$2' answered $CONN_ACK"
+        return
+    fi
+    jq -e ".ok == true and ($3)" <<<"$CONN_ACK" >/dev/null ||
+        fail "connection $1: '$2' answered $CONN_ACK (want $3)"
+}
+
+# conn_err NAME COMMAND CODE: conn_run, and the answer must be a refusal
+# with error CODE.
+conn_err() {
+    conn_run "$1" "$2" || return 1
+    [[ $CONN_ACK == *'"ok":false'* && $CONN_ACK == *"\"code\":\"$3\""* ]] ||
+        fail "connection $1: '$2' answered $CONN_ACK (want error $3)"
+}
+
+# conn_kill NAME: kill -9 the CLI of connection NAME (its socket drops
+# without a close handshake) and reap it.
+conn_kill() {
+    local pid=${CONN_PID[$1]} fd=${CONN_FD[$1]}
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    exec {fd}>&- 2>/dev/null || true
+}
+
+# conn_quit NAME: the CLI of connection NAME ends its session (a clean
+# close) and exits; bounded.
+conn_quit() {
+    local pid=${CONN_PID[$1]} fd=${CONN_FD[$1]}
+    printf 'quit\n' >&"$fd" 2>/dev/null || true
+    exec {fd}>&- 2>/dev/null || true
+    bg_wait "$pid" 10
+}
+
+# conn_out NAME: the output file of connection NAME.
+conn_out() {
+    printf '%s/%s\n' "$(conn_dir)" "$1"
+}
+
+# now_ms: the time in ms since the epoch.
+now_ms() {
+    date +%s%3N
+}
+
+# new_seqs FILE [ROOM]: the seqs of the message:new pushes in FILE (of
+# ROOM only, when given), in the order they arrived, as a compact array.
+new_seqs() {
+    jq -cRn "[inputs | fromjson? | objects | select(.event == \"message:new\" ${2:+and .data.message.room == \"$2\"}) | .data.message.seq]" "$1"
+}
+
+# seq_range A B: the compact array [A, ..., B] (empty when B < A).
+seq_range() {
+    jq -nc "[range($1; $2 + 1)]"
+}
+
+# send_n TOKEN ROOM PREFIX FROM TO: one CLI sends "PREFIX FROM" ..
+# "PREFIX TO" to ROOM (a room the user is a member of); fails unless every
+# send was acknowledged. The acks are in $SENT.
+send_n() {
+    local tok=$1 room=$2 prefix=$3 from=$4 to=$5 i
+    SENT=$(for ((i = from; i <= to; i++)); do echo "send $room $prefix $i"; done | pcli --token "$tok") || {
+        fail "sending $prefix $from..$to failed:" "$SENT"
+        return 1
+    }
+    [ "$(jcount '.ok == true and .data.message != null' "$SENT")" -eq $((to - from + 1)) ] ||
+        fail "not $((to - from + 1)) send acks:" "$SENT"
+}
+
+# recover_json SESSION_TOKEN [ROOM=SEQ...]: the data of connection:recover,
+# with last_seq when ROOM=SEQ pairs are given.
+recover_json() {
+    local tok=$1 kv ls='{}'
+    shift
+    for kv in "$@"; do
+        ls=$(jq -c --arg r "${kv%%=*}" --argjson s "${kv#*=}" '. + {($r): $s}' <<<"$ls")
+    done
+    if [ $# -gt 0 ]; then
+        jq -nc --arg t "$tok" --argjson l "$ls" '{session_token: $t, last_seq: $l}'
+    else
+        jq -nc --arg t "$tok" '{session_token: $t}'
+    fi
+}
+
+# session_conn NAME TOKEN ROOM...: opens connection NAME, joins each ROOM
+# and creates a session; SESSION is its token.
+session_conn() {
+    local name=$1 tok=$2 room
+    shift 2
+    conn_open "$name" "$tok"
+    for room in "$@"; do
+        conn_ok "$name" "join $room" || return 1
+    done
+    conn_ok "$name" 'raw connection:create-session {}' '(.data.session_token | type == "string")' || return 1
+    SESSION=$(jq -r .data.session_token <<<"$CONN_ACK")
+}
+
+# wait_offline USER TOKEN [ROOM]: until the server has noticed that USER has
+# no connection left (bounded): room:online of ROOM (default r), asked with
+# TOKEN (a member's), no longer lists USER. For the moments after a client
+# was killed, before the server read the end of its socket.
+wait_offline() {
+    local user=$1 tok=$2 room=${3:-r}
+    _not_online() {
+        local out
+        out=$(pcli --token "$2" -c "raw room:online {\"room\":\"$3\"}") || { echo "$out"; return 1; }
+        jsel ".ok == true and .data.users != null and (.data.users | map(.user) | index(\"$1\") == null)" "$out" | grep -q . ||
+            { echo "$out"; return 1; }
+    }
+    eventually 10 _not_online "$user" "$tok" "$room"
+}
+
+# conn_stats TOKEN: the data of connection:stats asked on a new connection.
+conn_stats() {
+    local out
+    out=$(pcli --token "$1" -c 'raw connection:stats {}') || { fail "connection:stats failed: $out"; return 1; }
+    jq -cR 'fromjson? | objects | select(.ok == true) | .data' <<<"$out"
+}
+
+# wait_stats TOKEN JQ_FILTER [TIMEOUT_S]: until connection:stats satisfies
+# the filter (bounded poll: for the sweep of expired sessions and drops the
+# server notices on its own). STATS is the last answer.
+wait_stats() {
+    local tok=$1 filter=$2 timeout=${3:-10} i
+    for ((i = 0; i < timeout * 10; i++)); do
+        STATS=$(conn_stats "$tok" 2>/dev/null) || STATS=
+        [ -n "$STATS" ] && jq -e "$filter" <<<"$STATS" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    fail "connection:stats never satisfied '$filter' within ${timeout}s; last: $STATS"
+}
+
+# user_status ASKER_TOKEN USER: the data of presence:user-status USER as
+# seen by ASKER (a new connection of theirs).
+user_status() {
+    local out
+    out=$(pcli --token "$1" -c "raw presence:user-status {\"user\":\"$2\"}") || { fail "user-status failed: $out"; return 1; }
+    jq -cR 'fromjson? | objects | select(.ok == true) | .data' <<<"$out"
+}
