@@ -19,7 +19,12 @@
  *
  * Pushes: for each push the raw callback (parley_on_push) runs first, then
  * the typed callback of its event (parley_on_message, parley_on_typing,
- * parley_on_receipt, parley_on_deleted, parley_on_member, parley_on_error).
+ * parley_on_receipt, parley_on_deleted, parley_on_member, parley_on_error,
+ * parley_on_presence).
+ *
+ * Reconnect: opt in with parley_set_reconnect; the library then reopens a
+ * dropped connection with backoff, recovers the session and replays what
+ * was missed (parley_on_state, parley_on_token, parley_set_offline_policy).
  *
  * Threads: a client may be used from several threads; calls take the
  * client's lock. Callbacks run without that lock held, so they may call
@@ -93,6 +98,11 @@ struct parley_message {
     const char *client_msg_id;
     int64_t reply_to;
     int deleted;
+    /* 1 when the message was missed during a connection drop and replayed
+     * by connection:recover (after PARLEY_STATE_RECOVERED), 0 for a live
+     * one and for every message a call returns (send, history). Added
+     * last, after the fields above, and stays last. */
+    int replayed;
 };
 
 /* A push from the server: the event name and its `data` object as JSON. */
@@ -523,6 +533,230 @@ PARLEY_API void parley_strings_free(struct parley_strings *s);
 PARLEY_API void parley_subscribe_result_free(struct parley_subscribe_result *r);
 PARLEY_API void parley_subscriptions_free(struct parley_subscription *subs, size_t n);
 PARLEY_API void parley_delivery_status_free(struct parley_delivery_status *s);
+
+/* ---- presence ------------------------------------------------------------- */
+
+/* presence:update push: a user's status as others see it changed. */
+struct parley_presence {
+    const char *user;
+    const char *name;   /* display name; the user id when absent */
+    const char *status; /* "online", "away", "busy" or "offline" */
+    int64_t last_seen;  /* ms since the epoch when offline, -1 when null (visible) */
+};
+typedef void (*parley_presence_cb)(parley_client *c, void *userdata,
+                                   const struct parley_presence *p);
+PARLEY_API void parley_on_presence(parley_client *c, parley_presence_cb cb);
+
+/* presence:user-status */
+struct parley_user_status {
+    const char *user;
+    const char *status;  /* as others see it ("offline" while invisible) */
+    int64_t last_seen;   /* ms since the epoch, -1 when null */
+    int64_t connections;
+};
+
+/* presence:stats: plain numbers. */
+struct parley_presence_stats {
+    int64_t online, away, busy; /* users visibly in that status */
+    int64_t users;              /* users with a connection, invisible ones included */
+    int64_t connections;        /* open WebSocket connections */
+};
+
+/* presence:update-status: status is "online", "away", "busy" or "offline"
+ * (invisible while connected); anything else is PARLEY_ERR_INVAL. */
+PARLEY_API int parley_update_status(parley_client *c, const char *status, int timeout_ms);
+PARLEY_API int parley_update_status_async(parley_client *c, const char *status,
+                                          parley_ack_cb cb, void *arg);
+/* presence:online-users: the visible users of room (the caller must be a
+ * member), or of the whole server when room is NULL, sorted by user id.
+ * role is "" in these entries. parley_members_free. */
+PARLEY_API int parley_online_users(parley_client *c, const char *room, int timeout_ms,
+                                   struct parley_member **users, size_t *n);
+PARLEY_API int parley_online_users_async(parley_client *c, const char *room,
+                                         parley_ack_cb cb, void *arg);
+/* presence:user-status of user; parley_user_status_free. */
+PARLEY_API int parley_user_status(parley_client *c, const char *user, int timeout_ms,
+                                  struct parley_user_status **out);
+PARLEY_API int parley_user_status_async(parley_client *c, const char *user, parley_ack_cb cb,
+                                        void *arg);
+PARLEY_API int parley_presence_stats(parley_client *c, int timeout_ms,
+                                     struct parley_presence_stats *out);
+PARLEY_API int parley_presence_stats_async(parley_client *c, parley_ack_cb cb, void *arg);
+
+/* ---- connection recovery: the events ---------------------------------------- */
+
+/* With automatic reconnect (below) the library creates and recovers
+ * sessions itself; these calls are for applications that run their own.
+ * A session token the library sees in any ack of create-session or recover
+ * on this client becomes the one it recovers with. */
+
+/* connection:create-session */
+struct parley_session {
+    const char *session_token;
+    int64_t expires_in; /* seconds */
+};
+
+/* One room of connection:recover's last_seq. */
+struct parley_last_seq {
+    const char *room;
+    int64_t seq; /* >= 0: the highest seq received */
+};
+
+/* connection:recover's ack. */
+struct parley_recover_result {
+    int recovered;             /* 0: too many missed, nothing replayed */
+    const char *session_token; /* the successor, attached to this connection */
+    const char **rooms;        /* resubscribed */
+    size_t n_rooms;
+    int64_t missed;
+};
+
+/* connection:session-info */
+struct parley_session_info {
+    const char *session_id;
+    const char **rooms;
+    size_t n_rooms;
+    int64_t created_at; /* ms since the epoch */
+    int64_t expires_at; /* ms since the epoch, -1 when null (held by this connection) */
+    const char *state;  /* "active" */
+};
+
+/* connection:stats: plain numbers. */
+struct parley_connection_stats {
+    int64_t active_sessions, recovered, failed, expired, queued;
+};
+
+/* parley_session_free. */
+PARLEY_API int parley_create_session(parley_client *c, int timeout_ms,
+                                     struct parley_session **out);
+PARLEY_API int parley_create_session_async(parley_client *c, parley_ack_cb cb, void *arg);
+/* connection:recover with last_seq[0..n): the replay of each room starts
+ * after its seq. last_seq NULL: the highest seq this client saw per room
+ * (message:new pushes, its own send acks, join acks), as the automatic
+ * recovery sends. The replayed message:new pushes follow the ack; the
+ * message callback gets them with replayed set. parley_recover_result_free. */
+PARLEY_API int parley_recover(parley_client *c, const char *session_token,
+                              const struct parley_last_seq *last_seq, size_t n, int timeout_ms,
+                              struct parley_recover_result **out);
+PARLEY_API int parley_recover_async(parley_client *c, const char *session_token,
+                                    const struct parley_last_seq *last_seq, size_t n,
+                                    parley_ack_cb cb, void *arg);
+/* parley_session_info_free. */
+PARLEY_API int parley_session_info(parley_client *c, int timeout_ms,
+                                   struct parley_session_info **out);
+PARLEY_API int parley_session_info_async(parley_client *c, parley_ack_cb cb, void *arg);
+PARLEY_API int parley_connection_stats(parley_client *c, int timeout_ms,
+                                       struct parley_connection_stats *out);
+PARLEY_API int parley_connection_stats_async(parley_client *c, parley_ack_cb cb, void *arg);
+
+/* Parsing the acks' data (as the parse functions above), and freeing. */
+PARLEY_API int parley_user_status_parse(const char *json, struct parley_user_status **out);
+PARLEY_API int parley_presence_stats_parse(const char *json, struct parley_presence_stats *out);
+PARLEY_API int parley_session_parse(const char *json, struct parley_session **out);
+PARLEY_API int parley_recover_result_parse(const char *json, struct parley_recover_result **out);
+PARLEY_API int parley_session_info_parse(const char *json, struct parley_session_info **out);
+PARLEY_API int parley_connection_stats_parse(const char *json,
+                                             struct parley_connection_stats *out);
+/* A presence:update push's data. parley_presence_free. */
+PARLEY_API int parley_presence_parse(const char *json, struct parley_presence **out);
+PARLEY_API void parley_user_status_free(struct parley_user_status *s);
+PARLEY_API void parley_session_free(struct parley_session *s);
+PARLEY_API void parley_recover_result_free(struct parley_recover_result *r);
+PARLEY_API void parley_session_info_free(struct parley_session_info *s);
+PARLEY_API void parley_presence_free(struct parley_presence *p);
+
+/* ---- automatic reconnect and recovery --------------------------------------- */
+
+/* Off by default. When on, a connection that ends without
+ * parley_disconnect (dropped, closed by the server, 4001 when the JWT
+ * expired) is reopened to the same URL: attempt k waits a random time
+ * between d/2 and d, d = min(max_ms, min_ms * 2^(k-1)); after a 4001 the
+ * first attempt is immediate. min_ms <= 0 means 1000, max_ms <= 0 30000;
+ * PARLEY_ERR_INVAL when max_ms < min_ms.
+ *
+ * After every connect the library sends connection:create-session and
+ * keeps the token. After a reconnect it sends connection:recover with that
+ * token and last_seq (the highest seq it saw per room), adopts the
+ * successor token, and hands the replayed messages to the message callback
+ * with replayed set. When the server answers recovered false (too many
+ * missed) or refuses the token (session_expired), the state callback gets
+ * PARLEY_STATE_SESSION_LOST, the library subscribes again to the rooms the
+ * connection had (room:subscribe-multiple) and takes a new session; the
+ * application reloads what it missed with message:history.
+ *
+ * Every message:new whose seq is not above the last one seen for its room
+ * is dropped (counted in duplicates_dropped), with or without reconnect.
+ *
+ * Who makes the attempts: the loop thread (managed); a blocking call
+ * waiting for its ack when no loop thread runs; parley_loop and
+ * parley_loop_misc (embedded: each attempt blocks that call up to 10 s;
+ * ask parley_socket again after every call). Disabling cancels a pending
+ * reconnect. */
+PARLEY_API int parley_set_reconnect(parley_client *c, int enable, int min_ms, int max_ms);
+
+/* What a request made while the client is not connected does. */
+enum parley_offline_policy {
+    /* PARLEY_ERR_NOT_CONNECTED at once; requests in flight when the
+     * connection drops complete with PARLEY_ERR_CLOSED. The default. */
+    PARLEY_OFFLINE_FAIL = 0,
+    /* While a reconnect is pending or a connect under way, a request is
+     * queued and sent once connected (after the recovery request), still
+     * bounded by its timeout. Requests in flight when the connection drops
+     * are sent again after the reconnect, except message:delete and
+     * connection:create-session/recover and events the library does not
+     * know, which complete with PARLEY_ERR_CLOSED. With reconnect on, every
+     * message:send gets a client_msg_id (16 random bytes in hex) when the
+     * caller gave none, so a send repeated after a lost ack is stored once. */
+    PARLEY_OFFLINE_WAIT = 1,
+};
+PARLEY_API int parley_set_offline_policy(parley_client *c, int policy);
+
+/* Before each automatic connect attempt: the application may hand a fresh
+ * JWT (the library copies it at once; NULL keeps the current one, which
+ * parley_set_token may also change meanwhile). Without this callback the
+ * current token is reused. */
+struct parley_token_request {
+    int close_code;  /* how the connection ended: 4001 token expired, 1006 dropped, ... */
+    int attempt;     /* 1 for the first attempt after the drop */
+    int http_status; /* the previous attempt's refusal (401...), 0 if none */
+};
+typedef const char *(*parley_token_cb)(parley_client *c, void *userdata,
+                                       const struct parley_token_request *r);
+PARLEY_API void parley_on_token(parley_client *c, parley_token_cb cb);
+
+enum parley_conn_state {
+    PARLEY_STATE_CONNECTING = 1, /* an automatic attempt starts; count: its number */
+    PARLEY_STATE_CONNECTED,      /* a connection is open (any connect) */
+    PARLEY_STATE_RECOVERING,     /* connection:recover sent */
+    PARLEY_STATE_RECOVERED,      /* count: messages missed, replayed next */
+    PARLEY_STATE_SESSION_LOST,   /* count: messages missed (0 when the token was refused) */
+    PARLEY_STATE_DISCONNECTED,   /* the connection ended; close_code, will_retry */
+};
+struct parley_state_event {
+    int state;       /* enum parley_conn_state */
+    int64_t count;
+    int close_code;  /* DISCONNECTED: as the disconnect callback's code; else 0 */
+    int will_retry;  /* DISCONNECTED: 1 when an automatic reconnect follows */
+};
+typedef void (*parley_state_cb)(parley_client *c, void *userdata,
+                                const struct parley_state_event *s);
+/* State events are delivered in order with the pushes: RECOVERED comes
+ * before the replayed messages, DISCONNECTED after the disconnect callback. */
+PARLEY_API void parley_on_state(parley_client *c, parley_state_cb cb);
+/* "connecting", "connected", ...; "unknown" for anything else. */
+PARLEY_API const char *parley_state_name(int state);
+
+/* Counters since the client was created, for tests and diagnostics. */
+struct parley_client_stats {
+    int64_t drops;              /* connections that ended without parley_disconnect */
+    int64_t reconnects;         /* successful automatic connects */
+    int64_t recovered;          /* recoveries answered recovered: true */
+    int64_t sessions_lost;      /* SESSION_LOST reports */
+    int64_t replayed;           /* message:new pushes flagged replayed */
+    int64_t duplicates_dropped; /* message:new pushes dropped as already seen */
+    int64_t retried;            /* requests sent again after a reconnect */
+};
+PARLEY_API int parley_stats(const parley_client *c, struct parley_client_stats *out);
 
 /* ---- accounts over HTTP ------------------------------------------------- */
 

@@ -10,7 +10,6 @@
 
 #include "client.h"
 #include "clock.h"
-#include "handshake.h"
 #include "json.h"
 
 /* ---- lock ---- */
@@ -29,7 +28,10 @@ void pl_unlock(const parley_client *c)
 
 int pl_in_callback_locked(const parley_client *c)
 {
-    return c->dispatching && pthread_equal(c->dispatch_tid, pthread_self());
+    pthread_t self = pthread_self();
+
+    return (c->dispatching && pthread_equal(c->dispatch_tid, self)) ||
+           (c->in_token_cb && pthread_equal(c->rc_tid, self));
 }
 
 void pl_wake(parley_client *c)
@@ -107,6 +109,8 @@ PARLEY_API parley_client *parley_client_new(const char *url, void *userdata)
     }
     c->userdata = userdata;
     c->tr = (struct pl_transport)PL_TRANSPORT_INIT;
+    c->rc_min_ms = 1000;
+    c->rc_max_ms = 30000;
     c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c->wake_fd < 0) {
         free(c);
@@ -157,6 +161,10 @@ PARLEY_API void parley_client_destroy(parley_client *c)
     if (!c)
         return;
     pl_lock(c);
+    /* No reconnect from here on, whoever would make it. */
+    c->destroying = 1;
+    c->rc_pending = 0;
+    c->rc_cancel = 1;
     if (c->loop_joinable) {
         pthread_t tid = c->loop_tid;
         c->loop_stop = 1;
@@ -166,6 +174,9 @@ PARLEY_API void parley_client_destroy(parley_client *c)
         pthread_join(tid, NULL);
         pl_lock(c);
     }
+    /* A blocking call of another thread may be mid-attempt: let it end. */
+    while (c->rc_connecting)
+        pthread_cond_wait(&c->cond, &c->lock);
     close_and_wait_locked(c);
     pl_request_fail_all_locked(c, PARLEY_ERR_CLOSED);
     pl_unlock(c);
@@ -178,29 +189,35 @@ PARLEY_API void parley_client_destroy(parley_client *c)
     free(c->disc_ev);
     free(c->prebuf);
     free(c->token);
+    pl_track_free(c);
     close(c->wake_fd);
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
+int pl_token_dup(const char *jwt, char **out)
+{
+    *out = NULL;
+    /* It goes into a header line: nothing that could end or split it. */
+    for (const char *p = jwt; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return PARLEY_ERR_INVAL;
+    if (strlen(jwt) > 8192)
+        return PARLEY_ERR_INVAL;
+    *out = strdup(jwt);
+    return *out ? PARLEY_OK : PARLEY_ERR_NOMEM;
+}
+
 PARLEY_API int parley_set_token(parley_client *c, const char *jwt)
 {
     char *copy = NULL;
+    int rc;
 
     if (!c)
         return PARLEY_ERR_INVAL;
-    if (jwt) {
-        /* It goes into a header line: nothing that could end or split it. */
-        for (const char *p = jwt; *p; p++)
-            if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-                return PARLEY_ERR_INVAL;
-        if (strlen(jwt) > 8192)
-            return PARLEY_ERR_INVAL;
-        copy = strdup(jwt);
-        if (!copy)
-            return PARLEY_ERR_NOMEM;
-    }
+    if (jwt && (rc = pl_token_dup(jwt, &copy)) != PARLEY_OK)
+        return rc;
     pl_lock(c);
     free(c->token);
     c->token = copy;
@@ -210,8 +227,6 @@ PARLEY_API int parley_set_token(parley_client *c, const char *jwt)
 
 PARLEY_API int parley_connect(parley_client *c, int timeout_ms)
 {
-    struct pl_transport tr = PL_TRANSPORT_INIT;
-    struct pl_hs_result hs;
     char *token = NULL;
     int64_t deadline = pl_deadline(timeout_ms);
     int rc;
@@ -219,9 +234,8 @@ PARLEY_API int parley_connect(parley_client *c, int timeout_ms)
     if (!c)
         return PARLEY_ERR_INVAL;
     pl_clear_error(c);
-    memset(&hs, 0, sizeof(hs));
     pl_lock(c);
-    if (c->state != PL_DISCONNECTED) {
+    if (c->state != PL_DISCONNECTED || c->rc_connecting) {
         pl_unlock(c);
         return PARLEY_ERR_INVAL;
     }
@@ -229,39 +243,7 @@ PARLEY_API int parley_connect(parley_client *c, int timeout_ms)
         pl_unlock(c);
         return PARLEY_ERR_NOMEM;
     }
-    /* The connect and the handshake run unlocked: other threads see
-     * PL_CONNECTING and get PARLEY_ERR_NOT_CONNECTED meanwhile. */
-    c->state = PL_CONNECTING;
-    c->http_status = 0;
-    c->close_code = 0;
-    c->close_reason[0] = '\0';
-    pl_unlock(c);
-
-    rc = pl_tcp_connect(c->url.host, c->url.port, deadline, &tr);
-    if (rc == PARLEY_OK)
-        rc = pl_handshake(&tr, &c->url, token, deadline, &hs);
-    free(token);
-
-    pl_lock(c);
-    c->http_status = hs.http_status;
-    if (rc == PARLEY_OK) {
-        rc = pl_ws_attach_locked(c, &tr, hs.extra, hs.extra_len);
-        hs.extra = NULL;
-    }
-    if (rc != PARLEY_OK) {
-        pl_tr_close(&tr);
-        free(hs.extra);
-        c->state = PL_DISCONNECTED;
-        if (hs.error_code[0] || hs.error_message[0])
-            pl_set_error(c, hs.error_code, hs.error_message);
-    } else if (c->prebuf && !c->loop_running) {
-        /* Frames that came with the 101: handle them now, since the socket
-         * will not report them readable. */
-        pl_ws_read_locked(c);
-        pl_ws_reap_locked(c);
-    }
-    pthread_cond_broadcast(&c->cond);
-    pl_wake(c);
+    rc = pl_connect_locked(c, token, deadline, 0);
     pl_unlock(c);
     pl_dispatch(c);
     return rc;
@@ -272,7 +254,28 @@ PARLEY_API void parley_disconnect(parley_client *c)
     if (!c)
         return;
     pl_lock(c);
-    close_and_wait_locked(c);
+    /* No reconnect after this: cancel a pending one, and one under way
+     * (waiting for it unless this thread runs it, from the token
+     * callback). */
+    if (c->rc_pending || c->rc_connecting) {
+        int had_pending = c->rc_pending;
+        c->rc_pending = 0;
+        c->rc_cancel = 1;
+        if (c->rc_connecting && !pthread_equal(c->rc_tid, pthread_self())) {
+            while (c->rc_connecting)
+                pthread_cond_wait(&c->cond, &c->lock);
+        }
+        if (had_pending && !c->ws)
+            pl_state_locked(c, PARLEY_STATE_DISCONNECTED, 0, c->rc_close_code, 0);
+    }
+    if (c->ws) {
+        c->app_closing = 1;
+        close_and_wait_locked(c);
+    } else {
+        /* Nothing to close: what a reconnect would have resumed ends here. */
+        pl_request_fail_queued_locked(c);
+        pl_track_reset_locked(c);
+    }
     pl_unlock(c);
     pl_dispatch(c);
 }
@@ -367,6 +370,9 @@ PL_SETTER(parley_on_deleted, parley_deleted_cb, on_deleted)
 PL_SETTER(parley_on_member, parley_member_cb, on_member)
 PL_SETTER(parley_on_error, parley_error_cb, on_error)
 PL_SETTER(parley_on_unmatched_ack, parley_unmatched_ack_cb, on_unmatched_ack)
+PL_SETTER(parley_on_presence, parley_presence_cb, on_presence)
+PL_SETTER(parley_on_state, parley_state_cb, on_state)
+PL_SETTER(parley_on_token, parley_token_cb, on_token)
 
 #undef PL_SETTER
 

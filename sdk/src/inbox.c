@@ -70,6 +70,7 @@ static void run_event(parley_client *c, const struct pl_cbs *cb, struct pl_event
             /* A message:new the library cannot read still reached the push
              * callback; the typed callback only gets well-formed ones. */
             if (parley_message_parse(ev->json, &m) == PARLEY_OK) {
+                m->replayed = ev->replayed;
                 cb->message(c, cb->userdata, m);
                 parley_message_free(m);
             }
@@ -92,6 +93,12 @@ static void run_event(parley_client *c, const struct pl_cbs *cb, struct pl_event
         if (cb->disconnect)
             cb->disconnect(c, cb->userdata, ev->rc, ev->json ? ev->json : "");
         break;
+    case PL_EV_STATE:
+        if (cb->state) {
+            struct parley_state_event st = {ev->rc, ev->count, ev->code, ev->retry};
+            cb->state(c, cb->userdata, &st);
+        }
+        break;
     }
 }
 
@@ -110,10 +117,10 @@ void pl_dispatch(parley_client *c)
     c->dispatching = 1;
     c->dispatch_tid = self;
     while ((ev = c->inbox_head) != NULL) {
-        struct pl_cbs cb = {c->on_push,   c->on_message,  c->on_disconnect,
-                            c->on_typing, c->on_receipt,  c->on_deleted,
-                            c->on_member, c->on_error,    c->on_unmatched_ack,
-                            c->userdata};
+        struct pl_cbs cb = {c->on_push,     c->on_message,  c->on_disconnect,
+                            c->on_typing,   c->on_receipt,  c->on_deleted,
+                            c->on_member,   c->on_error,    c->on_unmatched_ack,
+                            c->on_presence, c->on_state,    c->userdata};
         c->inbox_head = ev->next;
         if (!c->inbox_head)
             c->inbox_tail = NULL;

@@ -66,6 +66,29 @@ static int io_round_locked(parley_client *c, int timeout_ms)
     return pl_ws_reap_locked(c);
 }
 
+void pl_reconnect_round_locked(parley_client *c, int cap_ms)
+{
+    int64_t due = pl_reconnect_due_locked(c), rd;
+    struct pollfd pfd;
+
+    if (due >= 0 && pd_mono_ms() >= due) {
+        pl_reconnect_attempt_locked(c);
+        pl_request_timeouts_locked(c);
+        return;
+    }
+    rd = pl_request_next_deadline_locked(c);
+    if (rd >= 0 && (due < 0 || rd < due))
+        due = rd;
+    pfd.fd = c->wake_fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    pl_unlock(c);
+    if (poll(&pfd, 1, pl_ms_until(due, cap_ms)) > 0)
+        drain_wake(c->wake_fd);
+    pl_lock(c);
+    pl_request_timeouts_locked(c);
+}
+
 int pl_wait_locked(parley_client *c, int (*pred)(parley_client *, void *), void *arg,
                    int64_t deadline)
 {
@@ -77,9 +100,11 @@ int pl_wait_locked(parley_client *c, int (*pred)(parley_client *, void *), void 
         now = pd_mono_ms();
         if (deadline >= 0 && now >= deadline)
             return 0;
-        if (c->loop_running || c->driving) {
-            /* Someone else polls the socket: sleep until they report. The
-             * one-second cap is a safety net, not the mechanism. */
+        if (c->loop_running || c->driving ||
+            (!c->ws && (c->state == PL_CONNECTING || c->rc_connecting))) {
+            /* Someone else polls the socket or connects: sleep until they
+             * report. The one-second cap is a safety net, not the
+             * mechanism. */
             int64_t until = now + 1000;
             struct timespec ts;
             if (deadline >= 0 && deadline < until)
@@ -89,11 +114,14 @@ int pl_wait_locked(parley_client *c, int (*pred)(parley_client *, void *), void 
             pthread_cond_timedwait(&c->cond, &c->lock, &ts);
             continue;
         }
-        if (!c->ws)
+        if (!c->ws && !c->rc_pending)
             return pred(c, arg); /* nothing left to drive */
         c->driving = 1;
         c->driver_tid = pthread_self();
-        io_round_locked(c, pl_ms_until(deadline, 1000));
+        if (c->ws)
+            io_round_locked(c, pl_ms_until(deadline, 1000));
+        else
+            pl_reconnect_round_locked(c, pl_ms_until(deadline, 1000));
         c->driving = 0;
         pthread_cond_broadcast(&c->cond);
         /* Pushes that arrived meanwhile reach their callbacks before the
@@ -115,12 +143,9 @@ static void *loop_main(void *arg)
         if (c->ws) {
             io_round_locked(c, 1000);
         } else {
-            /* Idle until parley_connect or parley_loop_stop wakes us. */
-            struct pollfd pfd = {.fd = c->wake_fd, .events = POLLIN};
-            pl_unlock(c);
-            if (poll(&pfd, 1, 1000) > 0)
-                drain_wake(c->wake_fd);
-            pl_lock(c);
+            /* Reconnect when due; otherwise idle until parley_connect or
+             * parley_loop_stop wakes us (queued requests still time out). */
+            pl_reconnect_round_locked(c, 1000);
         }
         pl_unlock(c);
         pl_dispatch(c);
@@ -289,6 +314,9 @@ PARLEY_API int parley_loop_misc(parley_client *c)
     pl_request_timeouts_locked(c);
     if (pl_ws_reap_locked(c))
         rc = PARLEY_ERR_CLOSED;
+    else if (!c->ws && pl_reconnect_due_locked(c) >= 0 &&
+             pd_mono_ms() >= pl_reconnect_due_locked(c))
+        pl_reconnect_attempt_locked(c);
     pl_unlock(c);
     pl_dispatch(c);
     return rc;
@@ -306,9 +334,17 @@ PARLEY_API int parley_loop(parley_client *c, int timeout_ms)
         return PARLEY_ERR_INVAL;
     }
     if (!c->ws) {
+        /* With a reconnect pending, the round waits for it (and makes the
+         * attempt when due) instead of failing. */
+        if (!c->rc_pending || c->rc_connecting) {
+            pl_unlock(c);
+            pl_dispatch(c);
+            return c->rc_pending ? PARLEY_OK : PARLEY_ERR_NOT_CONNECTED;
+        }
+        pl_reconnect_round_locked(c, timeout_ms < 0 ? 1000 : timeout_ms);
         pl_unlock(c);
         pl_dispatch(c);
-        return PARLEY_ERR_NOT_CONNECTED;
+        return PARLEY_OK;
     }
     if (io_round_locked(c, timeout_ms < 0 ? -1 : timeout_ms))
         rc = PARLEY_ERR_CLOSED;

@@ -80,6 +80,7 @@ static void fill(struct parley_message *m, const struct fields *f, char **pool)
     m->ts = f->ts;
     m->reply_to = f->reply_to;
     m->deleted = f->deleted;
+    m->replayed = 0;
     m->room = put(pool, f->room);
     m->user = put(pool, f->user);
     m->name = put(pool, f->name);

@@ -89,10 +89,29 @@ static void error_push(parley_client *c, const struct pl_cbs *cb, const cJSON *d
     cb->error(c, cb->userdata, &e);
 }
 
+static void presence(parley_client *c, const struct pl_cbs *cb, const cJSON *d)
+{
+    struct parley_presence p;
+    const cJSON *ls = cJSON_GetObjectItemCaseSensitive(d, "last_seen");
+
+    p.user = str_field(d, "user");
+    p.status = str_field(d, "status");
+    if (!p.user || !p.status)
+        return;
+    p.name = str_field(d, "name");
+    if (!p.name)
+        p.name = p.user;
+    if (!ls || cJSON_IsNull(ls))
+        p.last_seen = -1;
+    else if (!pl_json_int64(ls, &p.last_seen))
+        return;
+    cb->presence(c, cb->userdata, &p);
+}
+
 void pl_push_typed(parley_client *c, const struct pl_cbs *cb, const char *name,
                    const char *json)
 {
-    enum { NONE, TYPING, DELIVERED, READ, DELETED, JOINED, LEFT, ERROR } kind = NONE;
+    enum { NONE, TYPING, DELIVERED, READ, DELETED, JOINED, LEFT, ERROR, PRESENCE } kind = NONE;
     cJSON *d;
 
     if (strcmp(name, "message:typing") == 0 && cb->typing)
@@ -109,6 +128,8 @@ void pl_push_typed(parley_client *c, const struct pl_cbs *cb, const char *name,
         kind = LEFT;
     else if (strcmp(name, "error") == 0 && cb->error)
         kind = ERROR;
+    else if (strcmp(name, "presence:update") == 0 && cb->presence)
+        kind = PRESENCE;
     if (kind == NONE)
         return; /* no callback for it: not even parsed */
     d = cJSON_Parse(json);
@@ -137,6 +158,9 @@ void pl_push_typed(parley_client *c, const struct pl_cbs *cb, const char *name,
         break;
     case ERROR:
         error_push(c, cb, d);
+        break;
+    case PRESENCE:
+        presence(c, cb, d);
         break;
     case NONE:
         break;

@@ -8,6 +8,7 @@
  * Both passes take the same pieces in the same order, so the second one
  * cannot fail. */
 #include <stdalign.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -364,6 +365,114 @@ static int delivery_result(struct blk *b, const cJSON *j, size_t *n)
     return 1;
 }
 
+/* ---- presence and connection recovery ------------------------------------------ */
+
+static int user_status_result(struct blk *b, const cJSON *j, size_t *n)
+{
+    struct parley_user_status *r = TAKE(b, struct parley_user_status, 1);
+    struct parley_user_status tmp;
+    const char *user, *status;
+
+    if (!cJSON_IsObject(j) || !get_str(j, "user", &user, NULL, 1) ||
+        !get_str(j, "status", &status, NULL, 1) ||
+        !get_int(j, "last_seen", &tmp.last_seen, -1, 0) ||
+        !get_int(j, "connections", &tmp.connections, 0, 0))
+        return 0;
+    tmp.user = put_str(b, user);
+    tmp.status = put_str(b, status);
+    if (r)
+        *r = tmp;
+    return 1;
+}
+
+static int presence_result(struct blk *b, const cJSON *j, size_t *n)
+{
+    struct parley_presence *r = TAKE(b, struct parley_presence, 1);
+    struct parley_presence tmp;
+    const char *user, *name, *status;
+
+    if (!cJSON_IsObject(j) || !get_str(j, "user", &user, NULL, 1) ||
+        !get_str(j, "name", &name, NULL, 0) || !get_str(j, "status", &status, NULL, 1) ||
+        !get_int(j, "last_seen", &tmp.last_seen, -1, 0))
+        return 0;
+    tmp.user = put_str(b, user);
+    tmp.name = put_str(b, name ? name : user);
+    tmp.status = put_str(b, status);
+    if (r)
+        *r = tmp;
+    return 1;
+}
+
+static int session_result(struct blk *b, const cJSON *j, size_t *n)
+{
+    struct parley_session *r = TAKE(b, struct parley_session, 1);
+    struct parley_session tmp;
+    const char *token;
+
+    if (!cJSON_IsObject(j) || !get_str(j, "session_token", &token, NULL, 1) ||
+        !get_int(j, "expires_in", &tmp.expires_in, 0, 0))
+        return 0;
+    tmp.session_token = put_str(b, token);
+    if (r)
+        *r = tmp;
+    return 1;
+}
+
+static int recover_result(struct blk *b, const cJSON *j, size_t *n)
+{
+    struct parley_recover_result *r = TAKE(b, struct parley_recover_result, 1);
+    struct parley_recover_result tmp;
+    const cJSON *rec, *rooms;
+    const char *token;
+
+    if (!cJSON_IsObject(j))
+        return 0;
+    rec = cJSON_GetObjectItemCaseSensitive(j, "recovered");
+    if (!cJSON_IsBool(rec) || !get_str(j, "session_token", &token, "", 0) ||
+        !get_array(j, "rooms", &rooms) || !get_int(j, "missed", &tmp.missed, 0, 0))
+        return 0;
+    tmp.recovered = cJSON_IsTrue(rec);
+    if (!strings_piece(b, rooms, &tmp.rooms, &tmp.n_rooms))
+        return 0;
+    tmp.session_token = put_str(b, token);
+    if (r)
+        *r = tmp;
+    return 1;
+}
+
+static int session_info_result(struct blk *b, const cJSON *j, size_t *n)
+{
+    struct parley_session_info *r = TAKE(b, struct parley_session_info, 1);
+    struct parley_session_info tmp;
+    const cJSON *rooms, *id;
+    const char *sid = NULL, *state;
+    char num[24];
+
+    if (!cJSON_IsObject(j) || !get_array(j, "rooms", &rooms) ||
+        !get_int(j, "created_at", &tmp.created_at, 0, 0) ||
+        !get_int(j, "expires_at", &tmp.expires_at, -1, 0) ||
+        !get_str(j, "state", &state, "", 0))
+        return 0;
+    /* An opaque id: a string, or an integer read as its decimal text. */
+    id = cJSON_GetObjectItemCaseSensitive(j, "session_id");
+    if (cJSON_IsString(id)) {
+        sid = id->valuestring;
+    } else {
+        int64_t v;
+        if (!pl_json_int64(id, &v))
+            return 0;
+        snprintf(num, sizeof(num), "%lld", (long long)v);
+        sid = num;
+    }
+    if (!strings_piece(b, rooms, &tmp.rooms, &tmp.n_rooms))
+        return 0;
+    tmp.session_id = put_str(b, sid);
+    tmp.state = put_str(b, state);
+    if (r)
+        *r = tmp;
+    return 1;
+}
+
 /* ---- the public parse functions ------------------------------------------------- */
 
 /* The array to read: the root itself, or the first of keys that holds an
@@ -538,6 +647,94 @@ PARLEY_API int parley_message_stats_parse(const char *json, struct parley_messag
     return rc;
 }
 
+PARLEY_API int parley_user_status_parse(const char *json, struct parley_user_status **out)
+{
+    return parse_with(json, NULL, user_status_result, (void **)out, NULL);
+}
+
+PARLEY_API int parley_presence_parse(const char *json, struct parley_presence **out)
+{
+    return parse_with(json, NULL, presence_result, (void **)out, NULL);
+}
+
+PARLEY_API int parley_session_parse(const char *json, struct parley_session **out)
+{
+    return parse_with(json, NULL, session_result, (void **)out, NULL);
+}
+
+PARLEY_API int parley_recover_result_parse(const char *json, struct parley_recover_result **out)
+{
+    return parse_with(json, NULL, recover_result, (void **)out, NULL);
+}
+
+PARLEY_API int parley_session_info_parse(const char *json, struct parley_session_info **out)
+{
+    return parse_with(json, NULL, session_info_result, (void **)out, NULL);
+}
+
+/* Reads the required integer fields keys[i] of a JSON object into vals[i]
+ * (all or none). */
+static int parse_numbers(const char *json, const char *const *keys, int64_t *vals, size_t n)
+{
+    cJSON *root;
+    int rc = PARLEY_ERR_PROTOCOL;
+    size_t i;
+
+    if (!json)
+        return PARLEY_ERR_INVAL;
+    root = cJSON_Parse(json);
+    if (cJSON_IsObject(root)) {
+        for (i = 0; i < n && get_int(root, keys[i], &vals[i], 0, 1); i++)
+            ;
+        if (i == n)
+            rc = PARLEY_OK;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+PARLEY_API int parley_presence_stats_parse(const char *json, struct parley_presence_stats *out)
+{
+    static const char *const keys[] = {"online", "away", "busy", "users", "connections"};
+    int64_t v[5];
+    int rc;
+
+    if (!out)
+        return PARLEY_ERR_INVAL;
+    memset(out, 0, sizeof(*out));
+    rc = parse_numbers(json, keys, v, 5);
+    if (rc == PARLEY_OK) {
+        out->online = v[0];
+        out->away = v[1];
+        out->busy = v[2];
+        out->users = v[3];
+        out->connections = v[4];
+    }
+    return rc;
+}
+
+PARLEY_API int parley_connection_stats_parse(const char *json,
+                                             struct parley_connection_stats *out)
+{
+    static const char *const keys[] = {"active_sessions", "recovered", "failed", "expired",
+                                       "queued"};
+    int64_t v[5];
+    int rc;
+
+    if (!out)
+        return PARLEY_ERR_INVAL;
+    memset(out, 0, sizeof(*out));
+    rc = parse_numbers(json, keys, v, 5);
+    if (rc == PARLEY_OK) {
+        out->active_sessions = v[0];
+        out->recovered = v[1];
+        out->failed = v[2];
+        out->expired = v[3];
+        out->queued = v[4];
+    }
+    return rc;
+}
+
 /* ---- freeing: every result is one block ---------------------------------------- */
 
 PARLEY_API void parley_room_free(struct parley_room *room)
@@ -576,4 +773,29 @@ PARLEY_API void parley_subscriptions_free(struct parley_subscription *subs, size
 PARLEY_API void parley_delivery_status_free(struct parley_delivery_status *s)
 {
     free(s);
+}
+
+PARLEY_API void parley_user_status_free(struct parley_user_status *s)
+{
+    free(s);
+}
+
+PARLEY_API void parley_session_free(struct parley_session *s)
+{
+    free(s);
+}
+
+PARLEY_API void parley_recover_result_free(struct parley_recover_result *r)
+{
+    free(r);
+}
+
+PARLEY_API void parley_session_info_free(struct parley_session_info *s)
+{
+    free(s);
+}
+
+PARLEY_API void parley_presence_free(struct parley_presence *p)
+{
+    free(p);
 }

@@ -79,7 +79,9 @@ static void handle_text(parley_client *c, const uint8_t *msg, size_t len)
     cJSON *root = cJSON_ParseWithLength((const char *)msg, len);
     const cJSON *id, *event, *data;
     int64_t idv;
+    int replayed = 0;
     char *name, *json;
+    struct pl_event *ev;
 
     /* What the protocol does not allow is dropped, not fatal: a newer
      * server may send things this library does not know yet. */
@@ -95,14 +97,23 @@ static void handle_text(parley_client *c, const uint8_t *msg, size_t len)
     if (!cJSON_IsString(event))
         goto out;
     data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    /* A message:new already seen goes no further (recovery.c). */
+    if (!pl_track_push_locked(c, event->valuestring, data, &replayed))
+        goto out;
     name = strdup(event->valuestring);
     json = data ? pl_json_print(data) : strdup("{}");
-    if (!name || !json) {
+    ev = calloc(1, sizeof(*ev));
+    if (!name || !json || !ev) {
         free(name);
         free(json);
+        free(ev);
         goto out;
     }
-    pl_inbox_add_locked(c, PL_EV_PUSH, name, json, NULL, NULL, 0);
+    ev->type = PL_EV_PUSH;
+    ev->name = name;
+    ev->json = json;
+    ev->replayed = replayed;
+    pl_inbox_push_locked(c, ev);
 out:
     cJSON_Delete(root);
 }
@@ -235,6 +246,7 @@ void pl_ws_teardown_locked(parley_client *c)
 {
     struct pl_event *disc = c->disc_ev;
     int code = c->close_received ? c->close_code : 1006;
+    int retry;
 
     if (!c->ws)
         return;
@@ -247,15 +259,18 @@ void pl_ws_teardown_locked(parley_client *c)
     c->state = PL_DISCONNECTED;
     c->disc_ev = NULL;
     /* Requests first, then the disconnect: a completion never arrives after
-     * the application was told the connection is gone. */
-    pl_request_fail_all_locked(c, PARLEY_ERR_CLOSED);
+     * the application was told the connection is gone. pl_conn_lost_locked
+     * completes them (or keeps them for the reconnect) and schedules it. */
+    retry = pl_conn_lost_locked(c, code);
     if (disc) {
         disc->type = PL_EV_DISCONNECT;
         disc->rc = code;
         disc->json = strdup(c->close_received ? c->close_reason : "");
         pl_inbox_push_locked(c, disc);
     }
+    pl_state_locked(c, PARLEY_STATE_DISCONNECTED, 0, code, retry);
     pthread_cond_broadcast(&c->cond);
+    pl_wake(c);
 }
 
 int pl_ws_reap_locked(parley_client *c)
