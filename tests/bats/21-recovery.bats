@@ -16,52 +16,6 @@ setup() {
     OUT=$BATS_TEST_TMPDIR
 }
 
-# members ROOM...: alice and bob are members of each ROOM.
-members() {
-    local room a=() b=()
-    for room in "$@"; do
-        a+=(-c "join $room")
-        b+=(-c "join $room")
-    done
-    run pcli --token "$TA" "${a[@]}"
-    assert_status 0
-    run pcli --token "$TB" "${b[@]}"
-    assert_status 0
-}
-
-# recover_on NAME SESSION_TOKEN [ROOM=SEQ...]: opens connection NAME as alice
-# and recovers the session; the ack is CONN_ACK, its successor token NEXT.
-recover_on() {
-    local name=$1 tok=$2
-    shift 2
-    conn_open "$name" "$TA"
-    conn_run "$name" "raw connection:recover $(recover_json "$tok" "$@")" || return 1
-    NEXT=$(jq -r '.data.session_token // empty' <<<"$CONN_ACK")
-}
-
-# expect_recovered MISSED ROOMS_JSON: CONN_ACK is a successful recovery of
-# MISSED messages resubscribing ROOMS (in any order), with a new token.
-expect_recovered() {
-    jq -e --argjson m "$1" --argjson rooms "$2" --arg old "${3:-}" '.ok == true
-        and (.data | keys == ["missed","recovered","rooms","session_token"])
-        and .data.recovered == true and .data.missed == $m and (.data.rooms | sort) == ($rooms | sort)
-        and (.data.session_token | type == "string" and length >= 43) and .data.session_token != $old' <<<"$CONN_ACK" >/dev/null ||
-        fail "want recovered:true, missed $1, rooms $2: $CONN_ACK"
-}
-
-# replay_first FILE: the recover ack comes before every message:new push in
-# FILE (the replay follows the ack).
-replay_first() {
-    jq -cR 'fromjson? // {}' "$1" | jq -se '(map(.ok == true and .data.recovered != null) | index(true)) as $a
-        | $a != null and ([to_entries[] | select(.value.event == "message:new") | .key] | all(. > $a))' >/dev/null ||
-        fail "a message:new came before the recover ack:" "$(cat "$1")"
-}
-
-# wait_seq NAME SEQ [ROOM]: until connection NAME has the message:new of SEQ (in ROOM, default r).
-wait_seq() {
-    wait_for_json "$(conn_out "$1")" ".event == \"message:new\" and .data.message.room == \"${3:-r}\" and .data.message.seq == $2" 10 "${CONN_PID[$1]}"
-}
-
 @test "a dropped connection recovers exactly the N messages it missed, in order, then live ones after them" {
     start_server
     members r
