@@ -260,6 +260,8 @@ sender() {
     start_server
     members r
     session_conn a1 "$TA" r
+    # Its own connection cannot recover it (bad_request); that consumes nothing.
+    conn_err a1 "raw connection:recover $(recover_json "$SESSION")" bad_request
     recover_on a2 "$SESSION"
     expect_recovered 0 '["r"]'
     conn_err a1 'raw connection:session-info {}' not_found
@@ -353,4 +355,20 @@ sender() {
     # Two detached sessions, each missing 5 and 6 (a3 subscribed when r was
     # at 4: what came before is not missed).
     wait_stats "$TB" '. == {"active_sessions":2,"recovered":1,"failed":2,"expired":0,"queued":4}'
+}
+
+@test "Python websockets (tests/clients/recovery_client.py): drop, recover with and without last_seq, exact replays, refusals; the CLI reads back the counts" {
+    start_server
+    run --separate-stderr "$PY" "$CLIENTS/recovery_client.py" "$PARLEY_URL" "$TA" "$TB" pyrec
+    if [ "$status" -ne 0 ] || grep -q '^not ok' <<<"$output"; then
+        fail "recovery_client.py failed (status $status):" "$output" "--- stderr:" "$stderr"
+    fi
+    grep -qx '1\.\.36' <<<"$output" || fail "want 36 checks: $output"
+    [ "$(grep -c '^ok ' <<<"$output")" -eq 36 ] || fail "want 36 passing checks: $output"
+    # Four recoveries, five refused attempts (bad_request is not counted);
+    # the last successor, detached when the client closed, is still kept.
+    wait_stats "$TB" '. == {"active_sessions":1,"recovered":4,"failed":5,"expired":0,"queued":0}' 5
+    run pcli --token "$TA" -c 'history pyrec-rec --limit 100'
+    assert_status 0
+    expect_json '.ok == true and (.data.messages | map(.seq)) == [range(1; 72)]'
 }
