@@ -37,6 +37,18 @@ struct cli_ack {
     int printed; /* already printed as it arrived (see session_call) */
 };
 
+/* What this connection has shown of a room, for the catch-up after a
+ * lost session (reconnect.c). */
+struct cli_track {
+    char *room;
+    long long seq;        /* the highest seq shown: pushes, own sends, history, join */
+    int known;            /* seq means something */
+    int sub;              /* this connection is subscribed to the room */
+    int catching;         /* a catch-up from history is due */
+    long long floor;      /* catching: seq before the session was lost, -1 unknown */
+    long long first_live; /* catching: seq of the first message:new since, 0 none */
+};
+
 /* Where a finished output line goes. The shell replaces the default
  * (write and flush) so a push does not break the line being edited. */
 typedef void (*cli_emit_fn)(void *hook_arg, FILE *f, const char *line);
@@ -48,6 +60,9 @@ struct cli {
     int json;
     int timeout_ms;
     int interactive;
+    /* --user/--password (or the environment's): logging in again when an
+     * automatic reconnect finds the token expired */
+    const char *login_user, *login_password;
 
     /* the connection; client is created at start, connected lazily */
     parley_client *client;
@@ -73,10 +88,28 @@ struct cli {
     /* session_call prints nothing (the shell's own room:list) */
     int call_quiet;
 
+    /* the event of the request session_call waits for */
+    const char *wait_event;
+
     /* recovery: the id of the last connection:recover request; how many
      * message:new pushes still to come are its replay (marked so) */
     long long recover_id;
     long long replay_left;
+
+    /* the rooms this connection is subscribed to and has seen (reconnect.c) */
+    struct cli_track *track;
+    size_t ntrack, track_cap;
+
+    /* automatic reconnect (the shell, --reconnect): see reconnect.h */
+    int reconnect;
+    int rc_down;        /* dropped, not connected again yet */
+    int rc_state;       /* the last parley_conn_state reported */
+    int rc_attempt;     /* the attempt that state names (CONNECTING) */
+    int rc_failed_told; /* that attempt's failure is printed */
+    int rc_back;        /* connected again: the recovery's outcome says so */
+    int catchup_due;    /* a session was lost: reload history (reconnect_idle) */
+    int close_code;     /* the last drop, for the state line */
+    char *close_reason;
 
     cli_emit_fn emit;
     void *emit_arg;

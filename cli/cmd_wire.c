@@ -5,6 +5,7 @@
 
 #include "cmd.h"
 #include "output.h"
+#include "recovery.h"
 #include "session.h"
 
 /* ---- raw frames ----------------------------------------------------------- */
@@ -93,9 +94,9 @@ int cmd_raw(struct cli *ctx, const struct command *cmd, struct words *w)
 
     if (!data)
         return cmd_nomem(ctx);
-    if (session_ensure(ctx) != 0) {
+    if ((status = session_ensure(ctx)) != CLI_EXIT_OK) {
         free(data);
-        return CLI_EXIT_CONNECT;
+        return status;
     }
     parsed = cJSON_Parse(data);
     if (!cJSON_IsObject(parsed)) {
@@ -120,13 +121,13 @@ int cmd_send_text(struct cli *ctx, const struct command *cmd, struct words *w)
 {
     char *text = words_rest_text(w->rest);
     struct arrivals seen = arrivals_now(ctx);
-    int rc;
+    int rc, status;
 
     if (!text)
         return cmd_nomem(ctx);
-    if (session_ensure(ctx) != 0) {
+    if ((status = session_ensure(ctx)) != CLI_EXIT_OK) {
         free(text);
-        return CLI_EXIT_CONNECT;
+        return status;
     }
     rc = parley_send_text(ctx->client, text, strlen(text));
     free(text);
@@ -152,20 +153,23 @@ int cmd_wait(struct cli *ctx, const struct command *cmd, struct words *w)
     long long timeout = ctx->timeout_ms, deadline;
     int want_close = !strcmp(event, "close");
     struct cli_push *p;
+    int status;
 
     if (w->n == 3 && (cmd_parse_i64(w->v[2], &timeout) != 0 || timeout < 0))
         return cmd_usage(ctx, cmd, "TIMEOUT_MS must be a number of milliseconds");
     p = session_take(ctx, event);
     /* Nothing can arrive without a connection: open one, except to wait
      * for a close (which needs an open connection to mean anything). */
-    if (!p && !want_close && session_ensure(ctx) != 0)
-        return CLI_EXIT_CONNECT;
+    if (!p && !want_close && (status = session_ensure(ctx)) != CLI_EXIT_OK)
+        return status;
     deadline = session_now_ms() + timeout;
     while (!p) {
         long long left = deadline - session_now_ms();
         if (left <= 0 || !session_alive(ctx))
             break;
         session_pump(ctx, left > 1000 ? 1000 : (int)left);
+        /* A lost session's catch-up may bring the push waited for. */
+        recovery_idle(ctx);
         p = session_take(ctx, event);
     }
     if (p) {

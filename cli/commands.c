@@ -14,6 +14,7 @@
 
 #include "cmd.h"
 #include "output.h"
+#include "recovery.h"
 #include "session.h"
 
 int cmd_usage(struct cli *ctx, const struct command *cmd, const char *why)
@@ -64,9 +65,9 @@ int cmd_request(struct cli *ctx, const char *event, cJSON *data, char **ack_out)
         *ack_out = NULL;
     if (!json)
         return cmd_nomem(ctx);
-    if (session_ensure(ctx) != 0) {
+    if ((status = session_ensure(ctx)) != CLI_EXIT_OK) {
         cJSON_free(json);
-        return CLI_EXIT_CONNECT;
+        return status;
     }
     rc = session_call(ctx, event, json, &ack);
     cJSON_free(json);
@@ -341,6 +342,8 @@ int commands_run_line(struct cli *ctx, const char *line)
     const char *p = line;
     int status;
 
+    /* What a lost session left to catch up on comes before the command. */
+    recovery_idle(ctx);
     while (*p == ' ' || *p == '\t')
         p++;
     if (*p == '\0' || *p == '#' || *p == '\n' || *p == '\r')

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "output.h"
+#include "recovery.h"
 #include "script.h"
 #include "session.h"
 #include "shell.h"
@@ -20,7 +21,7 @@
 
 static const char usage_text[] =
     "usage: parley [--url URL] [--token JWT | --user NAME --password PW [--register]]\n"
-    "              [--json] [--timeout MS] [-c CMD]...\n"
+    "              [--json] [--timeout MS] [--reconnect] [-c CMD]...\n"
     "       parley token --secret S --sub ID [--name NAME] [--role admin] [--ttl SECONDS]\n"
     "Without -c, reads one command per line from stdin, or runs a shell on a terminal.\n"
     "Type 'help' (or parley -c help) for the commands.\n";
@@ -35,6 +36,7 @@ void cli_fail(struct cli *ctx, int status)
 struct options {
     const char *token, *user, *password;
     int do_register;
+    int reconnect; /* --reconnect: scripts reconnect and recover too */
     char **cmds; /* the -c arguments, pointing into argv */
     size_t ncmds;
     int token_at; /* > 0: argv index of a `token` subcommand after the options */
@@ -101,7 +103,8 @@ static int parse_args(struct cli *ctx, struct options *o, int argc, char **argv)
         {"user", required_argument, NULL, 'U'},     {"password", required_argument, NULL, 'P'},
         {"register", no_argument, NULL, 'R'},       {"json", no_argument, NULL, 'j'},
         {"timeout", required_argument, NULL, 'T'},  {"command", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"reconnect", no_argument, NULL, 'r'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *user = NULL, *password = NULL;
     int opt;
@@ -134,6 +137,9 @@ static int parse_args(struct cli *ctx, struct options *o, int argc, char **argv)
             break;
         case 'j':
             ctx->json = 1;
+            break;
+        case 'r':
+            o->reconnect = 1;
             break;
         case 'T': {
             char *end;
@@ -179,9 +185,19 @@ static int parse_args(struct cli *ctx, struct options *o, int argc, char **argv)
 /* Runs the session the options describe; returns the exit status. */
 static int run(struct cli *ctx, struct options *o)
 {
+    int shell = o->ncmds == 0 && isatty(STDIN_FILENO);
+
     if (session_init(ctx) != 0) {
         out_errorf(ctx, "usage", 0, "not a server URL: '%s'", ctx->url);
         return CLI_EXIT_USAGE;
+    }
+    ctx->login_user = o->user;
+    ctx->login_password = o->password;
+    /* A person at the shell keeps the session across drops; a script
+     * asks for it (its pushes then include state changes). */
+    if ((shell || o->reconnect) && recovery_enable(ctx) != 0) {
+        out_error(ctx, "reconnect", "the library refused automatic reconnect", 0);
+        return CLI_EXIT_FAIL;
     }
     if (o->user) {
         /* Logging in is part of connecting: if it fails, nothing after it
@@ -191,7 +207,7 @@ static int run(struct cli *ctx, struct options *o)
     }
     if (o->ncmds > 0) {
         script_run_commands(ctx, o->cmds, o->ncmds);
-    } else if (!isatty(STDIN_FILENO)) {
+    } else if (!shell) {
         script_run_stdin(ctx);
     } else {
         ctx->interactive = 1;

@@ -236,15 +236,17 @@ static const struct {
 };
 
 /* A push of another event (or data that is not JSON) prints as
- * "EVENT DATA". A replayed message (only message:new is replayed) is
- * marked. */
-static void human_push(struct cli *ctx, const char *event, const char *data_json, int replayed)
+ * "EVENT DATA". A marked message (see out_push) says so first. */
+static void human_push(struct cli *ctx, const char *event, const char *data_json,
+                       const char *mark)
 {
     cJSON *d = cJSON_Parse(data_json ? data_json : "{}");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(d, "message");
+    char *prefix = NULL;
 
-    if (replayed && cJSON_IsObject(m)) {
-        human_message(ctx, m, "[replayed] ");
+    if (mark && cJSON_IsObject(m) && asprintf(&prefix, "[%s] ", mark) >= 0) {
+        human_message(ctx, m, prefix);
+        free(prefix);
         cJSON_Delete(d);
         return;
     }
@@ -256,22 +258,22 @@ static void human_push(struct cli *ctx, const char *event, const char *data_json
         }
     }
     cJSON_Delete(d);
-    emit_linef(ctx, "%s%s %s", replayed ? "[replayed] " : "", event,
+    emit_linef(ctx, "%s%s%s%s %s", mark ? "[" : "", mark ? mark : "", mark ? "] " : "", event,
                data_json ? data_json : "{}");
 }
 
-void out_push(struct cli *ctx, const char *event, const char *data_json, int replayed)
+void out_push(struct cli *ctx, const char *event, const char *data_json, const char *mark)
 {
     if (!ctx->json) {
-        human_push(ctx, event, data_json, replayed);
+        human_push(ctx, event, data_json, mark);
         return;
     }
     if (json_is_compact(data_json)) {
         cJSON *ev = cJSON_CreateString(event);
         char *evs = ev ? cJSON_PrintUnformatted(ev) : NULL;
         char *line = NULL;
-        if (evs && asprintf(&line, "{\"event\":%s,\"data\":%s%s}", evs, data_json,
-                            replayed ? ",\"replayed\":true" : "") >= 0) {
+        if (evs && asprintf(&line, "{\"event\":%s,\"data\":%s%s%s%s}", evs, data_json,
+                            mark ? ",\"" : "", mark ? mark : "", mark ? "\":true" : "") >= 0) {
             emit(ctx, stdout, line);
             free(line);
         }
@@ -282,8 +284,8 @@ void out_push(struct cli *ctx, const char *event, const char *data_json, int rep
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "event", event);
     add_json(o, "data", data_json);
-    if (replayed)
-        cJSON_AddTrueToObject(o, "replayed");
+    if (mark)
+        cJSON_AddTrueToObject(o, mark);
     emit_json(ctx, o);
 }
 
@@ -414,6 +416,24 @@ void out_ok(struct cli *ctx, const char *data_json)
     if (data_json)
         add_json(o, "data", data_json);
     emit_json(ctx, o);
+}
+
+void out_note(struct cli *ctx, const char *fmt, ...)
+{
+    char *text = NULL, *line = NULL;
+    va_list ap;
+
+    if (ctx->json)
+        return;
+    va_start(ap, fmt);
+    if (vasprintf(&text, fmt, ap) < 0)
+        text = NULL;
+    va_end(ap);
+    if (text && asprintf(&line, "-- %s", text) >= 0) {
+        emit(ctx, stderr, line);
+        free(line);
+    }
+    free(text);
 }
 
 void out_text(struct cli *ctx, const char *fmt, ...)

@@ -11,10 +11,12 @@
 /* The default emitter: write the line and a newline, flush. */
 void out_emit_default(void *hook_arg, FILE *f, const char *line);
 
-/* A push from the server, printed as it arrives. replayed: a message:new
- * that a recovery replays (it was missed while disconnected), marked
- * "[replayed]" for people and "replayed":true in --json. */
-void out_push(struct cli *ctx, const char *event, const char *data_json, int replayed);
+/* A push from the server, printed as it arrives. mark, when not NULL,
+ * says how a message:new missed while disconnected came: "replayed" (by a
+ * recovery) or "missed" (reloaded from history after a lost session); it
+ * prints as "[replayed] " before the message for people and as
+ * "replayed":true beside event and data in --json. */
+void out_push(struct cli *ctx, const char *event, const char *data_json, const char *mark);
 /* The server closed the connection (code 1006 when it just dropped). */
 void out_close(struct cli *ctx, int code, const char *reason);
 
@@ -41,6 +43,10 @@ void out_errorf(struct cli *ctx, const char *code, int status, const char *fmt, 
 /* A success object {"ok":true,"data":DATA} in JSON mode (data_json NULL:
  * {"ok":true}); nothing in human mode. */
 void out_ok(struct cli *ctx, const char *data_json);
+
+/* A note about the connection for people, "-- " + the text on stderr
+ * (reconnects, recoveries); nothing in JSON mode. */
+void out_note(struct cli *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A human-mode line on stdout; nothing in JSON mode. */
 void out_text(struct cli *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

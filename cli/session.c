@@ -10,6 +10,7 @@
 
 #include "jfield.h"
 #include "output.h"
+#include "recovery.h"
 
 /* Pushes kept for `wait` at most; the oldest go first. A script that never
  * waits should not grow without bound. */
@@ -107,24 +108,22 @@ struct cli_push *session_take(struct cli *ctx, const char *event)
     return NULL;
 }
 
+void session_queue(struct cli *ctx, const char *event, const char *data_json)
+{
+    ctx->pushes_seen++;
+    queue_add(ctx, event, data_json);
+}
+
 /* Every push, printed the moment it arrives. The SDK calls this before a
  * blocking request returns, so pushes and acks print in arrival order. */
 static void on_push(parley_client *c, void *userdata, const struct parley_push *push)
 {
     struct cli *ctx = userdata;
-
-    int replayed = 0;
+    const char *mark = recovery_push(ctx, push->event, push->data_json);
 
     (void)c;
-    ctx->pushes_seen++;
-    /* A recovery's replay comes right after its ack, before any live
-     * message: the first `missed` message:new pushes are the replay. */
-    if (ctx->replay_left > 0 && !strcmp(push->event, "message:new")) {
-        replayed = 1;
-        ctx->replay_left--;
-    }
-    out_push(ctx, push->event, push->data_json, replayed);
-    queue_add(ctx, push->event, push->data_json);
+    out_push(ctx, push->event, push->data_json, mark);
+    session_queue(ctx, push->event, push->data_json);
 }
 
 /* A close we did not ask for is news: print it and queue it for
@@ -138,8 +137,8 @@ static void on_disconnect(parley_client *c, void *userdata, int code, const char
     (void)c;
     if (ctx->closing_self)
         return;
-    ctx->pushes_seen++;
-    out_close(ctx, code, reason);
+    if (!recovery_on_close(ctx, code, reason))
+        out_close(ctx, code, reason);
     d = cJSON_CreateObject();
     if (d) {
         cJSON_AddNumberToObject(d, "code", code);
@@ -147,34 +146,8 @@ static void on_disconnect(parley_client *c, void *userdata, int code, const char
         data = cJSON_PrintUnformatted(d);
         cJSON_Delete(d);
     }
-    queue_add(ctx, "close", data ? data : "{}");
+    session_queue(ctx, "close", data ? data : "{}");
     cJSON_free(data);
-}
-
-/* The ack of a connection:recover: the missed messages it announces
- * come next, each push marked as replayed; people are told before them. */
-static void note_recover(struct cli *ctx, const struct cli_ack *a)
-{
-    cJSON *d;
-    long long missed;
-
-    if (a->ok != 1)
-        return;
-    d = cJSON_Parse(a->json);
-    missed = jf_int(d, "missed");
-    if (jf_true(d, "recovered")) {
-        ctx->replay_left = missed > 0 ? missed : 0;
-        if (missed > 0)
-            out_text(ctx, "-- recovered: %lld missed message%s follow%s", missed,
-                     missed == 1 ? "" : "s", missed == 1 ? "s" : "");
-        else
-            out_text(ctx, "-- recovered: no message missed");
-    } else {
-        ctx->replay_left = 0;
-        out_text(ctx, "-- not recovered: %lld messages missed, more than the server replays "
-                      "(reload with history)", missed);
-    }
-    cJSON_Delete(d);
 }
 
 /* Every ack reaches the CLI here: it writes its requests itself (see
@@ -200,21 +173,17 @@ static void on_ack(parley_client *c, void *userdata, const struct parley_ack *a)
             out_ack(ctx, &copy);
             copy.printed = 1;
         }
-        if (a->id == ctx->recover_id)
-            note_recover(ctx, &copy);
+        if (copy.ok == 1)
+            recovery_ack(ctx, ctx->wait_event, copy.json);
         ctx->wait_ack = copy;
         ctx->wait_done = 1;
         return;
     }
-    if (a->id == ctx->recover_id) {
-        out_stray_ack(ctx, &copy);
-        note_recover(ctx, &copy);
-        ctx->stray_acks++;
-        session_ack_clear(&copy);
-        return;
-    }
     ctx->stray_acks++;
     out_stray_ack(ctx, &copy);
+    /* A late recover ack still announces its replay. */
+    if (a->id == ctx->recover_id && copy.ok == 1)
+        recovery_ack(ctx, "connection:recover", copy.json);
     session_ack_clear(&copy);
 }
 
@@ -253,6 +222,7 @@ void session_close(struct cli *ctx)
     ctx->rooms = NULL;
     ctx->nrooms = ctx->rooms_cap = 0;
     session_ack_clear(&ctx->wait_ack);
+    recovery_free(ctx);
 }
 
 /* The protocol code for a refused upgrade: the server's own when the SDK
@@ -328,13 +298,18 @@ int session_ensure(struct cli *ctx)
     int rc;
 
     if (parley_is_connected(ctx->client))
-        return 0;
+        return CLI_EXIT_OK;
+    /* Dropped, and the SDK reconnects: wait for it rather than race it. A
+     * failure is the command's, not the run's: the reconnect goes on. */
+    if (recovery_pending(ctx))
+        return recovery_wait(ctx) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
     settle(ctx);
     rc = parley_connect(ctx->client, ctx->timeout_ms);
     if (rc == PARLEY_OK) {
+        recovery_new_connection(ctx);
         if (ctx->interactive)
             learn_rooms(ctx);
-        return 0;
+        return CLI_EXIT_OK;
     }
     if (rc == PARLEY_ERR_HANDSHAKE) {
         int status = parley_http_status(ctx->client);
@@ -353,7 +328,7 @@ int session_ensure(struct cli *ctx)
      * at the shell can fix the token and try again. */
     if (!ctx->interactive)
         ctx->stop = 1;
-    return -1;
+    return CLI_EXIT_CONNECT;
 }
 
 int session_adopt_token(struct cli *ctx, const char *token)
@@ -370,7 +345,7 @@ int session_adopt_token(struct cli *ctx, const char *token)
     ctx->closing_self = 1;
     parley_disconnect(ctx->client);
     ctx->closing_self = 0;
-    return session_ensure(ctx);
+    return session_ensure(ctx) == CLI_EXIT_OK ? 0 : -1;
 }
 
 void session_ack_clear(struct cli_ack *a)
@@ -443,6 +418,7 @@ int session_call(struct cli *ctx, const char *event, const char *data_json,
     session_ack_clear(&ctx->wait_ack);
     ctx->wait_done = 0;
     ctx->wait_id = id;
+    ctx->wait_event = event;
     if (!strcmp(event, "connection:recover"))
         ctx->recover_id = id;
     rc = parley_send_text(ctx->client, frame, strlen(frame));
@@ -451,6 +427,7 @@ int session_call(struct cli *ctx, const char *event, const char *data_json,
         rc = await_ack(ctx);
     ack->id = id;
     ctx->wait_id = 0;
+    ctx->wait_event = NULL;
     if (rc != PARLEY_OK) {
         session_ack_clear(&ctx->wait_ack);
         return rc;
@@ -503,13 +480,15 @@ int session_report(struct cli *ctx, const char *what, int rc, const struct cli_a
 
 int session_alive(struct cli *ctx)
 {
-    return parley_socket(ctx->client) >= 0;
+    return parley_socket(ctx->client) >= 0 || recovery_pending(ctx);
 }
 
 void session_pump(struct cli *ctx, int timeout_ms)
 {
     if (!session_alive(ctx))
         return;
+    /* Without a socket, a pending reconnect: the SDK waits for it and
+     * makes the attempt when it is due. */
     parley_loop(ctx->client, timeout_ms);
 }
 
@@ -535,9 +514,11 @@ void session_handle(struct cli *ctx, const struct pollfd *pfd)
         parley_loop_write(ctx->client);
     if (now - ctx->last_misc_ms >= 1000) {
         ctx->last_misc_ms = now;
+        /* The timers, and a pending reconnect's attempt when due. */
         if (session_alive(ctx))
             parley_loop_misc(ctx->client);
     }
+    recovery_idle(ctx);
 }
 
 void session_room_add(struct cli *ctx, const char *room)

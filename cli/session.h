@@ -13,8 +13,11 @@ int session_init(struct cli *ctx);
 /* Closes quietly (our own close is not printed) and frees everything. */
 void session_close(struct cli *ctx);
 
-/* Connects unless connected. On failure prints the problem, records exit
- * status 3 and, outside the interactive shell, stops the run. */
+/* Connects unless connected; returns the exit status. While the SDK
+ * reconnects after a drop (the shell, --reconnect), waits for it up to
+ * the timeout, and fails with status 1. Else, on failure, prints the
+ * problem, records exit status 3 and, outside the interactive shell,
+ * stops the run. */
 int session_ensure(struct cli *ctx);
 
 /* Adopts a new JWT: used at the next connect, at once if connected (the
@@ -39,7 +42,7 @@ void session_ack_clear(struct cli_ack *ack);
 int session_report(struct cli *ctx, const char *what, int rc, const struct cli_ack *ack);
 
 /* 1 while there is a socket to drive: open, or being closed (its close
- * not yet reported). */
+ * not yet reported), or an automatic reconnect pending. */
 int session_alive(struct cli *ctx);
 
 /* Drives the connection for up to timeout_ms (pushes are printed and
@@ -50,9 +53,14 @@ void session_pump(struct cli *ctx, int timeout_ms);
 /* Embedded mode for the stdin and shell loops: fills *pfd with the socket
  * to poll and returns 1, or returns 0 when not connected. */
 int session_pollfd(struct cli *ctx, struct pollfd *pfd);
-/* After poll(): reads and writes as the revents say, and runs the SDK's
- * timers about once a second. pfd may be NULL (timers only). */
+/* After poll(): reads and writes as the revents say, runs the SDK's
+ * timers (and a due reconnect) about once a second, then recovery_idle.
+ * pfd may be NULL (timers only). */
 void session_handle(struct cli *ctx, const struct pollfd *pfd);
+
+/* Counts a push (or a close, or a state change) and queues it for
+ * `wait`. */
+void session_queue(struct cli *ctx, const char *event, const char *data_json);
 
 /* Removes and returns the oldest queued push named event (NULL if none);
  * free with session_push_free. */
