@@ -755,6 +755,8 @@ struct parley_client_stats {
     int64_t replayed;           /* message:new pushes flagged replayed */
     int64_t duplicates_dropped; /* message:new pushes dropped as already seen */
     int64_t retried;            /* requests sent again after a reconnect */
+    int64_t sessions;           /* session tokens received (create-session and recover acks):
+                                 * from the first one on, a drop can be recovered */
 };
 PARLEY_API int parley_stats(const parley_client *c, struct parley_client_stats *out);
 

@@ -174,6 +174,7 @@ static void adopt_token(parley_client *c, const cJSON *data)
         return;
     free(c->session_token);
     c->session_token = copy;
+    c->stats.sessions++;
 }
 
 void pl_track_ack_locked(parley_client *c, const struct pl_pending *p, int ok,
@@ -300,10 +301,11 @@ void pl_state_locked(parley_client *c, int state, int64_t count, int code, int r
 static void session_created(parley_client *c, int rc, const cJSON *item)
 {
     /* The token was adopted by pl_track_ack_locked; without one, a drop
-     * ends in SESSION_LOST and a new subscription. */
-    (void)c;
-    (void)rc;
-    (void)item;
+     * ends in SESSION_LOST and a new subscription. A server that did not
+     * answer in time is asked again while the connection lasts. */
+    if (rc == PARLEY_ERR_TIMEOUT && c->rc_enabled && c->state == PL_OPEN && !c->io_failed &&
+        !c->session_token)
+        pl_request_internal_locked(c, PD_EV_CONN_CREATE_SESSION, NULL, session_created);
 }
 
 static void subscribed(parley_client *c, int rc, const cJSON *item)
