@@ -322,7 +322,7 @@ sender() {
     wait_seq a2 3 s
     [ "$(new_seqs "$(conn_out a2)")" = "[3,3]" ] || fail "nothing but the live ones:" "$(cat "$(conn_out a2)")"
     # The client reloads with history.
-    conn_ok a2 'history r' '(.data.messages | map(.seq)) == [1,2,3]'
+    conn_ok a2 'raw message:history {"room":"r"}' '(.data.messages | map(.seq)) == [1,2,3]'
     local t2=$NEXT
     conn_kill a2
     wait_offline alice "$TB"

@@ -440,13 +440,30 @@ conn_dir() {
 # It connects at its first command (see conn_run). The CLI is the
 # background process itself (CONN_PID[NAME]), so kill -9 drops the socket.
 conn_open() {
-    local name=$1 tok=$2 f fd
+    local name=$1 tok=$2
     shift 2
+    conn_start "$name" "$PARLEY" --json --timeout "${CLI_TIMEOUT:-5000}" --token "$tok" "$@"
+}
+
+# conn_open_raw NAME TOKEN: like conn_open, but the connection is the bare
+# Python client (recovery_client.py --pipe): it connects at once, takes
+# "raw EVENT DATA" lines only, and prints every frame exactly as received.
+# For what must be seen unfiltered: libparley, under the CLI, drops a
+# message:new whose seq it has already seen, which would hide a duplicate.
+conn_open_raw() {
+    conn_start "$1" "$PY" "$CLIENTS/recovery_client.py" --pipe "$PARLEY_URL" "$2"
+}
+
+# conn_start NAME CMD...: runs CMD reading the FIFO NAME.in, writing NAME
+# and NAME.err; CONN_PID[NAME] is CMD itself, CONN_FD[NAME] the FIFO.
+conn_start() {
+    local name=$1 f fd
+    shift
     f=$(conn_dir)/$name
     rm -f "$f.in"
     mkfifo "$f.in"
     : >"$f"
-    "$PARLEY" --json --timeout "${CLI_TIMEOUT:-5000}" --token "$tok" "$@" <"$f.in" >"$f" 2>"$f.err" 3>&- &
+    "$@" <"$f.in" >"$f" 2>"$f.err" 3>&- &
     CONN_PID[$name]=$!
     BG_PIDS+=("$!")
     exec {fd}>"$f.in"
@@ -468,10 +485,10 @@ conn_run() {
         return 1
     }
     for ((i = 0; i < timeout * 50; i++)); do
-        CONN_ACK=$(tail -n +"$((n + 1))" "$f" | grep -m1 -E "$re")
+        CONN_ACK=$(tail -n +"$((n + 1))" "$f" | grep -m1 -E "$re") || true
         [ -n "$CONN_ACK" ] && return 0
         if ! pid_alive "${CONN_PID[$name]}"; then
-            CONN_ACK=$(tail -n +"$((n + 1))" "$f" | grep -m1 -E "$re")
+            CONN_ACK=$(tail -n +"$((n + 1))" "$f" | grep -m1 -E "$re") || true
             [ -n "$CONN_ACK" ] && return 0
             fail "connection $name exited before answering '$cmd'; it printed:" "$(cat "$f" "$f.err")"
             return 1
@@ -640,11 +657,12 @@ members() {
 }
 
 # recover_on NAME SESSION_TOKEN [ROOM=SEQ...]: opens connection NAME as alice
-# and recovers the session; the ack is CONN_ACK, its successor token NEXT.
+# (a bare one, conn_open_raw: every frame shows) and recovers the session;
+# the ack is CONN_ACK, its successor token NEXT.
 recover_on() {
     local name=$1 tok=$2
     shift 2
-    conn_open "$name" "$TA"
+    conn_open_raw "$name" "$TA"
     conn_run "$name" "raw connection:recover $(recover_json "$tok" "$@")" || return 1
     NEXT=$(jq -r '.data.session_token // empty' <<<"$CONN_ACK")
 }

@@ -5,6 +5,7 @@ with the Python `websockets` library, a WebSocket implementation nobody
 here wrote. Prints TAP: one line per check, the plan at the end.
 
 Usage: recovery_client.py URL TOKEN_A TOKEN_B [PREFIX]
+       recovery_client.py --pipe URL TOKEN
 
 URL is http://HOST:PORT. TOKEN_A and TOKEN_B are JWTs of two different
 users (ids read from their sub). The room PREFIX-rec (default prefix
@@ -19,6 +20,16 @@ record) and then with last_seq; each replay must be exactly the stored
 messages A missed, in seq order, right after the ack and before a message
 B sends once the ack is in. Then the refusals: a consumed token, another
 user's token, a bad last_seq, and recovering a token a live socket holds.
+
+With --pipe it is a bare connection for the bats suites, one that hides
+nothing (libparley, under the CLI, drops a message:new whose seq it has
+seen, so a duplicate the server sent would not show): each line of stdin
+"EVENT DATA" (or "raw EVENT DATA", DATA a JSON object, default {}) is sent
+as {"id": N, "event": EVENT, "data": DATA} with ids 1, 2, ...; "quit" closes
+the connection. Every frame received is printed as it came, one per line,
+flushed; a close by the server prints {"event":"close","data":{"code",
+"reason"}}. Exit status 0 after quit or end of input, 1 when the server
+closed first, 3 when the connection could not be opened.
 
 Run with /usr/bin/python3 (Debian's python3-websockets).
 """
@@ -347,7 +358,62 @@ async def scenario(url, ta, tb, prefix, tap):
         await cl.close()
 
 
+async def pipe(url, token):
+    ws_url = url.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + "/ws"
+    try:
+        ws = await websockets.connect(ws_url, extra_headers={"Authorization": "Bearer " + token})
+    except Exception as e:
+        print(json.dumps({"ok": False, "error": {"code": "connect", "message": str(e)}}, separators=(",", ":")), flush=True)
+        return 3
+    loop = asyncio.get_running_loop()
+    lines = asyncio.Queue()
+    loop.add_reader(sys.stdin.fileno(), lambda: lines.put_nowait(sys.stdin.readline()))
+
+    async def reader():
+        try:
+            async for raw in ws:
+                sys.stdout.write(raw + "\n")
+                sys.stdout.flush()
+        except websockets.ConnectionClosed:
+            pass
+        print(json.dumps({"event": "close", "data": {"code": ws.close_code, "reason": ws.close_reason}},
+                         separators=(",", ":")), flush=True)
+
+    task = asyncio.ensure_future(reader())
+    rid = 0
+    while True:
+        getline = asyncio.ensure_future(lines.get())
+        done, _ = await asyncio.wait({getline, task}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            getline.cancel()
+            return 1
+        line = getline.result()
+        words = line.strip()
+        if words.startswith("raw "):
+            words = words[4:].lstrip()
+        if line == "" or words == "quit":
+            await ws.close()
+            await task
+            return 0
+        if not words:
+            continue
+        event, _, data = words.partition(" ")
+        rid += 1
+        try:
+            payload = json.loads(data) if data.strip() else {}
+        except ValueError as e:
+            print(json.dumps({"ok": False, "error": {"code": "usage", "message": str(e)}}, separators=(",", ":")),
+                  flush=True)
+            continue
+        await ws.send(json.dumps({"id": rid, "event": event, "data": payload}))
+
+
 def main(argv):
+    if argv[:1] == ["--pipe"]:
+        if len(argv) != 3:
+            sys.stderr.write(__doc__)
+            return 2
+        return asyncio.run(pipe(argv[1], argv[2]))
     if len(argv) < 3:
         sys.stderr.write(__doc__)
         return 2
