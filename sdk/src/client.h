@@ -171,6 +171,7 @@ struct parley_client {
     int resume;             /* the next connect continues a dropped one */
     char *session_token;
     int64_t replay_left;    /* message:new pushes still to flag replayed */
+    int recovering;         /* the library's recover is unanswered: requests wait */
     struct pl_room_track *rooms;
     size_t n_rooms, cap_rooms;
     struct parley_client_stats stats;

@@ -371,6 +371,7 @@ static void recover_done(parley_client *c, int rc, const cJSON *item)
     const cJSON *rooms;
     int64_t missed = 0;
 
+    c->recovering = 0;
     if (rc == PARLEY_OK) {
         rooms = cJSON_GetObjectItemCaseSensitive(item, "rooms");
         pl_json_int64(cJSON_GetObjectItemCaseSensitive(item, "missed"), &missed);
@@ -397,6 +398,7 @@ static void recover_done(parley_client *c, int rc, const cJSON *item)
         pl_wake(c);
     }
     /* PARLEY_ERR_CLOSED: the reconnect that follows recovers again. */
+    pl_request_flush_locked(c);
 }
 
 /* After every connect: the session, then what was queued. */
@@ -417,8 +419,10 @@ static void session_start_locked(parley_client *c)
                 cJSON_AddItemToObject(d, "last_seq", ls)) {
                 ls = NULL;
                 if (pl_request_internal_locked(c, PD_EV_CONN_RECOVER, d, recover_done) ==
-                    PARLEY_OK)
+                    PARLEY_OK) {
+                    c->recovering = 1;
                     pl_state_locked(c, PARLEY_STATE_RECOVERING, 0, 0, 0);
+                }
             } else {
                 cJSON_Delete(d);
             }
@@ -517,6 +521,7 @@ int pl_conn_lost_locked(parley_client *c, int code)
     int retry = 0;
 
     c->replay_left = 0;
+    c->recovering = 0;
     if (unexpected) {
         c->stats.drops++;
         c->resume = 1;

@@ -277,7 +277,12 @@ int pl_request_send_locked(parley_client *c, const char *event, cJSON *data, str
 {
     int rc, queue = 0;
 
-    if (!connected_locked(c)) {
+    if (c->recovering && !p->internal) {
+        /* Sent once the recover ack and its replay are in: nothing the
+         * server does for it may overtake the replay (an own send's seq
+         * would make the replayed messages look already seen). */
+        queue = 1;
+    } else if (!connected_locked(c)) {
         queue = c->offline_policy == PARLEY_OFFLINE_WAIT && !p->internal &&
                 pl_expecting_connection_locked(c);
         if (!queue) {
@@ -337,6 +342,8 @@ void pl_request_flush_locked(parley_client *c)
 {
     struct pl_pending *p = c->pend_head, *next;
 
+    if (c->recovering)
+        return; /* recover_done flushes */
     for (; p && connected_locked(c); p = next) {
         int rc;
         next = p->next;
