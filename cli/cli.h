@@ -107,7 +107,9 @@ struct cli {
     int rc_attempt;     /* the attempt that state names (CONNECTING) */
     int rc_failed_told; /* that attempt's failure is printed */
     int rc_back;        /* connected again: the recovery's outcome says so */
-    int catchup_due;    /* a session was lost: reload history (reconnect_idle) */
+    int catchup_due;    /* a session was lost: reload history (recovery_idle) */
+    char *my_status;    /* the status this user last set (wire form), NULL: none */
+    int status_due;     /* connected again: restore my_status if the server reset it */
     int close_code;     /* the last drop, for the state line */
     char *close_reason;
 

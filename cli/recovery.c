@@ -10,6 +10,7 @@
 #include "jfield.h"
 #include "output.h"
 #include "session.h"
+#include "token.h"
 
 /* The SDK's backoff (parley_set_reconnect): attempt k waits up to
  * min(RC_MAX_MS, RC_MIN_MS * 2^(k-1)). */
@@ -84,6 +85,29 @@ static void track_subs(struct cli *ctx, const cJSON *rooms, int on)
     }
 }
 
+static void set_my_status(struct cli *ctx, const char *status)
+{
+    char *copy = status ? strdup(status) : NULL;
+
+    if (!copy)
+        return;
+    free(ctx->my_status);
+    ctx->my_status = copy;
+}
+
+/* presence:update about this user (a status set on another device). */
+static void presence_push(struct cli *ctx, const char *data_json)
+{
+    cJSON *d = cJSON_Parse(data_json);
+    char *me = token_sub(ctx->token);
+    const char *user = jf_str(d, "user", NULL);
+
+    if (me && user && !strcmp(me, user))
+        set_my_status(ctx, jf_str(d, "status", NULL));
+    free(me);
+    cJSON_Delete(d);
+}
+
 const char *recovery_push(struct cli *ctx, const char *event, const char *data_json)
 {
     const char *mark = NULL;
@@ -91,6 +115,10 @@ const char *recovery_push(struct cli *ctx, const char *event, const char *data_j
     const cJSON *m;
     cJSON *d;
 
+    if (!strcmp(event, "presence:update")) {
+        presence_push(ctx, data_json);
+        return NULL;
+    }
     if (strcmp(event, "message:new") != 0)
         return NULL;
     /* A recovery's replay comes right after its ack, before any live
@@ -165,6 +193,8 @@ void recovery_ack(struct cli *ctx, const char *event, const char *data_json)
             track_message(ctx, m);
     } else if (!strcmp(event, "connection:recover")) {
         recover_ack(ctx, d);
+    } else if (!strcmp(event, "presence:update-status")) {
+        set_my_status(ctx, jf_str(d, "status", NULL));
     }
     cJSON_Delete(d);
 }
@@ -186,6 +216,8 @@ void recovery_free(struct cli *ctx)
     ctx->ntrack = ctx->track_cap = 0;
     free(ctx->close_reason);
     ctx->close_reason = NULL;
+    free(ctx->my_status);
+    ctx->my_status = NULL;
 }
 
 /* ---- the SDK's automatic reconnect ------------------------------------------ */
@@ -272,6 +304,7 @@ static void on_state(parley_client *c, void *userdata, const struct parley_state
         else
             out_note(ctx, "%s, no message missed", back);
         ctx->rc_back = 0;
+        ctx->status_due = 1;
         break;
     case PARLEY_STATE_SESSION_LOST:
         session_lost(ctx);
@@ -282,6 +315,7 @@ static void on_state(parley_client *c, void *userdata, const struct parley_state
             out_note(ctx, "%ssession lost: reloading history",
                      ctx->rc_back ? "reconnected; " : "");
         ctx->rc_back = 0;
+        ctx->status_due = 1;
         break;
     case PARLEY_STATE_DISCONNECTED:
         ctx->replay_left = 0;
@@ -507,6 +541,35 @@ static void catch_up(struct cli *ctx)
     }
 }
 
+/* Connected again after a drop: a user whose connections all closed
+ * starts online again. Set the status this user had back, unless another
+ * device kept it (or changed it) meanwhile. */
+static void restore_status(struct cli *ctx)
+{
+    char *me = token_sub(ctx->token);
+    cJSON *data = cJSON_CreateObject(), *ack = NULL;
+    const char *now;
+
+    if (!me || !data || !cJSON_AddStringToObject(data, "user", me) ||
+        quiet_call(ctx, "presence:user-status", data, &ack) != PARLEY_OK)
+        goto out;
+    now = jf_str(ack, "status", "");
+    if (!strcmp(now, "online") && strcmp(ctx->my_status, "online") != 0) {
+        cJSON_Delete(data);
+        cJSON_Delete(ack);
+        ack = NULL;
+        data = cJSON_CreateObject();
+        if (data && cJSON_AddStringToObject(data, "status", ctx->my_status) &&
+            quiet_call(ctx, "presence:update-status", data, &ack) == PARLEY_OK)
+            out_note(ctx, "your status is %s again",
+                     !strcmp(ctx->my_status, "offline") ? "invisible" : ctx->my_status);
+    }
+out:
+    cJSON_Delete(ack);
+    cJSON_Delete(data);
+    free(me);
+}
+
 void recovery_idle(struct cli *ctx)
 {
     if (!ctx->reconnect || ctx->wait_id)
@@ -525,5 +588,10 @@ void recovery_idle(struct cli *ctx)
     if (ctx->catchup_due && parley_is_connected(ctx->client)) {
         ctx->catchup_due = 0;
         catch_up(ctx);
+    }
+    if (ctx->status_due && parley_is_connected(ctx->client)) {
+        ctx->status_due = 0;
+        if (ctx->my_status && strcmp(ctx->my_status, "online") != 0)
+            restore_status(ctx);
     }
 }

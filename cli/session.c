@@ -8,7 +8,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "jfield.h"
 #include "output.h"
 #include "recovery.h"
 

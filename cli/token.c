@@ -165,3 +165,27 @@ int token_main(int argc, char **argv)
     free(jwt);
     return 0;
 }
+
+char *token_sub(const char *jwt)
+{
+    const char *dot1 = jwt ? strchr(jwt, '.') : NULL;
+    const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+    unsigned char *payload;
+    size_t len;
+    cJSON *claims;
+    const cJSON *sub;
+    char *out = NULL;
+
+    if (!dot2)
+        return NULL;
+    payload = b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &len);
+    if (!payload)
+        return NULL;
+    claims = cJSON_Parse((const char *)payload);
+    sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
+    if (cJSON_IsString(sub))
+        out = strdup(sub->valuestring);
+    cJSON_Delete(claims);
+    free(payload);
+    return out;
+}

@@ -10,4 +10,9 @@ int token_main(int argc, char **argv);
  * characters of [A-Za-z0-9_.@-]. */
 int token_valid_user(const char *s);
 
+/* The `sub` claim of a JWT, read without checking the signature (the
+ * server checks it): the user id the token is for. malloc'd; NULL when
+ * the token cannot be read. */
+char *token_sub(const char *jwt);
+
 #endif
