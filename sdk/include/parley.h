@@ -685,7 +685,9 @@ PARLEY_API void parley_presence_free(struct parley_presence *p);
  * application reloads what it missed with message:history.
  *
  * Every message:new whose seq is not above the last one seen for its room
- * is dropped (counted in duplicates_dropped), with or without reconnect.
+ * is dropped (counted in duplicates_dropped), with or without reconnect;
+ * the seqs seen are forgotten at parley_disconnect and when a session is
+ * lost.
  *
  * Who makes the attempts: the loop thread (managed); a blocking call
  * waiting for its ack when no loop thread runs; parley_loop and

@@ -24,8 +24,11 @@
  *                    reloads what it missed with message:history, as an
  *                    application does (default: a SESSION_LOST fails)
  *
- * Prints TAP, "# sent K" as the sends progress, and a last line
+ * Prints TAP, "# sent K" as the sends progress, and, after the plan, a last
+ * line
  *   # churn: drops=D messages=N lost=L duplicated=U replayed=R ...
+ * (duplicated counts seqs seen twice, seqs above N and texts not matching
+ * their seq: a send stored twice shows there).
  * Exits 1 on any loss, duplicate or failed check, 2 on bad usage. */
 #include <inttypes.h>
 #include <pthread.h>
@@ -290,6 +293,7 @@ int main(int argc, char **argv)
     struct parley_client_stats rs, ss;
     int pace, rmin, rmax, wait_s, allow_lost, rc, send_failed = 0, lost = 0, dup = 0;
     unsigned char salt[4];
+    char summary[512] = "# churn: setup failed";
     FILE *ur;
 
     if (argc != 6 || atoi(argv[4]) < 1 || atoi(argv[5]) < 0) {
@@ -428,17 +432,18 @@ int main(int argc, char **argv)
            "the state callback saw each recovery, and what it counted was replayed", detail);
         ok(foreign == 0, "no message of another room", NULL);
     }
-    printf("# churn: drops=%d messages=%d lost=%d duplicated=%d replayed=%d"
-           " reloaded=%d duplicates_dropped=%" PRId64 " sessions_lost=%" PRId64
-           " sender_retried=%" PRId64 " sender_drops=%" PRId64 "\n",
-           d.done, n_msgs, lost, dup + beyond + wrong_text, replayed_seen, reloaded,
-           rs.duplicates_dropped, rs.sessions_lost, ss.retried, ss.drops);
+    snprintf(summary, sizeof(summary),
+             "# churn: drops=%d messages=%d lost=%d duplicated=%d replayed=%d"
+             " reloaded=%d duplicates_dropped=%" PRId64 " sessions_lost=%" PRId64
+             " sender_retried=%" PRId64 " sender_drops=%" PRId64,
+             d.done, n_msgs, lost, dup + beyond + wrong_text, replayed_seen, reloaded,
+             rs.duplicates_dropped, rs.sessions_lost, ss.retried, ss.drops);
 out:
     if (rcv)
         parley_client_destroy(rcv);
     if (snd)
         parley_client_destroy(snd);
     free(seen);
-    printf("1..%d\n", test_no);
+    printf("1..%d\n%s\n", test_no, summary);
     return failed || lost || dup ? 1 : 0;
 }
