@@ -702,8 +702,8 @@ enum parley_offline_policy {
      * connection drops complete with PARLEY_ERR_CLOSED. The default. */
     PARLEY_OFFLINE_FAIL = 0,
     /* While a reconnect is pending or a connect under way, a request is
-     * queued and sent once connected (after the recovery request), still
-     * bounded by its timeout. Requests in flight when the connection drops
+     * queued and sent once connected (once the recovery is answered, so
+     * nothing overtakes the replay), still bounded by its timeout. Requests in flight when the connection drops
      * are sent again after the reconnect, except message:delete and
      * connection:create-session/recover and events the library does not
      * know, which complete with PARLEY_ERR_CLOSED. With reconnect on, every
