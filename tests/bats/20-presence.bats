@@ -340,3 +340,27 @@ crowd() {
     jq -e --argjson ls "$ls" '. == {"user":"alice","status":"offline","last_seen":$ls,"connections":0}' <<<"$s" >/dev/null ||
         fail "after the restart: $s (last_seen was $ls)"
 }
+
+@test "the CLI's presence commands: away, busy, invisible, online, status STATUS, who [ROOM], whois, presence-stats" {
+    start_server
+    joined "$TA" r
+    joined "$TB" r
+    settled alice bob
+    conn_open b "$TB"
+    conn_ok b 'join r'
+    conn_open a "$TA"
+    conn_ok a 'join r'
+    conn_ok a 'away' '.data == {"status":"away"}'
+    conn_ok a 'busy' '.data == {"status":"busy"}'
+    conn_ok a 'invisible' '.data == {"status":"offline"}'
+    conn_ok a 'online' '.data == {"status":"online"}'
+    conn_ok a 'status away' '.data == {"status":"away"}'
+    # Pushes to b caused by a's requests are queued before b's next ack.
+    conn_ok b 'who' '.data == {"users":[{"user":"alice","name":"Alice","status":"away"},{"user":"bob","name":"bob","status":"online"}]}'
+    [ "$(updates b alice)" = '[["online",false],["away",false],["busy",false],["offline",true],["online",false],["away",false]]' ] ||
+        fail "pushes to bob: $(cat "$(conn_out b)")"
+    [ "$(updates a alice)" = '[]' ] || fail "pushes to alice's own connection: $(cat "$(conn_out a)")"
+    conn_ok b 'who r' '(.data.users | map(.user)) == ["alice","bob"]'
+    conn_ok b 'whois alice' '.data == {"user":"alice","status":"away","last_seen":null,"connections":1}'
+    conn_ok b 'presence-stats' '.data == {"online":1,"away":1,"busy":0,"users":2,"connections":2}'
+}

@@ -378,3 +378,31 @@ sender() {
     assert_status 0
     expect_json '.ok == true and (.data.messages | map(.seq)) == [range(112; 212)] and .data.has_more == true'
 }
+
+@test "the CLI's recovery commands: session, session-info, recover TOKEN ROOM=SEQ (replays marked), recovery-stats" {
+    start_server
+    members r
+    conn_open a1 "$TA"
+    conn_ok a1 'join r'
+    conn_ok a1 'session' '(.data.session_token | length >= 43) and .data.expires_in == 120'
+    local tok
+    tok=$(jq -r .data.session_token <<<"$CONN_ACK")
+    conn_ok a1 'session-info' '.data.rooms == ["r"] and .data.state == "active"'
+    send_n "$TB" r m 1 2
+    wait_seq a1 2
+    conn_kill a1
+    wait_offline alice "$TB"
+    send_n "$TB" r m 3 4
+    conn_open a2 "$TA"
+    conn_ok a2 "recover $tok r=1" '.data.recovered == true and .data.missed == 3 and .data.rooms == ["r"]'
+    wait_seq a2 4
+    send_n "$TB" r live 5 5
+    wait_seq a2 5
+    [ "$(new_seqs "$(conn_out a2)")" = "[2,3,4,5]" ] || fail "a2:" "$(cat "$(conn_out a2)")"
+    # The CLI marks the replayed ones, not the live one.
+    [ "$(jq -cRn '[inputs | fromjson? | select(.event == "message:new") | [.data.message.seq, (.replayed == true)]]' "$(conn_out a2)")" = \
+        '[[2,true],[3,true],[4,true],[5,false]]' ] || fail "replayed marks:" "$(cat "$(conn_out a2)")"
+    conn_ok a2 'session-info' '.data.rooms == ["r"]'
+    conn_ok a2 'recovery-stats' '.data == {"active_sessions":1,"recovered":1,"failed":0,"expired":0,"queued":0}'
+    conn_err a2 "recover $tok" session_expired
+}
