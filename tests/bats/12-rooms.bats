@@ -194,7 +194,8 @@ ROOM_OBJECT='(.room | type == "string") and (.private | type == "boolean") and (
 
 @test "CLI: info, rooms, online and history with bad arguments are usage errors (exit 2), nothing sent" {
     local cmd
-    for cmd in 'info' 'info a b' 'rooms extra' 'online' 'online a b' 'history' 'history r --limit' \
+    # bare 'online' sets one's status (issue 4): not a usage error any more
+    for cmd in 'info' 'info a b' 'rooms extra' 'online a b' 'history' 'history r --limit' \
         'history r --limit x' 'history r --before' 'history r --before 1.5' 'history r --bogus 3'; do
         run pcli --token "$TA" -c "$cmd"
         expect_usage || fail "command: $cmd"
