@@ -108,6 +108,15 @@ void show_recover(struct cli *ctx, const struct words *w, const cJSON *ack);
 void show_session_info(struct cli *ctx, const struct words *w, const cJSON *ack);
 void show_recovery_stats(struct cli *ctx, const struct words *w, const cJSON *ack);
 
+/* cmd_events.c: the monitoring rows (admin only) */
+int build_mon_events(const struct words *w, cJSON *data, const char **why);
+void show_metrics(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_mon_events(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_monitor_stats(struct cli *ctx, const struct words *w, const cJSON *ack);
+void show_health(struct cli *ctx, const struct words *w, const cJSON *ack);
+/* The i-th monitoring event type (what --type takes), NULL past the end. */
+const char *mon_event_type(size_t i);
+
 /* cmd_wire.c */
 int cmd_raw(struct cli *ctx, const struct command *cmd, struct words *w);
 int cmd_send_text(struct cli *ctx, const struct command *cmd, struct words *w);

@@ -2,6 +2,7 @@
  * receipts, deletes): the generic runner, the builders of their data
  * objects and the human renderings of their acks. Which command uses which
  * is the table in commands.c. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -300,4 +301,164 @@ void show_deleted(struct cli *ctx, const struct words *w, const cJSON *ack)
 {
     out_text(ctx, "deleted message #%lld in %s", jf_int(ack, "message_id"),
              jf_str(ack, "room", "?"));
+}
+
+/* ---- monitoring (admin only) ------------------------------------------------
+ * metrics, events, monitor-stats and health: one request each; the
+ * server refuses anyone but an admin (forbidden). */
+
+static const char *const mon_types[] = {
+    "connect",   "disconnect",     "auth_failed",   "rate_limited",   "origin_rejected",
+    "recovered", "recover_failed", "slow_consumer", "protocol_error",
+};
+
+const char *mon_event_type(size_t i)
+{
+    return i < sizeof mon_types / sizeof mon_types[0] ? mon_types[i] : NULL;
+}
+
+/* [--limit N] [--type T], in any order, each at most once. */
+int build_mon_events(const struct words *w, cJSON *data, const char **why)
+{
+    int has_limit = 0, has_type = 0;
+
+    for (size_t i = 1; i < w->n; i++) {
+        const char *a = w->v[i];
+        long long v;
+        size_t k;
+        if (!strcmp(a, "--limit")) {
+            if (has_limit || i + 1 >= w->n || cmd_parse_i64(w->v[i + 1], &v) != 0 || v < 1 ||
+                v > 1000) {
+                *why = has_limit ? "--limit given twice"
+                                 : "--limit takes a number from 1 to 1000";
+                return -1;
+            }
+            if (cmd_add_int(data, "limit", v) != 0)
+                return -1;
+            has_limit = 1;
+            i++;
+        } else if (!strcmp(a, "--type")) {
+            if (has_type || i + 1 >= w->n) {
+                *why = has_type ? "--type given twice" : "--type takes an event type";
+                return -1;
+            }
+            for (k = 0; mon_event_type(k) && strcmp(mon_event_type(k), w->v[i + 1]); k++)
+                ;
+            if (!mon_event_type(k)) {
+                *why = "--type is one of connect, disconnect, auth_failed, rate_limited, "
+                       "origin_rejected, recovered, recover_failed, slow_consumer, "
+                       "protocol_error";
+                return -1;
+            }
+            if (add_str(data, "type", w->v[i + 1]) != 0)
+                return -1;
+            has_type = 1;
+            i++;
+        } else {
+            *why = !strncmp(a, "--", 2) ? "unknown option" : "unexpected argument";
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A number of the ack for people: integers as they are, others with two
+ * decimals, "-" when absent or null. */
+static const char *num_text(const cJSON *obj, const char *name, char *buf, size_t size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    if (!cJSON_IsNumber(v))
+        snprintf(buf, size, "-");
+    else if (v->valuedouble > -1e15 && v->valuedouble < 1e15 &&
+             v->valuedouble == (double)(long long)v->valuedouble)
+        snprintf(buf, size, "%lld", (long long)v->valuedouble);
+    else
+        snprintf(buf, size, "%.2f", v->valuedouble);
+    return buf;
+}
+
+/* monitoring:metrics: one row per figure, the rates last. */
+void show_metrics(struct cli *ctx, const struct words *w, const cJSON *ack)
+{
+    static const char *const names[] = {"connections", "connections_total", "messages_in",
+                                        "messages_out", "bytes_in", "bytes_out", "rooms",
+                                        "users_online", "uptime_s"};
+    static const char *const rates[] = {"messages_in_per_s", "connections_per_s"};
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(ack, "rates");
+    char buf[48];
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        out_text(ctx, "%-18s %s", names[i], num_text(ack, names[i], buf, sizeof buf));
+    for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++)
+        out_text(ctx, "%-18s %s", rates[i], num_text(r, rates[i], buf, sizeof buf));
+}
+
+/* monitoring:events: one line per event, newest first as sent: time, type,
+ * user ("-" when unknown), ip, detail. */
+void show_mon_events(struct cli *ctx, const struct words *w, const cJSON *ack)
+{
+    const cJSON *events = jf_array(ack, "events"), *e;
+
+    if (cJSON_GetArraySize(events) == 0) {
+        out_text(ctx, "(no events)");
+        return;
+    }
+    cJSON_ArrayForEach(e, events)
+    {
+        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(e, "ts");
+        const char *detail = jf_str(e, "detail", "");
+        char when[32] = "?";
+        if (cJSON_IsNumber(ts))
+            out_clock((long long)ts->valuedouble, when, sizeof when);
+        out_text(ctx, "%s %-15s %-16s %-15s%s%s", when, jf_str(e, "type", "?"),
+                 jf_str(e, "user", "-"), jf_str(e, "ip", "-"), *detail ? " " : "", detail);
+    }
+}
+
+/* monitoring:stats: the totals, then the connections per ip and per user
+ * agent. */
+void show_monitor_stats(struct cli *ctx, const struct words *w, const cJSON *ack)
+{
+    const cJSON *e;
+    char avg[48];
+    long long failures = jf_int(ack, "auth_failures");
+
+    out_text(ctx, "average connection %s s; %lld auth failure%s, %lld rate limited",
+             num_text(ack, "avg_connection_s", avg, sizeof avg), failures, plural(failures),
+             jf_int(ack, "rate_limited"));
+    out_text(ctx, "connections by ip:");
+    if (cJSON_GetArraySize(jf_array(ack, "by_ip")) == 0)
+        out_text(ctx, "  (none)");
+    cJSON_ArrayForEach(e, jf_array(ack, "by_ip"))
+        out_text(ctx, "  %-39s %lld", jf_str(e, "ip", "?"), jf_int(e, "connections"));
+    out_text(ctx, "connections by user agent:");
+    if (cJSON_GetArraySize(jf_array(ack, "by_user_agent")) == 0)
+        out_text(ctx, "  (none)");
+    cJSON_ArrayForEach(e, jf_array(ack, "by_user_agent"))
+        out_text(ctx, "  %-39s %lld", jf_str(e, "user_agent", "(none)"),
+                 jf_int(e, "connections"));
+}
+
+/* monitoring:health: the status, a row per check, the recommendations. */
+void show_health(struct cli *ctx, const struct words *w, const cJSON *ack)
+{
+    const cJSON *checks = cJSON_GetObjectItemCaseSensitive(ack, "checks"), *c;
+    const cJSON *recs = jf_array(ack, "recommendations");
+    char value[48], threshold[48];
+
+    out_text(ctx, "status: %s", jf_str(ack, "status", "?"));
+    if (cJSON_IsObject(checks) && checks->child) {
+        out_text(ctx, "%-18s %-6s %12s %12s", "CHECK", "STATUS", "VALUE", "THRESHOLD");
+        cJSON_ArrayForEach(c, checks)
+            out_text(ctx, "%-18s %-6s %12s %12s", c->string ? c->string : "?",
+                     jf_str(c, "status", "?"), num_text(c, "value", value, sizeof value),
+                     num_text(c, "threshold", threshold, sizeof threshold));
+    }
+    if (cJSON_GetArraySize(recs) > 0) {
+        out_text(ctx, "recommendations:");
+        cJSON_ArrayForEach(c, recs)
+            if (cJSON_IsString(c))
+                out_text(ctx, "  - %s", c->valuestring);
+    }
 }

@@ -206,6 +206,17 @@ static const struct command commands[] = {
     REQUEST("recovery-stats", "", "sessions and recoveries, server-wide", 0, 0, 0,
             "connection:stats", NULL, show_recovery_stats),
 
+    /* monitoring (admin only) */
+    REQUEST("metrics", "", "server counters: connections, messages, bytes, rates (admin)", 0,
+            0, 0, "monitoring:metrics", NULL, show_metrics),
+    REQUEST("events", "[--limit N] [--type TYPE]",
+            "the server's recent connection events, newest first (admin)", 0, 4, 0,
+            "monitoring:events", build_mon_events, show_mon_events),
+    REQUEST("monitor-stats", "", "connections by ip and user agent, auth failures (admin)", 0,
+            0, 0, "monitoring:stats", NULL, show_monitor_stats),
+    REQUEST("health", "", "the server's health checks and recommendations (admin)", 0, 0, 0,
+            "monitoring:health", NULL, show_health),
+
     /* wire level */
     {"raw", "EVENT [DATA]", "send any event with DATA as typed (default {})", 1, -1, 2, 0,
      cmd_raw, NULL, NULL, NULL},

@@ -762,6 +762,119 @@ struct parley_client_stats {
 };
 PARLEY_API int parley_stats(const parley_client *c, struct parley_client_stats *out);
 
+/* ==== monitoring (parley-protocol(7) section 6) ============================== */
+
+/* The monitoring events answer only a token whose role is admin; anyone
+ * else gets PARLEY_ERR_SERVER with parley_error_code "forbidden". Each
+ * result is one allocation, freed with the function named beside it (the
+ * free functions accept NULL); fields may be added at the end of these
+ * structs in later versions, never elsewhere. The async forms hand the
+ * ack's data JSON to cb; the parse functions turn it into the same
+ * structs (PARLEY_OK, PARLEY_ERR_INVAL for NULL arguments,
+ * PARLEY_ERR_PROTOCOL when the JSON is not of the expected shape, with
+ * *out NULL, or PARLEY_ERR_NOMEM). Counters count since the server
+ * started. */
+
+/* monitoring:metrics */
+struct parley_metrics {
+    int64_t connections;       /* open WebSocket connections */
+    int64_t connections_total; /* accepted since the start */
+    int64_t messages_in;       /* WebSocket data messages received */
+    int64_t messages_out;      /* data messages sent: acks and pushes, each recipient counted */
+    int64_t bytes_in;          /* payload bytes of those messages */
+    int64_t bytes_out;
+    int64_t rooms;
+    int64_t users_online;
+    int64_t uptime_s;
+    double messages_in_per_s; /* rates, averaged over the last 10 seconds */
+    double connections_per_s;
+};
+
+/* One entry of monitoring:events. Types: "connect", "disconnect",
+ * "auth_failed", "rate_limited", "origin_rejected", "recovered",
+ * "recover_failed", "slow_consumer", "protocol_error". */
+struct parley_monitoring_event {
+    const char *type;
+    int64_t ts;             /* ms since the epoch */
+    const char *user;       /* NULL when unknown (null on the wire) */
+    const char *ip;
+    const char *user_agent; /* NULL when none (null on the wire) */
+    const char *detail;     /* "" when absent; JSON text when not a string */
+};
+/* monitoring:events: newest first. */
+struct parley_events {
+    size_t n;
+    struct parley_monitoring_event *items; /* NULL when n is 0 */
+};
+
+/* monitoring:stats */
+struct parley_ip_count {
+    const char *ip;
+    int64_t connections; /* open now */
+};
+struct parley_user_agent_count {
+    const char *user_agent; /* NULL for connections without one */
+    int64_t connections;
+};
+struct parley_monitoring_stats {
+    struct parley_ip_count *by_ip; /* most connections first, at most 20 */
+    size_t n_by_ip;
+    struct parley_user_agent_count *by_user_agent; /* likewise */
+    size_t n_by_user_agent;
+    double avg_connection_s; /* mean duration of the closed connections, 0 if none */
+    int64_t auth_failures;
+    int64_t rate_limited;
+};
+
+/* monitoring:health: each check as the server sent it, in its order. */
+struct parley_health_check {
+    const char *name;   /* "connections", "memory", "store_latency", ... */
+    const char *status; /* "ok", "warn" or "fail" */
+    double value;       /* NaN when the server sent none (null) */
+    double threshold;   /* likewise */
+};
+struct parley_health {
+    const char *status; /* "healthy", "degraded" or "unhealthy" */
+    struct parley_health_check *checks;
+    size_t n_checks;
+    const char **recommendations; /* one sentence per failing or warning check */
+    size_t n_recommendations;
+};
+
+/* parley_metrics_free. */
+PARLEY_API int parley_monitoring_metrics(parley_client *c, int timeout_ms,
+                                         struct parley_metrics **out);
+PARLEY_API int parley_monitoring_metrics_async(parley_client *c, parley_ack_cb cb, void *arg);
+/* The newest limit events (1..1000; 0 for the server's default, 100),
+ * only those of type when type is not NULL (the server judges the type:
+ * an unknown one is PARLEY_ERR_SERVER "bad_request"). PARLEY_ERR_INVAL for
+ * another limit or an empty type. parley_events_free. */
+PARLEY_API int parley_monitoring_events(parley_client *c, int limit, const char *type,
+                                        int timeout_ms, struct parley_events **out);
+PARLEY_API int parley_monitoring_events_async(parley_client *c, int limit, const char *type,
+                                              parley_ack_cb cb, void *arg);
+/* parley_monitoring_stats_free. */
+PARLEY_API int parley_monitoring_stats(parley_client *c, int timeout_ms,
+                                       struct parley_monitoring_stats **out);
+PARLEY_API int parley_monitoring_stats_async(parley_client *c, parley_ack_cb cb, void *arg);
+/* parley_health_free. */
+PARLEY_API int parley_monitoring_health(parley_client *c, int timeout_ms,
+                                        struct parley_health **out);
+PARLEY_API int parley_monitoring_health_async(parley_client *c, parley_ack_cb cb, void *arg);
+
+PARLEY_API int parley_metrics_parse(const char *json, struct parley_metrics **out);
+/* {"events": [...]} or the bare array. */
+PARLEY_API int parley_events_parse(const char *json, struct parley_events **out);
+PARLEY_API int parley_monitoring_stats_parse(const char *json,
+                                             struct parley_monitoring_stats **out);
+PARLEY_API int parley_health_parse(const char *json, struct parley_health **out);
+PARLEY_API void parley_metrics_free(struct parley_metrics *m);
+PARLEY_API void parley_events_free(struct parley_events *e);
+PARLEY_API void parley_monitoring_stats_free(struct parley_monitoring_stats *s);
+PARLEY_API void parley_health_free(struct parley_health *h);
+
+/* ==== end of monitoring ======================================================= */
+
 /* ---- accounts over HTTP ------------------------------------------------- */
 
 struct parley_auth_result {
