@@ -641,6 +641,8 @@ void pd_upgrade_discard(struct pd_upgrade *up)
         return;
     if (up->urh != NULL)
         MHD_upgrade_action(up->urh, MHD_UPGRADE_ACTION_CLOSE);
+    else if (up->fd >= 0)
+        close(up->fd); /* for tests and fuzzing: no MHD behind it */
     free(up->extra);
     free(up->user_agent);
     free(up);
@@ -677,8 +679,13 @@ static void conn_free(struct pd_conn *c)
      * close. Without a handshake, both sides end now. */
     if (io->tcp_fd != io->fd)
         shutdown(io->tcp_fd, io->graceful ? SHUT_RD : SHUT_RDWR);
-    /* The one way the socket is closed: MHD owns it. */
-    MHD_upgrade_action(io->urh, MHD_UPGRADE_ACTION_CLOSE);
+    /* The one way the socket is closed: MHD owns it. For tests and
+     * fuzzing, a connection adopted without MHD (urh NULL, fd one end of a
+     * socketpair) owns its fd and closes it here. */
+    if (io->urh != NULL)
+        MHD_upgrade_action(io->urh, MHD_UPGRADE_ACTION_CLOSE);
+    else
+        close(io->fd);
     free(io->extra);
     free(io->out);
     free(c->user_agent);
