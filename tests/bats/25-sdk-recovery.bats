@@ -102,8 +102,12 @@ churn_across_restart() {
 @test "sdk_churn: with --recover-max 5 the sessions are lost and the app reloads from history" {
     sdk_bin sdk_churn
     start_server --recover-max 5
-    CHURN_PACE_MS=3 CHURN_ALLOW_LOST=1 run_tap "$SDK_BIN" "$PARLEY_URL" "$(token sender1)" \
-        "$(token receiver1)" 400 6
+    # The first drop comes within the first 2 gaps (~400 ms) of 1.2 s of
+    # sending, and the receiver stays away at least 300 ms (backoff 600 with
+    # jitter down to half): ~100 messages
+    # are missed, far over the 5 a recovery may replay. Not left to chance.
+    CHURN_PACE_MS=3 CHURN_RC_MIN_MS=600 CHURN_RC_MAX_MS=900 CHURN_ALLOW_LOST=1 \
+        run_tap "$SDK_BIN" "$PARLEY_URL" "$(token sender1)" "$(token receiver1)" 400 6
     expect_churn_clean 6 400
     [ "$(churn_figure sessions_lost)" -ge 1 ] || fail "no session was lost:" "$output"
     [ "$(churn_figure reloaded)" -ge 1 ] || fail "nothing was reloaded:" "$output"
