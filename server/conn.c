@@ -38,6 +38,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "loop.h"
+#include "monitoring.h"
 #include "server.h"
 #include "wsproto.h"
 
@@ -69,6 +70,8 @@ struct pd_conn_io {
     bool peer_eof;
     bool graceful; /* died in DRAINING: all our bytes, close frame included,
                     * were handed to the socket */
+    bool wslay_error; /* wslay queued its own close (1002/1007/1009): reported
+                       * to monitoring once the frame is sent */
 
     /* Outbound queue: bytes [out_off, out_len) are unsent. frame_base is a
      * frame boundary at or before out_off, so the queue can be compacted,
@@ -365,6 +368,8 @@ static int queue_frame(struct pd_conn *c, const uint8_t *hdr, size_t hlen, const
     if (pending > c->srv->cfg.outbound_limit) {
         pd_warn("conn %llu (%s): outbound queue over %zu bytes, closing (slow consumer)",
                 (unsigned long long)c->id, c->ident.sub, c->srv->cfg.outbound_limit);
+        pd_mon_conn_event(c, PD_MON_SLOW_CONSUMER, "outbound queue over %zu bytes: closed 1008",
+                          c->srv->cfg.outbound_limit); /* monitoring */
         pd_conn_close(c, PD_CLOSE_POLICY, "outbound queue full");
         return -1;
     }
@@ -396,12 +401,19 @@ int pd_conn_send(struct pd_conn *c, const char *json, size_t len)
     uint8_t hdr[PD_WS_MAX_HEADER];
     size_t hlen = pd_ws_frame_header(hdr, WSLAY_TEXT_FRAME, len, NULL);
 
-    return queue_frame(c, hdr, hlen, json, len);
+    if (queue_frame(c, hdr, hlen, json, len) != 0)
+        return -1;
+    pd_mon_out(c->srv, len); /* monitoring */
+    return 0;
 }
 
 int pd_conn_send_frame(struct pd_conn *c, const struct pd_frame *f)
 {
-    return queue_frame(c, f->bytes, f->len, NULL, 0);
+    if (queue_frame(c, f->bytes, f->len, NULL, 0) != 0)
+        return -1;
+    /* monitoring: payload bytes, without the frame header (2, 4 or 10) */
+    pd_mon_out(c->srv, f->len - ((f->bytes[1] & 0x7f) == 127 ? 10 : (f->bytes[1] & 0x7f) == 126 ? 4 : 2));
+    return 0;
 }
 
 /* DRAINING ends once the peer has answered our close frame, or gone. */
@@ -427,6 +439,11 @@ static void flush(struct pd_conn *c)
     if (wslay_event_want_write(io->ws) && wslay_event_send(io->ws) != 0) {
         kill_conn(c, "out of memory queueing a control frame");
         return;
+    }
+    if (io->wslay_error && wslay_event_get_close_sent(io->ws)) { /* monitoring */
+        io->wslay_error = false;
+        pd_mon_conn_event(c, PD_MON_PROTOCOL_ERROR, "closed %u by the frame parser",
+                          wslay_event_get_status_code_sent(io->ws));
     }
     while (io->out_off < io->out_len) {
         ssize_t n = send(io->fd, io->out + io->out_off, io->out_len - io->out_off, MSG_NOSIGNAL);
@@ -521,10 +538,12 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         return;
     switch (arg->opcode) {
     case WSLAY_TEXT_FRAME:
+        pd_mon_in(c->srv, arg->msg_length); /* monitoring */
         /* wslay hands an empty message over as NULL. */
         pd_dispatch(c->srv, c, arg->msg ? (const char *)arg->msg : "", arg->msg_length);
         break;
     case WSLAY_BINARY_FRAME:
+        pd_mon_in(c->srv, arg->msg_length); /* monitoring */
         pd_conn_close(c, PD_CLOSE_UNSUPPORTED, "binary frames are not accepted");
         break;
     case WSLAY_CONNECTION_CLOSE:
@@ -557,8 +576,11 @@ static void read_open(struct pd_conn *c)
     }
     /* wslay stops reading once it queued a close: its answer to the peer's
      * close, or its own 1002/1007/1009 for a bad frame. */
-    if (io->state == ST_OPEN && !wslay_event_get_read_enabled(io->ws))
+    if (io->state == ST_OPEN && !wslay_event_get_read_enabled(io->ws)) {
+        /* monitoring: no close from the peer, so wslay refused a frame */
+        io->wslay_error = !wslay_event_get_close_received(io->ws);
         begin_closing(c);
+    }
     if (wslay_event_want_write(io->ws))
         mark_dirty(c);
 }
@@ -628,6 +650,8 @@ void pd_conn_close(struct pd_conn *c, uint16_t code, const char *reason)
     if (rlen > 123)
         rlen = 123;
     wslay_event_queue_close(io->ws, code, (const uint8_t *)reason, rlen);
+    if (code == 1002 || code == 1003 || code == 1007 || code == 1009) /* monitoring */
+        pd_mon_conn_event(c, PD_MON_PROTOCOL_ERROR, "closed %u: %.100s", code, reason ? reason : "");
     pd_info("conn %llu (%s): closing %u %s", (unsigned long long)c->id, c->ident.sub, code,
             reason ? reason : "");
     begin_closing(c);
@@ -672,6 +696,9 @@ static void conn_free(struct pd_conn *c)
             (unsigned long long)c->id, c->ident.sub,
             (long long)((pd_now_ms() - c->connected_ms) / 1000),
             wslay_event_get_status_code_sent(io->ws), wslay_event_get_status_code_received(io->ws));
+    /* monitoring: every connection freed here was recorded by pd_conn_adopt */
+    pd_mon_conn_close(c, wslay_event_get_status_code_sent(io->ws),
+                      wslay_event_get_status_code_received(io->ws));
     wslay_event_context_free(io->ws);
     /* Under TLS, MHD 0.9.75 ends its forwarding only once the client's side
      * is done too, and a client waits for the server to close first: ending
@@ -765,6 +792,7 @@ void pd_conn_adopt(void *upgrade)
     free(up);
 
     pd_info("conn %llu open: user %s from %s", (unsigned long long)c->id, c->ident.sub, c->ip);
+    pd_mon_conn_open(c); /* monitoring */
     c->io->services_open = true;
     pd_services_conn_open(c->srv, c);
     if (t->shutting_down) {

@@ -11,6 +11,7 @@
 #include "events.h"
 #include "log.h"
 #include "messaging.h"
+#include "monitoring.h"
 #include "presence.h"
 #include "receipts.h"
 #include "recovery.h"
@@ -52,6 +53,10 @@ static const struct pd_route {
     {PD_EV_CONN_RECOVER, pd_handle_recover},
     {PD_EV_CONN_SESSION_INFO, pd_handle_session_info},
     {PD_EV_CONN_STATS, pd_handle_connection_stats},
+    {PD_EV_MON_METRICS, pd_handle_mon_metrics},
+    {PD_EV_MON_EVENTS, pd_handle_mon_events},
+    {PD_EV_MON_STATS, pd_handle_mon_stats},
+    {PD_EV_MON_HEALTH, pd_handle_mon_health},
 };
 
 static pd_handler_fn route_of(const char *name)
@@ -133,6 +138,14 @@ void pd_ack_err(struct pd_conn *c, int64_t req_id, const char *event, enum pd_er
     ack_err_msg(c, req_id, event, code, msg);
 }
 
+/* A bad_request of the envelope: answered like any error, and recorded as
+ * a protocol_error event (monitoring). */
+static void bad_envelope(struct pd_conn *c, int64_t req_id, const char *event, const char *msg)
+{
+    pd_mon_conn_event(c, PD_MON_PROTOCOL_ERROR, "bad_request: %s", msg);
+    ack_err_msg(c, req_id, event, PD_E_BAD_REQUEST, msg);
+}
+
 /* Reads the envelope of section 2. On failure answers itself and returns
  * false. */
 static bool read_envelope(struct pd_conn *c, const cJSON *root, struct pd_req *r,
@@ -143,22 +156,24 @@ static bool read_envelope(struct pd_conn *c, const cJSON *root, struct pd_req *r
     const char *event = cJSON_IsString(ev) ? ev->valuestring : NULL;
 
     if (id != NULL && !cJSON_IsNull(id) && !pd_json_int(id, 1, PD_JSON_INT_MAX, &r->id)) {
-        ack_err_msg(c, 0, event, PD_E_BAD_REQUEST, "'id' must be a positive integer");
+        bad_envelope(c, 0, event, "'id' must be a positive integer");
         return false;
     }
     if (event == NULL) {
-        ack_err_msg(c, r->id, NULL, PD_E_BAD_REQUEST, "'event' is required and must be a string");
+        bad_envelope(c, r->id, NULL, "'event' is required and must be a string");
         return false;
     }
     *fn = route_of(event);
     if (*fn == NULL) {
-        pd_ack_err(c, r->id, event, PD_E_BAD_REQUEST, "unknown event '%.64s'", event);
+        char msg[96];
+        snprintf(msg, sizeof(msg), "unknown event '%.64s'", event);
+        bad_envelope(c, r->id, event, msg);
         return false;
     }
     r->event = pd_event_name(pd_event_from_name(event));
     r->data = cJSON_GetObjectItemCaseSensitive(root, "data");
     if (r->data != NULL && !cJSON_IsObject(r->data)) {
-        ack_err_msg(c, r->id, r->event, PD_E_BAD_REQUEST, "'data' must be an object");
+        bad_envelope(c, r->id, r->event, "'data' must be an object");
         return false;
     }
     return true;
@@ -191,8 +206,7 @@ void pd_dispatch(struct server *srv, struct pd_conn *c, const char *msg, size_t 
         return;
     root = cJSON_ParseWithLength(msg, len);
     if (root == NULL || !cJSON_IsObject(root)) {
-        ack_err_msg(c, 0, NULL, PD_E_BAD_REQUEST,
-                    root ? "a request must be a JSON object" : "malformed JSON");
+        bad_envelope(c, 0, NULL, root ? "a request must be a JSON object" : "malformed JSON");
         cJSON_Delete(root);
         return;
     }

@@ -33,6 +33,7 @@
 #include "errors.h"
 #include "log.h"
 #include "loop.h"
+#include "monitoring.h"
 #include "server.h"
 #include "store.h"
 #include "text.h"
@@ -64,7 +65,7 @@ struct pd_http {
     char *dummy_hash;
 };
 
-enum route { R_NONE, R_HEALTHZ, R_REGISTER, R_LOGIN, R_WS };
+enum route { R_NONE, R_HEALTHZ, R_METRICS, R_REGISTER, R_LOGIN, R_WS };
 
 /* Per request (MHD's con_cls), freed by the completion callback. */
 struct req {
@@ -192,12 +193,38 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t outlen)
 static enum MHD_Result handle_healthz(struct pd_http *h, struct MHD_Connection *conn,
                                       struct req *r)
 {
-    cJSON *body = cJSON_CreateObject();
+    unsigned status = MHD_HTTP_OK;
+    cJSON *body = pd_monitor_healthz(h->srv, &status); /* monitoring.c's last snapshot */
 
-    cJSON_AddStringToObject(body, "status", "healthy");
-    cJSON_AddNumberToObject(body, "uptime_s", (double)((pd_now_ms() - h->srv->started_ms) / 1000));
-    cJSON_AddNumberToObject(body, "connections", (double)pd_conns_count(h->srv));
-    return send_json(conn, r, MHD_HTTP_OK, body, NULL, NULL);
+    if (body == NULL) {
+        body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "status", "healthy");
+    }
+    return send_json(conn, r, status, body, NULL, NULL);
+}
+
+/* ---- /metrics (monitoring.c) --------------------------------------------------- */
+
+static enum MHD_Result handle_metrics(struct pd_http *h, struct MHD_Connection *conn,
+                                      struct req *r)
+{
+    char *text = pd_monitor_prometheus(h->srv);
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    if (text == NULL)
+        return send_error(conn, r, PD_E_INTERNAL, "the metrics are not available");
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    r->responded = true;
+    return ret;
 }
 
 /* ---- /api/register and /api/login ------------------------------------------- */
@@ -336,6 +363,12 @@ static enum MHD_Result handle_login(struct pd_http *h, struct MHD_Connection *co
     }
     if (!ok) {
         pd_info("login failed for '%.64s'", cr.user);
+        {   /* monitoring */
+            char ip[64];
+            client_ip(conn, ip, sizeof(ip));
+            pd_mon_event(h->srv, PD_MON_AUTH_FAILED, NULL, ip, header(conn, MHD_HTTP_HEADER_USER_AGENT),
+                         "login failed for '%.64s'", cr.user);
+        }
         ret = send_error(conn, r, PD_E_UNAUTHORIZED, "invalid username or password");
         goto out;
     }
@@ -450,12 +483,16 @@ static enum MHD_Result handle_ws(struct pd_http *h, struct MHD_Connection *conn,
     why = pd_origin_check(h->srv->cfg.origins, origin, header(conn, MHD_HTTP_HEADER_HOST));
     if (why != NULL) {
         pd_info("upgrade from %s refused: origin '%.100s' %s", ip, origin, why);
+        pd_mon_event(h->srv, PD_MON_ORIGIN_REJECTED, NULL, ip, header(conn, MHD_HTTP_HEADER_USER_AGENT),
+                     "origin '%.100s' %s", origin, why); /* monitoring */
         return send_error(conn, r, PD_E_FORBIDDEN, "origin '%.200s' %s", origin, why);
     }
 
     token = find_token(conn);
     if (token == NULL || *token == '\0') {
         pd_info("upgrade from %s refused: no token", ip);
+        pd_mon_event(h->srv, PD_MON_AUTH_FAILED, NULL, ip, header(conn, MHD_HTTP_HEADER_USER_AGENT),
+                     "upgrade without a token"); /* monitoring */
         return send_error(conn, r, PD_E_UNAUTHORIZED,
                           "a token is required: send Authorization: Bearer <jwt> or ?token=<jwt>");
     }
@@ -463,6 +500,8 @@ static enum MHD_Result handle_ws(struct pd_http *h, struct MHD_Connection *conn,
                        sizeof(reason)) != 0) {
         /* The reason names the failed check, never the token itself. */
         pd_info("upgrade from %s refused: %s", ip, reason);
+        pd_mon_event(h->srv, PD_MON_AUTH_FAILED, NULL, ip, header(conn, MHD_HTTP_HEADER_USER_AGENT),
+                     "invalid token: %s", reason); /* monitoring */
         return send_error(conn, r, PD_E_UNAUTHORIZED, "invalid token: %s", reason);
     }
 
@@ -492,6 +531,8 @@ static enum route route_of(const char *url)
 {
     if (strcmp(url, "/healthz") == 0)
         return R_HEALTHZ;
+    if (strcmp(url, "/metrics") == 0)
+        return R_METRICS;
     if (strcmp(url, "/api/register") == 0)
         return R_REGISTER;
     if (strcmp(url, "/api/login") == 0)
@@ -553,7 +594,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->route == R_HEALTHZ || r->route == R_WS)
+        if (r->route == R_HEALTHZ || r->route == R_METRICS || r->route == R_WS)
             return MHD_YES; /* a body on a GET means nothing */
         /* MHD 0.9.75 takes no response in the middle of a body: the rest
          * is discarded and 413 sent at the end, or, past DISCARD_MAX, the
@@ -577,6 +618,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     switch (r->route) {
     case R_HEALTHZ:
         return handle_healthz(h, conn, r);
+    case R_METRICS:
+        return handle_metrics(h, conn, r);
     case R_WS:
         return handle_ws(h, conn, r);
     case R_REGISTER:
@@ -680,6 +723,12 @@ static int load_tls(struct pd_http *h, const struct pd_config *cfg, char *err, s
 
 /* MHD's connection ceiling: upgraded sockets count toward it, and its
  * default is sized for select(), so it is set from the fd limit. */
+static unsigned conn_limit(void);
+unsigned pd_http_conn_limit(void)
+{
+    return conn_limit();
+}
+
 static unsigned conn_limit(void)
 {
     struct rlimit rl;

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "log.h"
 #include "loop.h"
+#include "monitoring.h"
 #include "server.h"
 #include "store.h"
 #include "wsproto.h"
@@ -156,6 +157,11 @@ static int start(struct app *app, char *err, size_t errlen)
     if (pd_services_init(srv, err, errlen) != 0)
         return 1;
     app->services_up = true;
+    /* Monitoring: before HTTP, whose threads record events into it. */
+    if (pd_monitor_new(srv) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return 1;
+    }
     /* After the services, so connection output is flushed after their own
      * after-pass work. */
     if (pd_conns_start(srv) != 0) {
@@ -179,6 +185,7 @@ static void stop(struct app *app)
     pd_http_stop(srv->http);
     if (app->services_up)
         pd_services_free(srv);
+    pd_monitor_free(srv); /* after HTTP (its threads read it) and the connections */
     if (srv->store != NULL)
         pd_store_close(srv->store);
     pd_auth_free(srv->auth);

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "loop.h"
 #include "messaging.h"
+#include "monitoring.h"
 #include "rooms.h"
 #include "server.h"
 #include "store.h"
@@ -438,6 +439,8 @@ static void recover_done(struct pd_store_job *job)
             session_free(s);
         }
         srv->recovery->failed++;
+        pd_mon_conn_event(c, PD_MON_RECOVER_FAILED, "the store refused the recovery: %s",
+                          pd_err_name(job->rc)); /* monitoring */
         pd_ack_err(c, sj->req_id, "connection:recover",
                    job->rc == PD_E_SESSION_EXPIRED ? PD_E_SESSION_EXPIRED : PD_E_INTERNAL,
                    "the session could not be recovered");
@@ -475,6 +478,14 @@ static void recover_done(struct pd_store_job *job)
     cJSON_AddStringToObject(data, "session_token", sj->token);
     cJSON_AddItemToObject(data, "rooms", rooms);
     pd_json_add_int(data, "missed", missed);
+    /* monitoring: a recovery without replay (too many missed) is a failure to the client */
+    if (recovered)
+        pd_mon_conn_event(c, PD_MON_RECOVERED, "%lld missed messages replayed, %d rooms resubscribed",
+                          (long long)missed, cJSON_GetArraySize(rooms));
+    else
+        pd_mon_conn_event(c, PD_MON_RECOVER_FAILED,
+                          "%lld missed messages, over recover_max %u: rooms resubscribed, no replay",
+                          (long long)missed, srv->cfg.recover_max);
     pd_ack_ok(c, sj->req_id, data);
     for (size_t i = 0; recovered && i < sj->nplan; i++) {
         struct pd_room *room = pd_room_find(srv, sj->plan[i].room);
@@ -550,12 +561,16 @@ enum pd_err pd_handle_recover(struct pd_req *r)
     old = pd_hmap_get(&srv->recovery->by_hash, hash);
     if (old == NULL) {
         srv->recovery->failed++;
+        pd_mon_conn_event(r->conn, PD_MON_RECOVER_FAILED,
+                          "unknown, expired or already recovered session token"); /* monitoring */
         return pd_req_fail(r, PD_E_SESSION_EXPIRED,
                            "the session is unknown, expired or already recovered");
     }
     if (strcmp(old->user, r->conn->ident.sub) != 0) {
         /* Refused without touching it: the token stays valid for its owner. */
         srv->recovery->failed++;
+        pd_mon_conn_event(r->conn, PD_MON_RECOVER_FAILED, "session %s belongs to another user",
+                          old->id); /* monitoring */
         return pd_req_fail(r, PD_E_FORBIDDEN, "the session belongs to another user");
     }
     if (old == r->conn->session)
@@ -591,6 +606,11 @@ enum pd_err pd_handle_recover(struct pd_req *r)
     }
     r->deferred = true;
     return PD_OK;
+}
+
+size_t pd_recovery_count(const struct server *srv)
+{
+    return srv->recovery ? srv->recovery->by_hash.len : 0;
 }
 
 /* ---- connection:session-info and connection:stats --------------------------------- */

@@ -6,6 +6,8 @@
 #ifndef PD_RECOVERY_H
 #define PD_RECOVERY_H
 
+#include <stddef.h>
+
 #include "request.h"
 
 struct server;
@@ -18,6 +20,9 @@ enum pd_err pd_handle_create_session(struct pd_req *r);
 enum pd_err pd_handle_recover(struct pd_req *r);
 enum pd_err pd_handle_session_info(struct pd_req *r);
 enum pd_err pd_handle_connection_stats(struct pd_req *r);
+
+/* Sessions known (held or waiting to be recovered), for monitoring. */
+size_t pd_recovery_count(const struct server *srv);
 
 /* The connection's subscriptions changed: its session is saved again soon. */
 void pd_session_touch(struct pd_conn *c);

@@ -17,6 +17,7 @@ struct pd_users;
 struct pd_typing;
 struct pd_recovery;
 struct pd_presence;
+struct pd_monitor;
 
 struct server {
     struct pd_config cfg;
@@ -30,6 +31,7 @@ struct server {
     struct pd_typing *typing; /* typing.c: who is typing where, expiry */
     struct pd_recovery *recovery; /* recovery.c: sessions */
     struct pd_presence *presence; /* presence.c: last seen times */
+    struct pd_monitor *monitor; /* monitoring.c: counters, events, health */
     int64_t started_ms;
 };
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -251,6 +252,7 @@ struct pd_store {
     uint64_t submitted, completed;
     bool stopping;
     struct pd_store_stats stats;
+    uint64_t commit_us_window; /* slowest commit since pd_store_commit_max_take */
     int efd;
     pthread_t thread;
     bool thread_started;
@@ -1228,8 +1230,9 @@ static size_t take_batch(struct pd_store *st)
     return n;
 }
 
-/* Hands a finished batch to the loop thread, in submission order. */
-static void complete_batch(struct pd_store *st, size_t n, uint64_t failed)
+/* Hands a finished batch to the loop thread, in submission order; us is
+ * how long committing it took. */
+static void complete_batch(struct pd_store *st, size_t n, uint64_t failed, uint64_t us)
 {
     uint64_t one = 1;
 
@@ -1248,6 +1251,11 @@ static void complete_batch(struct pd_store *st, size_t n, uint64_t failed)
     st->stats.jobs += n;
     st->stats.batches++;
     st->stats.failed_batches += failed;
+    st->stats.commit_us_total += us;
+    if (us > st->stats.commit_us_max)
+        st->stats.commit_us_max = us;
+    if (us > st->commit_us_window)
+        st->commit_us_window = us;
     pthread_cond_broadcast(&st->done_cv);
     pthread_mutex_unlock(&st->mu);
     /* Only fails when the counter would overflow (it cannot: the loop
@@ -1256,13 +1264,21 @@ static void complete_batch(struct pd_store *st, size_t n, uint64_t failed)
         pd_error("store: eventfd write: %s", strerror(errno));
 }
 
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void *writer_main(void *arg)
 {
     struct pd_store *st = arg;
 
     for (;;) {
         size_t n;
-        uint64_t failed = 0;
+        uint64_t failed = 0, t0;
 
         pthread_mutex_lock(&st->mu);
         while (st->queue_head == NULL && !st->stopping)
@@ -1274,8 +1290,9 @@ static void *writer_main(void *arg)
         n = take_batch(st);
         pthread_mutex_unlock(&st->mu);
 
+        t0 = mono_us();
         commit_batch(st, n, &failed);
-        complete_batch(st, n, failed);
+        complete_batch(st, n, failed, mono_us() - t0);
     }
     return NULL;
 }
@@ -1453,6 +1470,17 @@ void pd_store_stats(struct pd_store *st, struct pd_store_stats *out)
     pthread_mutex_lock(&st->mu);
     *out = st->stats;
     pthread_mutex_unlock(&st->mu);
+}
+
+uint64_t pd_store_commit_max_take(struct pd_store *st)
+{
+    uint64_t us;
+
+    pthread_mutex_lock(&st->mu);
+    us = st->commit_us_window;
+    st->commit_us_window = 0;
+    pthread_mutex_unlock(&st->mu);
+    return us;
 }
 
 /* ---- reads (loop thread) ------------------------------------------------------------------------ */

@@ -180,8 +180,13 @@ struct pd_store_stats {
     uint64_t jobs;           /* jobs completed (committed or refused) */
     uint64_t batches;        /* batches taken by the writer thread */
     uint64_t failed_batches; /* batch transactions that failed (jobs then retried alone) */
+    uint64_t commit_us_total; /* writer time spent committing batches, µs */
+    uint64_t commit_us_max;   /* the slowest batch so far, µs */
 };
 void pd_store_stats(struct pd_store *st, struct pd_store_stats *out);
+/* The slowest batch commit (µs) since the previous call, and starts over:
+ * the monitor's per-second window (one caller). Any thread. */
+uint64_t pd_store_commit_max_take(struct pd_store *st);
 
 /* --- accounts, any thread ---------------------------------------------- */
 /* PD_OK, PD_E_CONFLICT when the user exists, PD_E_INTERNAL. */
