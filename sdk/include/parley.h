@@ -78,6 +78,8 @@ enum parley_err {
     PARLEY_ERR_SERVER = -9,        /* the server refused the request (see parley_error_code) */
     PARLEY_ERR_HTTP = -10,         /* an HTTP call failed below the protocol */
     PARLEY_ERR_IO = -11,           /* a socket error */
+    PARLEY_ERR_TLS = -12,          /* TLS failed: the server's certificate was refused, or the
+                                    * handshake (see parley_error_code/parley_error_message) */
 };
 
 /* A one-line English description of a parley_err; never NULL. */
@@ -114,9 +116,10 @@ struct parley_push {
 /* ---- life cycle ---------------------------------------------------------- */
 
 /* url: "http://HOST:PORT", "ws://HOST:PORT" (path /ws implied) or
- * "ws://HOST:PORT/ws"; HOST may be an IPv6 literal in brackets. userdata is
- * handed back to every callback. Returns NULL on a bad URL or no memory
- * (https and wss too, until TLS support arrives). */
+ * "ws://HOST:PORT/ws"; "https://" and "wss://" the same over TLS (default
+ * port 443, see parley_set_tls). HOST may be an IPv6 literal in brackets.
+ * userdata is handed back to every callback. Returns NULL on a bad URL or
+ * no memory. */
 PARLEY_API parley_client *parley_client_new(const char *url, void *userdata);
 /* Closes the connection if open, stops the loop thread, frees everything.
  * Pending asynchronous requests complete with PARLEY_ERR_CLOSED. Not from
@@ -144,9 +147,44 @@ PARLEY_API int parley_close_code(const parley_client *c);
 PARLEY_API const char *parley_close_reason(const parley_client *c);
 
 /* After PARLEY_ERR_SERVER: the protocol's error code ("forbidden", ...) and
- * its message, valid until the next call on c from the same thread. */
+ * its message, valid until the next call on c from the same thread. After
+ * PARLEY_ERR_TLS (parley_connect, parley_set_tls, an automatic reconnect
+ * on the thread that made it): "certificate" when verification refused the
+ * server's certificate (untrusted issuer, expired, not for this host) or
+ * "tls" for any other TLS failure, and the reason, e.g. "certificate
+ * verify failed: unable to get local issuer certificate". */
 PARLEY_API const char *parley_error_code(const parley_client *c);
 PARLEY_API const char *parley_error_message(const parley_client *c);
+
+/* ---- TLS ------------------------------------------------------------------- */
+
+/* https:// and wss:// URLs speak TLS 1.2 or later and verify the server:
+ * its certificate must chain to a trusted CA and name the URL's host (a
+ * DNS name in subjectAltName, or the address for an IP literal). The host
+ * name goes out as SNI (an address does not). Zero the struct before
+ * filling it: every field's zero is the default. */
+struct parley_tls_opts {
+    /* A PEM file of the CA certificates to trust. NULL with ca_path NULL:
+     * the system's store (OpenSSL's default, which SSL_CERT_FILE and
+     * SSL_CERT_DIR override). */
+    const char *ca_file;
+    /* A directory of CA certificates named by hash (openssl rehash). */
+    const char *ca_path;
+    /* The name to verify and send as SNI instead of the URL's host, for a
+     * server reached by an address or alias its certificate does not name.
+     * NULL: the URL's host. */
+    const char *server_name;
+    /* 1: no verification at all, any certificate for any name is taken.
+     * FOR TESTS ONLY: anyone on the path can then read and change the
+     * traffic, the token included. */
+    int insecure;
+};
+
+/* The TLS settings of c's next connects, automatic reconnects included
+ * (NULL: the defaults). Everything is copied, and the CA file or
+ * directory is read now: PARLEY_ERR_TLS when it cannot be (the reason in
+ * parley_error_message). No effect on an http:// or ws:// client. */
+PARLEY_API int parley_set_tls(parley_client *c, const struct parley_tls_opts *opts);
 
 /* ---- callbacks ----------------------------------------------------------- */
 
@@ -897,6 +935,16 @@ PARLEY_API int parley_register(const char *url, const char *username, const char
                                int timeout_ms, struct parley_auth_result *res);
 PARLEY_API int parley_login(const char *url, const char *username, const char *password,
                             int timeout_ms, struct parley_auth_result *res);
+/* The same with TLS settings for an https:// url (NULL: the defaults, as
+ * parley_register and parley_login use). PARLEY_ERR_TLS when TLS failed,
+ * with res->error_code "certificate" (the server's certificate was
+ * refused) or "tls", and the reason in res->error_message. */
+PARLEY_API int parley_register_tls(const char *url, const char *username, const char *password,
+                                   int timeout_ms, const struct parley_tls_opts *tls,
+                                   struct parley_auth_result *res);
+PARLEY_API int parley_login_tls(const char *url, const char *username, const char *password,
+                                int timeout_ms, const struct parley_tls_opts *tls,
+                                struct parley_auth_result *res);
 /* Frees res->token and res->body_json and sets them to NULL; the other
  * fields stay. Safe on a result already cleared. */
 PARLEY_API void parley_auth_result_clear(struct parley_auth_result *res);

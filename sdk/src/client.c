@@ -101,9 +101,13 @@ PARLEY_API parley_client *parley_client_new(const char *url, void *userdata)
     c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    /* TLS is not there yet: a secure URL is refused rather than silently
-     * downgraded to plain text. */
-    if (pl_url_parse(url, &c->url) != PARLEY_OK || c->url.secure) {
+    if (pl_url_parse(url, &c->url) != PARLEY_OK) {
+        free(c);
+        return NULL;
+    }
+    /* A secure URL verifies against the system's CAs until parley_set_tls
+     * says otherwise: never a connection without TLS settings. */
+    if (c->url.secure && pl_tls_new(NULL, &c->tls, NULL, 0) != PARLEY_OK) {
         free(c);
         return NULL;
     }
@@ -113,17 +117,20 @@ PARLEY_API parley_client *parley_client_new(const char *url, void *userdata)
     c->rc_max_ms = 30000;
     c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c->wake_fd < 0) {
+        pl_tls_unref(c->tls);
         free(c);
         return NULL;
     }
     if (pthread_mutex_init(&c->lock, NULL) != 0) {
         close(c->wake_fd);
+        pl_tls_unref(c->tls);
         free(c);
         return NULL;
     }
     if (pthread_condattr_init(&ca) != 0) {
         pthread_mutex_destroy(&c->lock);
         close(c->wake_fd);
+        pl_tls_unref(c->tls);
         free(c);
         return NULL;
     }
@@ -132,6 +139,7 @@ PARLEY_API parley_client *parley_client_new(const char *url, void *userdata)
         pthread_condattr_destroy(&ca);
         pthread_mutex_destroy(&c->lock);
         close(c->wake_fd);
+        pl_tls_unref(c->tls);
         free(c);
         return NULL;
     }
@@ -189,6 +197,7 @@ PARLEY_API void parley_client_destroy(parley_client *c)
     free(c->disc_ev);
     free(c->prebuf);
     free(c->token);
+    pl_tls_unref(c->tls);
     pl_track_free(c);
     close(c->wake_fd);
     pthread_cond_destroy(&c->cond);
@@ -222,6 +231,33 @@ PARLEY_API int parley_set_token(parley_client *c, const char *jwt)
     free(c->token);
     c->token = copy;
     pl_unlock(c);
+    return PARLEY_OK;
+}
+
+PARLEY_API int parley_set_tls(parley_client *c, const struct parley_tls_opts *opts)
+{
+    struct pl_tls *tls = NULL, *old;
+    char msg[256] = "";
+    int rc;
+
+    if (!c)
+        return PARLEY_ERR_INVAL;
+    pl_clear_error(c);
+    if (!c->url.secure)
+        return PARLEY_OK; /* nothing of it would ever be used */
+    /* Built without the lock: reading a CA file takes a while. A connect
+     * under way keeps the settings it started with (its own reference). */
+    rc = pl_tls_new(opts, &tls, msg, sizeof(msg));
+    if (rc != PARLEY_OK) {
+        if (rc == PARLEY_ERR_TLS)
+            pl_set_error(c, "tls", msg);
+        return rc;
+    }
+    pl_lock(c);
+    old = c->tls;
+    c->tls = tls;
+    pl_unlock(c);
+    pl_tls_unref(old);
     return PARLEY_OK;
 }
 

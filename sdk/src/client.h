@@ -15,6 +15,7 @@
 #include <wslay/wslay.h>
 
 #include "parley.h"
+#include "tls.h"
 #include "transport.h"
 #include "url.h"
 
@@ -106,6 +107,7 @@ struct parley_client {
     pthread_cond_t cond;
     void *userdata;         /* set once at creation */
     struct pl_url url;      /* set once at creation */
+    struct pl_tls *tls;     /* secure URLs: the settings of the next connect (tls.h) */
     char *token;
 
     parley_push_cb on_push;

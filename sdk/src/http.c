@@ -1,4 +1,5 @@
-/* Accounts over HTTP: POST /api/register and /api/login with libcurl. */
+/* Accounts over HTTP: POST /api/register and /api/login with libcurl,
+ * over TLS for https URLs with the same CA settings as the WebSocket. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,25 +76,125 @@ static int read_token(const struct body *b, struct parley_auth_result *res)
     return rc;
 }
 
+static void copy_str(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* A server_name goes into a URL and a CURLOPT_CONNECT_TO entry: a DNS
+ * name or an IPv4 address, nothing else. */
+static int server_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 253)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '.' || *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* TLS as the WebSocket does it (tls.c): verified against the system's CAs
+ * unless ca_file/ca_path say otherwise, no verification only when asked,
+ * and server_name as the name to verify (curl takes it from the URL, so
+ * the URL names it and CONNECT_TO sends the connection to the real host).
+ * Returns PARLEY_ERR_INVAL for a server_name that is not a host name. */
+static int tls_setup(CURL *curl, const struct pl_url *u, const struct parley_tls_opts *tls,
+                     const char *route, char *full, size_t full_size, struct curl_slist **hdrs,
+                     struct curl_slist **connect_to)
+{
+    const char *name = tls && tls->server_name && *tls->server_name ? tls->server_name : NULL;
+    char hp[PL_URL_HOST_MAX + 16], line[PL_URL_HOST_MAX * 2 + 64];
+    struct curl_slist *l;
+
+    curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (tls && tls->insecure) {
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else {
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (tls && tls->ca_file && *tls->ca_file)
+            curl_easy_setopt(curl, CURLOPT_CAINFO, tls->ca_file);
+        if (tls && tls->ca_path && *tls->ca_path)
+            curl_easy_setopt(curl, CURLOPT_CAPATH, tls->ca_path);
+    }
+    if (!name)
+        return PARLEY_OK;
+    if (!server_name_ok(name) || pl_url_host_port(u, hp, sizeof(hp)) != PARLEY_OK)
+        return PARLEY_ERR_INVAL;
+    /* The URL names the certificate's host; the connection goes to the
+     * URL's; the Host header stays what it would have been. */
+    if ((size_t)snprintf(full, full_size, "https://%s:%d%s", name, u->port, route) >= full_size)
+        return PARLEY_ERR_INVAL;
+    snprintf(line, sizeof(line), u->ipv6 ? "%s:%d:[%s]:%d" : "%s:%d:%s:%d", name, u->port, u->host,
+             u->port);
+    if (!(l = curl_slist_append(*connect_to, line)))
+        return PARLEY_ERR_NOMEM;
+    *connect_to = l;
+    snprintf(line, sizeof(line), "Host: %s", hp);
+    if (!(l = curl_slist_append(*hdrs, line)))
+        return PARLEY_ERR_NOMEM;
+    *hdrs = l;
+    curl_easy_setopt(curl, CURLOPT_CONNECT_TO, *connect_to);
+    return PARLEY_OK;
+}
+
+/* A curl failure as the library's error: TLS ones get PARLEY_ERR_TLS with
+ * curl's reason in res. */
+static int curl_failure(CURLcode cc, const char *errbuf, struct parley_auth_result *res)
+{
+    const char *code = NULL;
+
+    switch (cc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+        code = "certificate";
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        code = "tls";
+        break;
+    default:
+        return PARLEY_ERR_HTTP;
+    }
+    copy_str(res->error_code, sizeof(res->error_code), code);
+    copy_str(res->error_message, sizeof(res->error_message),
+             errbuf[0] ? errbuf : curl_easy_strerror(cc));
+    return PARLEY_ERR_TLS;
+}
+
 static int post_credentials(const char *url, const char *route, const char *username,
                             const char *password, int timeout_ms,
-                            struct parley_auth_result *res)
+                            const struct parley_tls_opts *tls, struct parley_auth_result *res)
 {
     struct pl_url u;
     char base[PL_URL_HOST_MAX + 32], full[PL_URL_HOST_MAX + 64];
+    char errbuf[CURL_ERROR_SIZE];
     char *payload = NULL;
     struct body b = {NULL, 0};
-    struct curl_slist *hdrs = NULL;
+    struct curl_slist *hdrs = NULL, *connect_to = NULL;
     CURL *curl = NULL;
+    CURLcode cc;
     long status = 0;
     int rc;
 
     if (!res)
         return PARLEY_ERR_INVAL;
     memset(res, 0, sizeof(*res));
-    /* TLS comes with the TLS transport; until then https is refused the
-     * same way everywhere. */
-    if (!username || !password || pl_url_parse(url, &u) != PARLEY_OK || u.secure ||
+    if (!username || !password || pl_url_parse(url, &u) != PARLEY_OK ||
         pl_url_http_base(&u, base, sizeof(base)) != PARLEY_OK)
         return PARLEY_ERR_INVAL;
     strcpy(full, base);
@@ -108,20 +209,29 @@ static int post_credentials(const char *url, const char *route, const char *user
         rc = PARLEY_ERR_NOMEM;
         goto out;
     }
+    if (u.secure) {
+        rc = tls_setup(curl, &u, tls, route, full, sizeof(full), &hdrs, &connect_to);
+        if (rc != PARLEY_OK)
+            goto out;
+    }
+    errbuf[0] = '\0';
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_URL, full);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, PL_USER_AGENT);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 0 ? timeout_ms : 30000));
     /* No signals from a library (SIGALRM for name lookups), no redirects
-     * (credentials go where they were told), only plain HTTP for now. */
+     * (credentials go where they were told), and only the URL's own
+     * protocol: an https URL is never answered over plain HTTP. */
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, u.secure ? "https" : "http");
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-    if (curl_easy_perform(curl) != CURLE_OK) {
-        rc = PARLEY_ERR_HTTP;
+    cc = curl_easy_perform(curl);
+    if (cc != CURLE_OK) {
+        rc = curl_failure(cc, errbuf, res);
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
@@ -138,6 +248,7 @@ static int post_credentials(const char *url, const char *route, const char *user
     b.data = NULL;
 out:
     curl_slist_free_all(hdrs);
+    curl_slist_free_all(connect_to);
     if (curl)
         curl_easy_cleanup(curl);
     free(payload);
@@ -148,13 +259,27 @@ out:
 PARLEY_API int parley_register(const char *url, const char *username, const char *password,
                                int timeout_ms, struct parley_auth_result *res)
 {
-    return post_credentials(url, "/api/register", username, password, timeout_ms, res);
+    return post_credentials(url, "/api/register", username, password, timeout_ms, NULL, res);
 }
 
 PARLEY_API int parley_login(const char *url, const char *username, const char *password,
                             int timeout_ms, struct parley_auth_result *res)
 {
-    return post_credentials(url, "/api/login", username, password, timeout_ms, res);
+    return post_credentials(url, "/api/login", username, password, timeout_ms, NULL, res);
+}
+
+PARLEY_API int parley_register_tls(const char *url, const char *username, const char *password,
+                                   int timeout_ms, const struct parley_tls_opts *tls,
+                                   struct parley_auth_result *res)
+{
+    return post_credentials(url, "/api/register", username, password, timeout_ms, tls, res);
+}
+
+PARLEY_API int parley_login_tls(const char *url, const char *username, const char *password,
+                                int timeout_ms, const struct parley_tls_opts *tls,
+                                struct parley_auth_result *res)
+{
+    return post_credentials(url, "/api/login", username, password, timeout_ms, tls, res);
 }
 
 PARLEY_API void parley_auth_result_clear(struct parley_auth_result *res)

@@ -35,11 +35,15 @@ static int io_round_locked(parley_client *c, int timeout_ms)
     unsigned gen = c->conn_gen;
     int64_t due;
     int n, ms;
+    short need;
 
     if (!c->ws)
         return 0;
+    /* What the transport itself waits for (TLS: a read that needs the
+     * socket writable) makes the read worth retrying once it comes. */
+    need = c->tr.need_events;
     pfd[0].fd = c->tr.fd;
-    pfd[0].events = (short)(POLLIN | c->tr.need_events);
+    pfd[0].events = (short)(POLLIN | need);
     if (pl_ws_want_write_locked(c))
         pfd[0].events |= POLLOUT;
     pfd[0].revents = 0;
@@ -59,7 +63,7 @@ static int io_round_locked(parley_client *c, int timeout_ms)
     pl_lock(c);
     if (!c->ws || c->conn_gen != gen)
         return 1; /* another thread closed it meanwhile */
-    if (c->prebuf || (n > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP))))
+    if (c->prebuf || (n > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP | need))))
         pl_ws_read_locked(c);
     pl_ws_write_locked(c);
     pl_request_timeouts_locked(c);
@@ -279,7 +283,9 @@ static int embedded_io(parley_client *c, int do_read)
         pl_dispatch(c); /* a close seen by another call may still be queued */
         return PARLEY_ERR_NOT_CONNECTED;
     }
-    if (do_read)
+    /* A TLS read that waited for the socket to be writable (the reason
+     * parley_want_write said 1) is retried on POLLOUT; reading writes too. */
+    if (do_read || (c->tr.need_events & POLLOUT))
         pl_ws_read_locked(c);
     else
         pl_ws_write_locked(c);

@@ -442,6 +442,10 @@ int pl_connect_locked(parley_client *c, char *token, int64_t deadline, int autom
 {
     struct pl_transport tr = PL_TRANSPORT_INIT;
     struct pl_hs_result hs;
+    /* Secure URLs: the TLS settings as they are now (parley_set_tls may
+     * replace them meanwhile), and why TLS failed. */
+    struct pl_tls *tls = pl_tls_ref(c->tls);
+    char tls_code[32] = "", tls_msg[256] = "";
     int rc;
 
     memset(&hs, 0, sizeof(hs));
@@ -454,9 +458,13 @@ int pl_connect_locked(parley_client *c, char *token, int64_t deadline, int autom
     pl_unlock(c);
 
     rc = pl_tcp_connect(c->url.host, c->url.port, deadline, &tr);
+    if (rc == PARLEY_OK && c->url.secure)
+        rc = pl_tls_start(tls, c->url.host, &tr, deadline, tls_code, sizeof(tls_code), tls_msg,
+                          sizeof(tls_msg));
     if (rc == PARLEY_OK)
         rc = pl_handshake(&tr, &c->url, token, deadline, &hs);
     free(token);
+    pl_tls_unref(tls);
 
     pl_lock(c);
     c->http_status = hs.http_status;
@@ -472,6 +480,8 @@ int pl_connect_locked(parley_client *c, char *token, int64_t deadline, int autom
         c->state = PL_DISCONNECTED;
         if (hs.error_code[0] || hs.error_message[0])
             pl_set_error(c, hs.error_code, hs.error_message);
+        else if (tls_code[0])
+            pl_set_error(c, tls_code, tls_msg);
         /* Queued requests wait for a connection only while one may come. */
         if (!c->rc_pending)
             pl_request_fail_queued_locked(c);

@@ -1,7 +1,7 @@
-/* The byte stream under the WebSocket. Plain TCP today; a TLS transport
- * will provide the same operations (its read may need the socket writable
- * and its write readable, which `need_events` reports to the poller), so
- * nothing above this layer knows which one it talks to. */
+/* The byte stream under the WebSocket: plain TCP (tcp.c) or TLS over it
+ * (tls.c), with the same operations (a TLS read may need the socket
+ * writable, which `need_events` reports to the poller), so nothing above
+ * this layer knows which one it talks to. */
 #ifndef PL_TRANSPORT_H
 #define PL_TRANSPORT_H
 

@@ -12,7 +12,7 @@ struct pl_url {
     char host[PL_URL_HOST_MAX]; /* without brackets for IPv6 */
     int ipv6;                   /* host is an IPv6 literal: bracket it in Host: */
     int port;
-    int secure;                 /* https/wss: reserved for the TLS transport */
+    int secure;                 /* https/wss: TLS (tls.c) */
     char path[PL_URL_PATH_MAX]; /* WebSocket request target, query included */
 };
 
@@ -21,7 +21,7 @@ struct pl_url {
  * path of "/" or none means /ws). Returns PARLEY_OK or PARLEY_ERR_INVAL. */
 int pl_url_parse(const char *url, struct pl_url *out);
 
-/* "http://host:port" for the REST routes; returns PARLEY_ERR_INVAL when it
+/* "http://host:port" ("https://" when secure) for the REST routes; returns PARLEY_ERR_INVAL when it
  * does not fit in size. */
 int pl_url_http_base(const struct pl_url *u, char *buf, size_t size);
 

@@ -39,6 +39,8 @@ PARLEY_API const char *parley_strerror(int err)
         return "HTTP request failed";
     case PARLEY_ERR_IO:
         return "socket error";
+    case PARLEY_ERR_TLS:
+        return "TLS failed: the server's certificate was refused or the handshake failed";
     }
     return "unknown error";
 }

@@ -4,6 +4,7 @@
  * wslay is not thread-safe and its callbacks run inside wslay_event_recv and
  * wslay_event_send, which we call only under the lock. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,7 +190,10 @@ int pl_ws_attach_locked(parley_client *c, struct pl_transport *t, unsigned char 
 
 int pl_ws_want_write_locked(const parley_client *c)
 {
-    return c->ws && !c->io_failed && wslay_event_want_write(c->ws);
+    /* TLS may need the socket writable for a read of its own (tls.c): the
+     * poller must wait for POLLOUT then too. */
+    return c->ws && !c->io_failed &&
+           (wslay_event_want_write(c->ws) || (c->tr.need_events & POLLOUT));
 }
 
 void pl_ws_write_locked(parley_client *c)
