@@ -29,6 +29,8 @@
 #define SECONDS_MAX 2147483u
 /* jwt_secret_file is a secret, not a document. */
 #define SECRET_FILE_MAX 65536
+/* trusted_proxies: entries at most (a proxy tier, not a firewall). */
+#define PROXIES_MAX 256
 
 enum kind {
     K_STR,    /* char *, non-empty */
@@ -38,6 +40,7 @@ enum kind {
     K_UINT,   /* unsigned within [min, max] */
     K_ALG,    /* char *: HS256, RS256 or ES256 */
     K_LEVEL,  /* enum pd_log_level */
+    K_CIDRS,  /* trusted_proxies: comma-separated IPs or CIDRs */
 };
 
 struct setting {
@@ -65,7 +68,14 @@ static const struct setting settings[] = {
     {"rate_messages", K_RATE, OFF(rate_messages), 0, 0, "message:send per user, COUNT/SECONDS or 0"},
     {"rate_requests", K_RATE, OFF(rate_requests), 0, 0, "other requests per connection, COUNT/SECONDS or 0"},
     {"rate_connections", K_RATE, OFF(rate_connections), 0, 0, "upgrade attempts per IP, COUNT/SECONDS or 0"},
+    {"login_rate", K_RATE, OFF(login_rate), 0, 0, "/api/login and /api/register per IP, COUNT/SECONDS or 0"},
+    {"login_user_rate", K_RATE, OFF(login_user_rate), 0, 0, "/api/login and /api/register per username, COUNT/SECONDS or 0"},
+    {"trusted_proxies", K_CIDRS, 0, 0, 0, "comma-separated IPs or CIDRs whose X-Forwarded-For is believed"},
     {"max_message_bytes", K_SIZE, OFF(max_message_bytes), 1, INT32_MAX, "largest message a client may send"},
+    {"max_json_depth", K_UINT, OFF(max_json_depth), 0, 1000, "deepest nesting of a request (levels), 0 for no limit"},
+    {"max_json_array", K_UINT, OFF(max_json_array), 0, INT32_MAX, "longest array in a request, 0 for no limit"},
+    {"fragment_timeout", K_UINT, OFF(fragment_timeout), 0, SECONDS_MAX, "seconds to complete a fragmented message, 0 for none"},
+    {"rooms_per_user", K_UINT, OFF(rooms_per_user), 0, 1000000000, "rooms one user may be a member of, 0 for no limit"},
     {"session_ttl", K_UINT, OFF(session_ttl), 1, SECONDS_MAX, "seconds a dropped connection's session is kept"},
     {"recover_max", K_UINT, OFF(recover_max), 0, 1000000, "messages one recovery replays at most"},
     {"typing_timeout", K_UINT, OFF(typing_timeout), 1, SECONDS_MAX, "seconds before typing expires"},
@@ -259,6 +269,110 @@ static const char *parse_level(const char *v, enum pd_log_level *out)
     return "expected error, warn, info or debug";
 }
 
+int pd_ip_parse(const char *s, size_t len, uint8_t out[16])
+{
+    char buf[INET6_ADDRSTRLEN];
+    struct in_addr a4;
+
+    if (len == 0 || len >= sizeof(buf) || memchr(s, '\0', len) != NULL)
+        return -1;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if (inet_pton(AF_INET, buf, &a4) == 1) {
+        memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, &a4, 4);
+        return 0;
+    }
+    return inet_pton(AF_INET6, buf, out) == 1 ? 0 : -1;
+}
+
+bool pd_cidr_match(const struct pd_cidr *list, size_t n, const uint8_t addr[16])
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned whole = list[i].bits / 8, rest = list[i].bits % 8;
+
+        if (memcmp(list[i].addr, addr, whole) != 0)
+            continue;
+        if (rest == 0 || ((list[i].addr[whole] ^ addr[whole]) & (uint8_t)(0xff00u >> rest)) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* One entry: ADDRESS or ADDRESS/BITS. A prefix with host bits set is
+ * refused rather than masked: "10.0.0.1/8" is more likely a typo for /32
+ * than a wish to trust 16 million addresses. */
+static const char *parse_cidr(const char *s, size_t len, struct pd_cidr *c, char *why,
+                              size_t whylen)
+{
+    const char *slash = memchr(s, '/', len);
+    size_t alen = slash ? (size_t)(slash - s) : len;
+    bool v4 = memchr(s, ':', alen) == NULL;
+    unsigned max = v4 ? 32 : 128;
+    uint64_t bits = max;
+
+    snprintf(why, whylen, "'%.*s' is not an IP address or CIDR (e.g. 10.0.0.0/8, ::1)",
+             (int)(len > 64 ? 64 : len), s);
+    if (pd_ip_parse(s, alen, c->addr) != 0)
+        return why;
+    if (slash != NULL && (parse_u64(slash + 1, len - alen - 1, &bits) != 0 || bits > max)) {
+        snprintf(why, whylen, "'%.*s': the prefix length must be from 0 to %u",
+                 (int)(len > 64 ? 64 : len), s, max);
+        return why;
+    }
+    c->bits = (unsigned)bits + (v4 ? 96 : 0);
+    for (unsigned b = c->bits; b < 128; b++) {
+        if (c->addr[b / 8] & (0x80u >> (b % 8))) {
+            snprintf(why, whylen, "'%.*s' has bits set past the /%u prefix",
+                     (int)(len > 64 ? 64 : len), s, (unsigned)bits);
+            return why;
+        }
+    }
+    return NULL;
+}
+
+/* The whole list replaces any earlier value. */
+static const char *parse_cidrs(const char *v, struct pd_config *cfg, char *why, size_t whylen)
+{
+    struct pd_cidr *list = calloc(PROXIES_MAX, sizeof(*list));
+    size_t n = 0;
+    const char *p = v;
+
+    if (list == NULL)
+        return "out of memory";
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len;
+        const char *err;
+
+        if (end == NULL)
+            end = p + strlen(p);
+        while (p < end && isspace((unsigned char)*p))
+            p++;
+        len = (size_t)(end - p);
+        while (len > 0 && isspace((unsigned char)p[len - 1]))
+            len--;
+        if (len == 0)
+            err = "an empty entry in the list";
+        else if (n == PROXIES_MAX)
+            err = "more than 256 entries";
+        else
+            err = parse_cidr(p, len, &list[n++], why, whylen);
+        if (err != NULL) {
+            free(list);
+            return err;
+        }
+        if (*end == '\0')
+            break;
+        p = end + 1;
+    }
+    free(cfg->trusted_proxies);
+    cfg->trusted_proxies = list;
+    cfg->ntrusted_proxies = n;
+    return NULL;
+}
+
 /* why gets the expected range; it is returned on failure. */
 static const char *parse_number(const struct setting *s, const char *v, uint64_t *out,
                                 char *why, size_t whylen)
@@ -311,6 +425,8 @@ static const char *parse_value(struct pd_config *cfg, const struct setting *s, c
         return parse_alg(v, (char **)(base + s->off));
     case K_LEVEL:
         return parse_level(v, (enum pd_log_level *)(base + s->off));
+    case K_CIDRS:
+        return parse_cidrs(v, cfg, scratch, scratchlen);
     }
     return "unsupported setting";
 }
@@ -320,7 +436,7 @@ static const char *parse_value(struct pd_config *cfg, const struct setting *s, c
 static int apply(struct loader *ld, const struct setting *s, const char *value, enum source src,
                  const char *where)
 {
-    char scratch[96];
+    char scratch[160];
     const char *why = parse_value(ld->cfg, s, value, scratch, sizeof(scratch));
 
     if (why != NULL) {
@@ -352,6 +468,12 @@ static int set_defaults(struct pd_config *cfg)
     cfg->idle_timeout = 60;
     cfg->outbound_limit = 1048576;
     cfg->log_level = PD_LOG_INFO;
+    cfg->rooms_per_user = 1000;
+    cfg->login_rate = (struct pd_rate){10, 300};
+    cfg->login_user_rate = (struct pd_rate){5, 300};
+    cfg->max_json_depth = 32;
+    cfg->max_json_array = 1000;
+    cfg->fragment_timeout = 10;
     return cfg->listen_host && cfg->db && cfg->jwt_alg ? 0 : -1;
 }
 
@@ -465,19 +587,21 @@ static void usage(FILE *out)
         for (j = 0; settings[i].name[j] && j < sizeof(flag) - 1; j++)
             flag[j] = settings[i].name[j] == '_' ? '-' : settings[i].name[j];
         flag[j] = '\0';
-        fprintf(out, "  --%-20s %s\n", flag, settings[i].help);
+        fprintf(out, "  --%-22s %s\n", flag, settings[i].help);
     }
     fprintf(out,
             "\n"
-            "  --config FILE          read settings from FILE\n"
-            "  --help                 print this help and exit\n"
-            "  --version              print the version and exit\n"
+            "  --config FILE            read settings from FILE\n"
+            "  --help                   print this help and exit\n"
+            "  --version                print the version and exit\n"
             "\n"
             "Defaults: listen 127.0.0.1:8080, db parley.db, jwt_alg HS256,\n"
-            "rate_messages 100/60, rate_requests 20/1, rate_connections 5/300,\n"
-            "max_message_bytes 65536, session_ttl 120, recover_max 1000,\n"
-            "typing_timeout 5, ping_interval 25, idle_timeout 60,\n"
-            "outbound_limit 1048576, log_level info.\n");
+            "rate_messages 100/60, rate_requests 20/1 (burst 5 x COUNT: 100),\n"
+            "rate_connections 5/300, login_rate 10/300, login_user_rate 5/300,\n"
+            "trusted_proxies none, max_message_bytes 65536, max_json_depth 32,\n"
+            "max_json_array 1000, fragment_timeout 10, rooms_per_user 1000,\n"
+            "session_ttl 120, recover_max 1000, typing_timeout 5, ping_interval 25,\n"
+            "idle_timeout 60, outbound_limit 1048576, log_level info.\n");
 }
 
 /* Splits argv into flags without applying them (they are applied last, to
@@ -718,5 +842,6 @@ void pd_config_free(struct pd_config *cfg)
     free(cfg->origins);
     free(cfg->tls_cert);
     free(cfg->tls_key);
+    free(cfg->trusted_proxies);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -14,6 +14,14 @@ struct pd_rate {
     unsigned seconds;
 };
 
+/* One entry of trusted_proxies: an address and a prefix length, IPv4 held
+ * as IPv4-mapped IPv6 (::ffff:a.b.c.d, prefix + 96) so one compare serves
+ * both families. Host bits past the prefix are zero. */
+struct pd_cidr {
+    uint8_t addr[16];
+    unsigned bits; /* 0..128 */
+};
+
 enum pd_log_level { PD_LOG_ERROR, PD_LOG_WARN, PD_LOG_INFO, PD_LOG_DEBUG };
 
 struct pd_config {
@@ -38,6 +46,14 @@ struct pd_config {
     unsigned idle_timeout;     /* 60 s */
     size_t outbound_limit;     /* 1048576 */
     enum pd_log_level log_level;
+    unsigned rooms_per_user;         /* 1000; 0: no limit */
+    struct pd_cidr *trusted_proxies; /* NULL: none, X-Forwarded-For ignored */
+    size_t ntrusted_proxies;
+    struct pd_rate login_rate;       /* 10/300: /api/login + /api/register per IP */
+    struct pd_rate login_user_rate;  /* 5/300: the same, per username */
+    unsigned max_json_depth;   /* 32 levels, the envelope object being 1; 0: none */
+    unsigned max_json_array;   /* 1000 elements in any one array; 0: none */
+    unsigned fragment_timeout; /* 10 s to complete a fragmented message; 0: none */
 };
 
 /* Fills cfg from defaults, the --config file, envp (PARLEYD_*) and argv.
@@ -46,5 +62,12 @@ struct pd_config {
 int pd_config_load(struct pd_config *cfg, int argc, char **argv, char **envp, char *err,
                    size_t errlen);
 void pd_config_free(struct pd_config *cfg);
+
+/* Parses a textual IPv4 or IPv6 address (len bytes, no brackets, no zone)
+ * into 16 bytes, IPv4 as IPv4-mapped. 0, or -1 when it is not one. */
+int pd_ip_parse(const char *s, size_t len, uint8_t out[16]);
+/* True when the address (as from pd_ip_parse) is inside one of the n
+ * entries of list. */
+bool pd_cidr_match(const struct pd_cidr *list, size_t n, const uint8_t addr[16]);
 
 #endif

@@ -82,6 +82,7 @@ struct pd_conn_io {
     int64_t last_recv_ms, next_ping_ms, close_deadline_ms; /* monotonic */
     bool services_open; /* pd_services_conn_open called, close not yet */
     bool dirty;         /* on the flush list */
+    int64_t frag_start_ms; /* monotonic: a fragmented message began; 0: none */
 
     struct pd_conn *prev, *next; /* every connection */
     struct pd_conn *next_dirty, *next_closed, *next_dead;
@@ -536,6 +537,8 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 
     if (c->closing)
         return;
+    if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
+        c->io->frag_start_ms = 0; /* fragment_timeout: the message is complete */
     switch (arg->opcode) {
     case WSLAY_TEXT_FRAME:
         pd_mon_in(c->srv, arg->msg_length); /* monitoring */
@@ -554,10 +557,24 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     }
 }
 
+/* fragment_timeout: the first frame of a data message without FIN starts
+ * the clock (control frames in between do not), its completion in
+ * ws_on_msg stops it, and the 1 s tick closes 1008 when too slow. */
+static void ws_on_frame_start(wslay_event_context_ptr ctx,
+                              const struct wslay_event_on_frame_recv_start_arg *arg,
+                              void *user_data)
+{
+    struct pd_conn *c = user_data;
+
+    if (!arg->fin && (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME))
+        c->io->frag_start_ms = pd_mono_ms();
+}
+
 static const struct wslay_event_callbacks ws_callbacks = {
     .recv_callback = ws_recv,
     .send_callback = ws_send,
     .on_msg_recv_callback = ws_on_msg,
+    .on_frame_recv_start_callback = ws_on_frame_start,
 };
 
 /* Input while open: through wslay, which calls ws_on_msg per message. */
@@ -848,6 +865,9 @@ static void tick_one(struct pd_conn *c, int64_t now, int64_t wall_s)
         return;
     if (wall_s >= c->ident.exp) {
         pd_conn_close(c, PD_CLOSE_TOKEN_EXPIRED, "token expired");
+    } else if (cfg->fragment_timeout > 0 && io->frag_start_ms > 0 &&
+               now - io->frag_start_ms >= (int64_t)cfg->fragment_timeout * 1000) {
+        pd_conn_close(c, PD_CLOSE_POLICY, "fragmented message not completed in time");
     } else if (now - io->last_recv_ms >= (int64_t)cfg->idle_timeout * 1000) {
         pd_conn_close(c, PD_CLOSE_GOING_AWAY, "idle timeout");
     } else if (now >= io->next_ping_ms) {

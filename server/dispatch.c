@@ -13,6 +13,7 @@
 #include "messaging.h"
 #include "monitoring.h"
 #include "presence.h"
+#include "ratelimit.h"
 #include "receipts.h"
 #include "recovery.h"
 #include "request.h"
@@ -98,8 +99,10 @@ void pd_ack_ok(struct pd_conn *c, int64_t req_id, cJSON *data)
     send_json(c, root);
 }
 
-static void ack_err_msg(struct pd_conn *c, int64_t req_id, const char *event, enum pd_err code,
-                        const char *msg)
+/* An error ack (or error push); retry_after_ms > 0 adds that member, the
+ * one extra an error object may carry (rate_limited, PROTOCOL.md 7). */
+static void ack_err_retry(struct pd_conn *c, int64_t req_id, const char *event, enum pd_err code,
+                          const char *msg, int64_t retry_after_ms)
 {
     cJSON *root = cJSON_CreateObject(), *err = cJSON_CreateObject();
 
@@ -110,6 +113,8 @@ static void ack_err_msg(struct pd_conn *c, int64_t req_id, const char *event, en
     }
     cJSON_AddStringToObject(err, "code", pd_err_name(code));
     cJSON_AddStringToObject(err, "message", msg);
+    if (retry_after_ms > 0)
+        pd_json_add_int(err, "retry_after_ms", retry_after_ms);
     if (req_id > 0) {
         pd_json_add_int(root, "id", req_id);
         cJSON_AddBoolToObject(root, "ok", 0);
@@ -124,6 +129,12 @@ static void ack_err_msg(struct pd_conn *c, int64_t req_id, const char *event, en
         cJSON_AddItemToObject(root, "data", err);
     }
     send_json(c, root);
+}
+
+static void ack_err_msg(struct pd_conn *c, int64_t req_id, const char *event, enum pd_err code,
+                        const char *msg)
+{
+    ack_err_retry(c, req_id, event, code, msg, 0);
 }
 
 void pd_ack_err(struct pd_conn *c, int64_t req_id, const char *event, enum pd_err code,
@@ -194,6 +205,67 @@ static bool has_escaped_nul(const char *s, size_t len)
     return false;
 }
 
+/* ---- limits (PROTOCOL.md 7, 8) ------------------------------------------------ */
+
+/* The rate limits, before anything else is looked at: message:send per
+ * user across all their connections, every other message (malformed ones
+ * and unknown events included: they cost a parse too) per connection.
+ * Over a limit, answers rate_limited with retry_after_ms and returns
+ * false. root may be NULL (not JSON). */
+static bool rate_gate(struct server *srv, struct pd_conn *c, const cJSON *root)
+{
+    const cJSON *ev = cJSON_GetObjectItemCaseSensitive(root, "event");
+    const cJSON *idv = cJSON_GetObjectItemCaseSensitive(root, "id");
+    enum pd_event e = cJSON_IsString(ev) ? pd_event_from_name(ev->valuestring) : PD_EV__COUNT;
+    bool send = e == PD_EV_MSG_SEND;
+    int64_t retry = send ? pd_ratelimit_take(srv, PD_RL_MESSAGE, c->ident.sub)
+                         : pd_ratelimit_take_conn(srv, c->id);
+    int64_t id = 0;
+    char limit[64], msg[200];
+
+    if (retry == 0)
+        return true;
+    if (!pd_json_int(idv, 1, PD_JSON_INT_MAX, &id))
+        id = 0;
+    pd_ratelimit_describe(srv, send ? PD_RL_MESSAGE : PD_RL_REQUEST, limit, sizeof(limit));
+    snprintf(msg, sizeof(msg), "%s: at most %s; retry in %lld ms",
+             send ? "too many messages from this user" : "too many requests on this connection",
+             limit, (long long)retry);
+    pd_mon_conn_event(c, PD_MON_RATE_LIMITED, "%s", msg); /* monitoring */
+    /* Only a known event name is echoed back, never a client's string. */
+    ack_err_retry(c, id, e == PD_EV__COUNT ? NULL : pd_event_name(e), PD_E_RATE_LIMITED, msg,
+                  retry);
+    return false;
+}
+
+/* max_json_depth and max_json_array over the parsed request (the envelope
+ * object is depth 1). NULL when within both, else why not. cJSON refuses
+ * nesting past 1000 while parsing, which bounds this recursion. */
+static const char *json_limits(const struct pd_config *cfg, const cJSON *v, unsigned depth,
+                               char *why, size_t whylen)
+{
+    size_t n = 0;
+
+    if (!cJSON_IsArray(v) && !cJSON_IsObject(v))
+        return NULL;
+    if (cfg->max_json_depth > 0 && depth > cfg->max_json_depth) {
+        snprintf(why, whylen, "the request nests deeper than %u levels", cfg->max_json_depth);
+        return why;
+    }
+    for (const cJSON *k = v->child; k != NULL; k = k->next) {
+        const char *e = json_limits(cfg, k, depth + 1, why, whylen);
+        if (e != NULL)
+            return e;
+        n++;
+    }
+    if (cJSON_IsArray(v) && cfg->max_json_array > 0 && n > cfg->max_json_array) {
+        snprintf(why, whylen, "an array in the request holds more than %u elements",
+                 cfg->max_json_array);
+        return why;
+    }
+    return NULL;
+}
+
 void pd_dispatch(struct server *srv, struct pd_conn *c, const char *msg, size_t len)
 {
     static const cJSON empty = {.type = cJSON_Object};
@@ -201,16 +273,27 @@ void pd_dispatch(struct server *srv, struct pd_conn *c, const char *msg, size_t 
     pd_handler_fn fn;
     cJSON *root;
     enum pd_err e;
+    const char *why;
+    char whybuf[96];
 
     if (c->closing)
         return;
     root = cJSON_ParseWithLength(msg, len);
+    if (!rate_gate(srv, c, root)) {
+        cJSON_Delete(root);
+        return;
+    }
     if (root == NULL || !cJSON_IsObject(root)) {
         bad_envelope(c, 0, NULL, root ? "a request must be a JSON object" : "malformed JSON");
         cJSON_Delete(root);
         return;
     }
     if (!read_envelope(c, root, &r, &fn)) {
+        cJSON_Delete(root);
+        return;
+    }
+    if ((why = json_limits(&srv->cfg, root, 1, whybuf, sizeof(whybuf))) != NULL) {
+        bad_envelope(c, r.id, r.event, why);
         cJSON_Delete(root);
         return;
     }
@@ -244,11 +327,17 @@ int pd_services_init(struct server *srv, char *err, size_t errlen)
         pd_services_free(srv);
         return -1;
     }
+    if (pd_ratelimit_init(srv) != 0) {
+        snprintf(err, errlen, "out of memory");
+        pd_services_free(srv);
+        return -1;
+    }
     return 0;
 }
 
 void pd_services_free(struct server *srv)
 {
+    pd_ratelimit_free(srv);
     pd_recovery_free(srv);
     pd_presence_free(srv);
     pd_typing_free(srv);

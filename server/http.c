@@ -34,6 +34,7 @@
 #include "log.h"
 #include "loop.h"
 #include "monitoring.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "store.h"
 #include "text.h"
@@ -167,7 +168,8 @@ static const char *header(struct MHD_Connection *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
-static void client_ip(struct MHD_Connection *conn, char *out, size_t outlen)
+/* The socket's peer address, as text ("?" when unknown). */
+static void peer_ip(struct MHD_Connection *conn, char *out, size_t outlen)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -186,6 +188,109 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t outlen)
         else
             inet_ntop(AF_INET6, a6, out, (socklen_t)outlen);
     }
+}
+
+/* Every X-Forwarded-For line of a request, joined with ",", in order. */
+struct xff {
+    char *s;
+    size_t len;
+    bool oom;
+};
+
+static enum MHD_Result collect_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct xff *x = cls;
+    size_t vlen = value ? strlen(value) : 0;
+    char *ns;
+
+    if (key == NULL || strcasecmp(key, "X-Forwarded-For") != 0 || vlen == 0)
+        return MHD_YES;
+    ns = realloc(x->s, x->len + vlen + 2);
+    if (ns == NULL) {
+        x->oom = true;
+        return MHD_NO;
+    }
+    x->s = ns;
+    if (x->len > 0)
+        x->s[x->len++] = ',';
+    memcpy(x->s + x->len, value, vlen + 1);
+    x->len += vlen;
+    return MHD_YES;
+}
+
+/* The client's address for the per-IP limits, logs and monitoring: the
+ * peer's, or behind one of trusted_proxies what its X-Forwarded-For says
+ * (pd_client_ip). The header is not even read for anyone else. */
+static void client_ip(struct pd_http *h, struct MHD_Connection *conn, char *out, size_t outlen)
+{
+    struct xff x = {0};
+    char peer[64];
+
+    peer_ip(conn, peer, sizeof(peer));
+    if (h->srv->cfg.ntrusted_proxies > 0)
+        MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_xff, &x);
+    /* Out of memory: the peer, never a partial list. */
+    pd_client_ip(&h->srv->cfg, peer, x.oom ? NULL : x.s, out, outlen);
+    free(x.s);
+}
+
+/* 429 rate_limited (PROTOCOL.md 1.3, 7): Retry-After in whole seconds
+ * (rounded up), retry_after_ms in the body, and a rate_limited event. */
+static enum MHD_Result send_rate_limited(struct pd_http *h, struct MHD_Connection *conn,
+                                         struct req *r, const char *ip, int64_t retry_ms,
+                                         const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static enum MHD_Result send_rate_limited(struct pd_http *h, struct MHD_Connection *conn,
+                                         struct req *r, const char *ip, int64_t retry_ms,
+                                         const char *fmt, ...)
+{
+    char msg[300], secs[24];
+    cJSON *body = cJSON_CreateObject(), *err;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(secs, sizeof(secs), "%lld", (long long)((retry_ms + 999) / 1000));
+    pd_info("%s", msg);
+    pd_mon_event(h->srv, PD_MON_RATE_LIMITED, NULL, ip, header(conn, MHD_HTTP_HEADER_USER_AGENT),
+                 "%s", msg);
+    err = cJSON_AddObjectToObject(body, "error");
+    if (err == NULL || cJSON_AddStringToObject(err, "code", pd_err_name(PD_E_RATE_LIMITED)) == NULL ||
+        cJSON_AddStringToObject(err, "message", msg) == NULL ||
+        cJSON_AddNumberToObject(err, "retry_after_ms", (double)retry_ms) == NULL) {
+        cJSON_Delete(body);
+        return MHD_NO;
+    }
+    return send_json(conn, r, MHD_HTTP_TOO_MANY_REQUESTS, body, "Retry-After", secs);
+}
+
+/* login_rate and login_user_rate: POST /api/login and /api/register
+ * attempts per client IP (user NULL) or per username. True when over the
+ * limit, after answering 429 into *ret. */
+static bool login_throttled(struct pd_http *h, struct MHD_Connection *conn, struct req *r,
+                            const char *user, enum MHD_Result *ret)
+{
+    char ip[64], limit[64];
+    int64_t retry;
+
+    client_ip(h, conn, ip, sizeof(ip));
+    retry = user ? pd_ratelimit_take(h->srv, PD_RL_LOGIN_USER, user)
+                 : pd_ratelimit_take(h->srv, PD_RL_LOGIN_IP, ip);
+    if (retry == 0)
+        return false;
+    pd_ratelimit_describe(h->srv, user ? PD_RL_LOGIN_USER : PD_RL_LOGIN_IP, limit, sizeof(limit));
+    if (user)
+        *ret = send_rate_limited(h, conn, r, ip, retry,
+                                 "too many login attempts for user '%s': at most %s; retry in "
+                                 "%lld ms",
+                                 user, limit, (long long)retry);
+    else
+        *ret = send_rate_limited(h, conn, r, ip, retry,
+                                 "too many login attempts from %s: at most %s; retry in %lld ms",
+                                 ip, limit, (long long)retry);
+    return true;
 }
 
 /* ---- /healthz ------------------------------------------------------------------ */
@@ -278,7 +383,11 @@ static enum MHD_Result handle_register(struct pd_http *h, struct MHD_Connection 
 
     if (!pd_auth_can_issue(h->srv->auth))
         return no_issuer(h, conn, r);
+    if (login_throttled(h, conn, r, NULL, &ret))
+        return ret;
     if (parse_creds(conn, r, &cr, &ret) != 0)
+        goto out;
+    if (pd_valid_user_id(cr.user) && login_throttled(h, conn, r, cr.user, &ret))
         goto out;
     plen = strlen(cr.password);
     if (!pd_valid_user_id(cr.user)) {
@@ -345,7 +454,11 @@ static enum MHD_Result handle_login(struct pd_http *h, struct MHD_Connection *co
 
     if (!pd_auth_can_issue(h->srv->auth))
         return no_issuer(h, conn, r);
+    if (login_throttled(h, conn, r, NULL, &ret))
+        return ret;
     if (parse_creds(conn, r, &cr, &ret) != 0)
+        goto out;
+    if (pd_valid_user_id(cr.user) && login_throttled(h, conn, r, cr.user, &ret))
         goto out;
     if (pd_valid_user_id(cr.user))
         rc = pd_store_user_get(h->srv->store, cr.user, &hash, &name);
@@ -365,7 +478,7 @@ static enum MHD_Result handle_login(struct pd_http *h, struct MHD_Connection *co
         pd_info("login failed for '%.64s'", cr.user);
         {   /* monitoring */
             char ip[64];
-            client_ip(conn, ip, sizeof(ip));
+            client_ip(h, conn, ip, sizeof(ip));
             pd_mon_event(h->srv, PD_MON_AUTH_FAILED, NULL, ip, header(conn, MHD_HTTP_HEADER_USER_AGENT),
                          "login failed for '%.64s'", cr.user);
         }
@@ -412,7 +525,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
     up->ident = r->ident;
     up->user_agent = r->user_agent;
     r->user_agent = NULL;
-    client_ip(conn, up->ip, sizeof(up->ip));
+    client_ip(h, conn, up->ip, sizeof(up->ip));
     /* extra_in points into MHD's buffer, gone after this returns. */
     if (extra_in_size > 0) {
         up->extra = malloc(extra_in_size);
@@ -472,13 +585,21 @@ static enum MHD_Result handle_ws(struct pd_http *h, struct MHD_Connection *conn,
     char ip[64], reason[128], accept[PD_WS_ACCEPT_LEN + 1];
     struct MHD_Response *resp;
     enum MHD_Result ret;
+    int64_t retry;
     bool ok;
 
-    client_ip(conn, ip, sizeof(ip));
+    client_ip(h, conn, ip, sizeof(ip));
 
-    /* PROTOCOL.md 1.3, first and before any auth work: the per-IP upgrade
-     * rate limit (cfg.rate_connections) answering 429 with Retry-After
-     * belongs here. Not implemented yet. */
+    /* PROTOCOL.md 1.3, first and before any auth work: upgrade attempts
+     * per client IP (rate_connections). */
+    if ((retry = pd_ratelimit_take(h->srv, PD_RL_CONNECT, ip)) > 0) {
+        char limit[64];
+        pd_ratelimit_describe(h->srv, PD_RL_CONNECT, limit, sizeof(limit));
+        return send_rate_limited(h, conn, r, ip, retry,
+                                 "too many connection attempts from %s: at most %s; retry in "
+                                 "%lld ms",
+                                 ip, limit, (long long)retry);
+    }
 
     why = pd_origin_check(h->srv->cfg.origins, origin, header(conn, MHD_HTTP_HEADER_HOST));
     if (why != NULL) {

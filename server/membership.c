@@ -13,6 +13,7 @@
 #include "server.h"
 #include "store.h"
 #include "typing.h"
+#include "users.h"
 
 /* A membership change waiting for its commit. */
 struct pd_room_job {
@@ -141,6 +142,14 @@ enum pd_err pd_handle_join(struct pd_req *r)
     if (room != NULL && !pd_may_join(&actor, room->is_private))
         return pd_req_fail(r, PD_E_FORBIDDEN, "room '%s' is private: join by invitation only",
                            name);
+    /* rooms_per_user (PROTOCOL.md 8): only a join that adds a membership
+     * counts; memberships still being stored are counted too. */
+    {
+        const struct pd_user *u = pd_user_find(r->srv, id->sub);
+        unsigned limit = r->srv->cfg.rooms_per_user;
+        if (limit > 0 && u != NULL && u->nrooms >= limit)
+            return pd_req_fail(r, PD_E_FORBIDDEN, "member of too many rooms (limit %u)", limit);
+    }
 
     rj = room_job_new(r, PD_OP_JOIN, name, id->sub, join_done);
     if (rj == NULL || (rj->job.name = strdup(id->name)) == NULL) {

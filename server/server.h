@@ -18,6 +18,7 @@ struct pd_typing;
 struct pd_recovery;
 struct pd_presence;
 struct pd_monitor;
+struct pd_ratelimit;
 
 struct server {
     struct pd_config cfg;
@@ -32,6 +33,7 @@ struct server {
     struct pd_recovery *recovery; /* recovery.c: sessions */
     struct pd_presence *presence; /* presence.c: last seen times */
     struct pd_monitor *monitor; /* monitoring.c: counters, events, health */
+    struct pd_ratelimit *ratelimit; /* ratelimit.c: buckets per IP, user, connection */
     int64_t started_ms;
 };
 

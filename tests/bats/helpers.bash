@@ -190,9 +190,10 @@ srv_init() {
 
 # launch_server ARGS...: starts parleyd with exactly ARGS (no defaults but
 # the rate limits, see below) and waits as start_server does. Rate limits
-# are off by default through the environment (PARLEYD_RATE_*=0) so that
-# tests making many connections from 127.0.0.1 are not refused; a test may
-# pass --rate-... flags, which win over the environment.
+# are off by default through the environment (PARLEYD_RATE_*=0,
+# PARLEYD_LOGIN_RATE=0, PARLEYD_LOGIN_USER_RATE=0) so that tests making
+# many connections or logins from 127.0.0.1 are not refused; a test may
+# pass --rate-... / --login-... flags, which win over the environment.
 launch_server() {
     srv_init
     [ -x "$PARLEYD" ] || fail "no parleyd at $PARLEYD (run make build/parleyd)"
@@ -202,6 +203,8 @@ launch_server() {
     PARLEYD_RATE_CONNECTIONS=${PARLEYD_RATE_CONNECTIONS:-0} \
     PARLEYD_RATE_MESSAGES=${PARLEYD_RATE_MESSAGES:-0} \
     PARLEYD_RATE_REQUESTS=${PARLEYD_RATE_REQUESTS:-0} \
+    PARLEYD_LOGIN_RATE=${PARLEYD_LOGIN_RATE:-0} \
+    PARLEYD_LOGIN_USER_RATE=${PARLEYD_LOGIN_USER_RATE:-0} \
         "$PARLEYD" "$@" >"$SRV_OUT" 2>"$SRV_ERR" </dev/null 3>&- &
     SRV_PID=$!
     local i line=

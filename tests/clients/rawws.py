@@ -27,6 +27,10 @@ Steps, run in order after a successful (101) handshake:
   binary:HEX           one masked binary frame
   textsize:N           one text frame of N bytes ("a" repeated)
   frag:HEX1,HEX2,...   one text message split into fragments (raw bytes)
+  fragstart:STRING     the first fragment of a text message (no FIN), so
+                       the message stays incomplete until fragend
+  fragcont:STRING      a continuation fragment (no FIN)
+  fragend:STRING       the last continuation fragment (FIN)
   unmasked:STRING      one text frame sent WITHOUT a mask (a protocol error)
   ping:STRING          one ping frame
   close:CODE           a close frame with this code
@@ -283,6 +287,12 @@ def run_steps(conn, steps, timeout):
             parts = [bytes.fromhex(p) for p in arg.split(",")]
             for i, p in enumerate(parts):
                 conn.send_frame(0x1 if i == 0 else 0x0, p, fin=(i == len(parts) - 1))
+        elif name == "fragstart":
+            conn.send_frame(0x1, arg.encode("utf-8"), fin=False)
+        elif name == "fragcont":
+            conn.send_frame(0x0, arg.encode("utf-8"), fin=False)
+        elif name == "fragend":
+            conn.send_frame(0x0, arg.encode("utf-8"), fin=True)
         elif name == "unmasked":
             conn.send_frame(0x1, arg.encode("utf-8"), mask=False)
         elif name == "ping":

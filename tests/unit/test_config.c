@@ -149,6 +149,14 @@ static void test_defaults(void)
     ok(cfg.ping_interval == 25 && cfg.idle_timeout == 60, "default ping 25, idle 60");
     ok(cfg.outbound_limit == 1048576, "default outbound_limit 1048576");
     ok(cfg.log_level == PD_LOG_INFO, "default log_level info");
+    ok(cfg.rooms_per_user == 1000, "default rooms_per_user 1000");
+    ok(cfg.trusted_proxies == NULL && cfg.ntrusted_proxies == 0, "default trusted_proxies none");
+    ok(cfg.login_rate.count == 10 && cfg.login_rate.seconds == 300, "default login_rate 10/300");
+    ok(cfg.login_user_rate.count == 5 && cfg.login_user_rate.seconds == 300,
+       "default login_user_rate 5/300");
+    ok(cfg.max_json_depth == 32 && cfg.max_json_array == 1000,
+       "default max_json_depth 32, max_json_array 1000");
+    ok(cfg.fragment_timeout == 10, "default fragment_timeout 10");
     pd_config_free(&cfg);
     ok(cfg.listen_host == NULL && cfg.db == NULL && cfg.jwt_alg == NULL,
        "pd_config_free clears the struct");
@@ -183,6 +191,13 @@ static void test_every_setting(void)
                                   "ping_interval = 10\n"
                                   "idle_timeout = 20\n"
                                   "outbound_limit = 4096\n"
+                                  "rooms_per_user = 3\n"
+                                  "trusted_proxies = 10.0.0.0/8, ::1\n"
+                                  "login_rate = 0\n"
+                                  "login_user_rate = 2/30\n"
+                                  "max_json_depth = 4\n"
+                                  "max_json_array = 0\n"
+                                  "fragment_timeout = 0\n"
                                   "log_level = DEBUG\r\n",
              crt, key);
     file = write_file("all.conf", text);
@@ -213,6 +228,11 @@ static void test_every_setting(void)
            cfg.ping_interval == 10 && cfg.idle_timeout == 20,
        "file: numbers");
     ok(cfg.log_level == PD_LOG_DEBUG, "file: log_level DEBUG, CRLF line end");
+    ok(cfg.rooms_per_user == 3 && cfg.ntrusted_proxies == 2 && cfg.login_rate.count == 0 &&
+           cfg.login_user_rate.count == 2 && cfg.login_user_rate.seconds == 30,
+       "file: rooms_per_user, trusted_proxies, login_rate 0, login_user_rate 2/30");
+    ok(cfg.max_json_depth == 4 && cfg.max_json_array == 0 && cfg.fragment_timeout == 0,
+       "file: max_json_depth, max_json_array 0, fragment_timeout 0");
     pd_config_free(&cfg);
 }
 
@@ -317,6 +337,15 @@ static void test_bad_values(void)
         {"--jwt-alg", "none"},               {"--jwt-alg", "HS512"},
         {"--log-level", "verbose"},          {"--db", ""},
         {"--typing-timeout", ""},
+        {"--rooms-per-user", "-1"},          {"--rooms-per-user", "1000000001"},
+        {"--login-rate", "5"},               {"--login-user-rate", "5/0"},
+        {"--max-json-depth", "1001"},        {"--max-json-depth", "deep"},
+        {"--max-json-array", "2147483648"},  {"--fragment-timeout", "2147484"},
+        {"--fragment-timeout", "1.5"},       {"--trusted-proxies", "proxy.example"},
+        {"--trusted-proxies", "10.0.0.1/8"}, {"--trusted-proxies", "10.0.0.0/33"},
+        {"--trusted-proxies", "::/129"},     {"--trusted-proxies", "10.0.0.0/"},
+        {"--trusted-proxies", "1.2.3.4,"},   {"--trusted-proxies", "[::1]"},
+        {"--trusted-proxies", "1.2.3.4/-1"}, {"--trusted-proxies", "1.2.3.4/+8"},
     };
 
     for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
@@ -504,6 +533,51 @@ static void test_tls(void)
     }
 }
 
+/* trusted_proxies: forms, normalisation, the last source replacing the
+ * whole list, the size bound. */
+static void test_trusted_proxies(void)
+{
+    struct pd_config cfg;
+    char err[256];
+
+    {
+        const char *args[] = {"--trusted-proxies", " 127.0.0.1 ,10.0.0.0/8,fd00::/8, ::1/128,0.0.0.0/0",
+                              NULL};
+        ok(load(&cfg, err, sizeof(err), args, NULL) == 0 && cfg.ntrusted_proxies == 5,
+           "five entries, spaces around them (%s)", err);
+        ok(cfg.trusted_proxies[0].bits == 128 && cfg.trusted_proxies[0].addr[10] == 0xff &&
+               cfg.trusted_proxies[0].addr[15] == 1,
+           "an IPv4 address is held IPv4-mapped, /32 as /128");
+        ok(cfg.trusted_proxies[1].bits == 104, "10.0.0.0/8 is ::ffff:10.0.0.0/104");
+        ok(cfg.trusted_proxies[2].bits == 8 && cfg.trusted_proxies[2].addr[0] == 0xfd,
+           "fd00::/8 as given");
+        ok(cfg.trusted_proxies[4].bits == 96, "0.0.0.0/0 is every IPv4 address");
+        pd_config_free(&cfg);
+    }
+    {
+        const char *env[] = {"PARLEYD_TRUSTED_PROXIES=10.0.0.0/8,10.1.0.0/16", NULL};
+        const char *args[] = {"--trusted-proxies", "192.168.1.1", NULL};
+        ok(load(&cfg, err, sizeof(err), args, env) == 0 && cfg.ntrusted_proxies == 1 &&
+               cfg.trusted_proxies[0].addr[12] == 192,
+           "the flag's list replaces the environment's, not added to it");
+        pd_config_free(&cfg);
+    }
+    {
+        char list[256 * 12 + 16];
+        size_t n = 0;
+        for (int i = 0; i < 257; i++)
+            n += (size_t)snprintf(list + n, sizeof(list) - n, "%s10.0.%d.%d", i ? "," : "",
+                                  i / 256, i % 256);
+        const char *ok256[] = {"--trusted-proxies", list, NULL};
+        const char *args[] = {"--trusted-proxies", list, NULL};
+        bad(args, NULL, "more than 256", "257 trusted proxies");
+        list[strlen(list) - strlen(",10.0.1.0")] = '\0';
+        ok(load(&cfg, err, sizeof(err), ok256, NULL) == 0 && cfg.ntrusted_proxies == 256,
+           "256 trusted proxies load (%s)", err);
+        pd_config_free(&cfg);
+    }
+}
+
 static void test_failure_frees(void)
 {
     struct pd_config cfg;
@@ -541,6 +615,7 @@ int main(void)
     test_help_version();
     test_secret_file();
     test_tls();
+    test_trusted_proxies();
     test_failure_frees();
     cleanup();
     printf("1..%d\n", test_no);
