@@ -475,6 +475,42 @@ retry_after() {
     ! grep -q 'from 203.0.113' <(server_logs) || fail "a forwarded address was believed:" "$(server_logs)"
 }
 
+# --- monitoring -------------------------------------------------------------------------------
+
+@test "every refusal is counted in monitoring and recorded as a rate_limited event" {
+    start_server --rate-requests 1/60 --login-rate 1/60 --rate-connections 3/60
+    local ta
+    ta=$(token alice)
+    reqs 6 room:list
+    run rawws "$PARLEY_URL" --token "$ta" "${STEPS[@]}"
+    expect_json '.json.id == 6 and .json.error.code == "rate_limited"'
+    login ivan whatever-password
+    expect_http 401
+    login ivan whatever-password
+    expect_http 429
+    run rawws "$PARLEY_URL" --token "$(token root --role admin)" \
+        'text:{"id":1,"event":"monitoring:stats"}' recv \
+        'text:{"id":2,"event":"monitoring:events","data":{"type":"rate_limited"}}' recv
+    assert_status 0
+    expect_json '.json.id == 1 and .json.data.rate_limited == 2'
+    expect_json '.json.id == 2 and (.json.data.events | length) == 2
+        and (.json.data.events | map(.ip) | unique) == ["127.0.0.1"]
+        and (.json.data.events[1].user == "alice") and (.json.data.events[0].user == null)
+        and (.json.data.events[0].detail | test("login attempts"))'
+    # The upgrade limit too (the two connections above took 2 of 3).
+    upgrade --token "$ta"
+    assert_status 0
+    upgrade --token "$ta"
+    assert_status 3
+    # /metrics shows a snapshot taken every second.
+    eventually 5 metrics_has '^parley_rate_limited_total 3$'
+}
+
+# metrics_has ERE: a line of GET /metrics matches.
+metrics_has() {
+    http GET /metrics && grep -Eq "$1" <<<"$HTTP_BODY"
+}
+
 # --- bad settings ----------------------------------------------------------------------------
 
 @test "bad values of the new settings stop the server with exit 2 naming them" {
