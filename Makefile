@@ -110,3 +110,81 @@ $(BUILD)/tests/sdk/%: tests/sdk/%.c $(BUILD)/libparley.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libparley.a $(SDK_LIBS)
 all: $(SDKTEST_BIN)
+
+# --- fuzzing and sanitizers --------------------------------------------------
+# tests/fuzz/NAME.c is one libFuzzer target, linked against the real modules
+# into build/fuzz/fuzz-NAME; tests/fuzz/corpus/NAME/ holds its seeds (and a
+# regression seed for every crash fixed), tests/fuzz/NAME.dict its tokens.
+#   make fuzz          each target for FUZZ_SECONDS (new inputs go to
+#                      build/fuzz/corpus/NAME, crashes to build/fuzz/artifacts)
+#   make fuzz-replay   each target over its committed corpus only (TAP)
+#   make check-asan    everything built with ASan+UBSan into build/asan, then
+#                      the unit and bats suites against it
+# The sub-makes get their flags through the environment, so the CFLAGS +=
+# above (warnings, -MMD) still apply.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build/fuzz
+ASAN_BUILD   := build/asan
+FUZZ_NAMES   := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+FUZZ_LINK    := -fsanitize=fuzzer,address,undefined
+ASAN_CFLAGS  := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_ENV      := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: fuzz fuzz-build fuzz-bins fuzz-replay check-asan asan-build tests-bin
+tests-bin: all $(UNIT_BIN)
+
+fuzz-bins: $(patsubst %,$(BUILD)/fuzz-%,$(FUZZ_NAMES))
+
+$(BUILD)/fuzz-%: tests/fuzz/%.c $(SERVER_LIB_OBJ) $(COMMON_OBJ)
+	$(CC) $(CPPFLAGS) -Iserver $(CFLAGS) $(FUZZ_LINK) -o $@ $< $(SERVER_LIB_OBJ) $(COMMON_OBJ) $(SERVER_LIBS)
+
+# The SDK target links the SDK's objects instead of the server's.
+$(BUILD)/fuzz-sdk_frames: tests/fuzz/sdk_frames.c $(SDK_OBJ) $(COMMON_OBJ)
+	$(CC) $(CPPFLAGS) -Isdk/src $(CFLAGS) $(FUZZ_LINK) -o $@ $< $(SDK_OBJ) $(COMMON_OBJ) $(SDK_LIBS)
+
+fuzz-build:
+	@CFLAGS='$(FUZZ_CFLAGS)' LDFLAGS='$(FUZZ_CFLAGS)' $(MAKE) --no-print-directory \
+		BUILD=$(FUZZ_BUILD) CC=clang fuzz-bins
+
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_BUILD)/artifacts
+	@rc=0; for t in $(FUZZ_NAMES); do \
+		mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+		dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+		echo "# fuzz $$t for $(FUZZ_SECONDS) s"; \
+		$(SAN_ENV) $(FUZZ_BUILD)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-timeout=10 -rss_limit_mb=4096 $$dict -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t- \
+			$(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t >$(FUZZ_BUILD)/$$t.log 2>&1; \
+		st=$$?; \
+		execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_BUILD)/$$t.log); \
+		rate=$$(sed -n 's/^stat::average_exec_per_sec: *//p' $(FUZZ_BUILD)/$$t.log); \
+		cov=$$(grep -oE 'cov: [0-9]+' $(FUZZ_BUILD)/$$t.log | tail -n 1); \
+		if [ $$st -eq 0 ]; then \
+			echo "$$t: $${execs:-?} executions, $${rate:-?}/s, $$cov, no crash"; \
+		else \
+			rc=1; grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)' $(FUZZ_BUILD)/$$t.log | head -n 5; \
+			echo "$$t: FAILED after $${execs:-?} executions (status $$st): see $(FUZZ_BUILD)/$$t.log and $(FUZZ_BUILD)/artifacts/"; \
+		fi; \
+	done; exit $$rc
+
+# One TAP line per target: every committed seed runs once (no mutation).
+fuzz-replay: fuzz-build
+	@for t in $(FUZZ_NAMES); do \
+		n=$$(ls tests/fuzz/corpus/$$t 2>/dev/null | wc -l); \
+		if [ "$$n" -eq 0 ]; then echo "not ok - fuzz replay $$t: no corpus in tests/fuzz/corpus/$$t"; continue; fi; \
+		if $(SAN_ENV) $(FUZZ_BUILD)/fuzz-$$t tests/fuzz/corpus/$$t/* >$(FUZZ_BUILD)/$$t.replay.log 2>&1; then \
+			echo "ok - fuzz replay $$t ($$n inputs)"; \
+		else \
+			grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|Running: )' $(FUZZ_BUILD)/$$t.replay.log | tail -n 8 | sed 's/^/# /'; \
+			echo "not ok - fuzz replay $$t: see $(FUZZ_BUILD)/$$t.replay.log"; \
+		fi; \
+	done
+
+asan-build:
+	@CFLAGS='$(ASAN_CFLAGS)' LDFLAGS='$(ASAN_CFLAGS)' $(MAKE) --no-print-directory \
+		BUILD=$(ASAN_BUILD) CC=clang tests-bin
+
+# The unit and bats suites against the sanitized build: any report fails.
+check-asan: asan-build
+	@tests/run-all.sh --asan $(ASAN_BUILD)

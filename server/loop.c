@@ -348,3 +348,18 @@ int pd_loop_run(struct pd_loop *l)
         l->afters[i].fn(l->afters[i].arg);
     return 0;
 }
+
+int pd_loop_run_once(struct pd_loop *l, int timeout_ms)
+{
+    struct epoll_event evs[MAX_EVENTS];
+    int n = epoll_wait(l->epfd, evs, MAX_EVENTS, timeout_ms);
+
+    if (n < 0 && errno != EINTR)
+        return -1;
+    for (int i = 0; i < n; i++)
+        dispatch(l, &evs[i]);
+    run_timers(l);
+    for (size_t i = 0; i < l->nafters; i++)
+        l->afters[i].fn(l->afters[i].arg);
+    return n < 0 ? 0 : n;
+}

@@ -36,4 +36,10 @@ int pd_loop_run(struct pd_loop *l);
 /* Loop thread or signal-safe path: stop after the current pass. */
 void pd_loop_stop(struct pd_loop *l);
 
+/* For tests and fuzzing, instead of pd_loop_run: one pass (waits up to
+ * timeout_ms for events, runs them, the timers due and the after-pass
+ * callbacks). Queued pd_loop_call calls run when the wake fd is among the
+ * events. Returns the number of events, or -1 on an epoll error. */
+int pd_loop_run_once(struct pd_loop *l, int timeout_ms);
+
 #endif
