@@ -23,7 +23,6 @@
 
 #include "clock.h"
 #include "conn.h"
-#include "conns.h"
 #include "hmap.h"
 #include "http.h"
 #include "loop.h"
@@ -128,7 +127,9 @@ struct figures {
 struct pd_monitor {
     struct server *srv;
 
-    /* Loop thread only. */
+    /* Loop thread only; `open` is also read (atomically) by HTTP threads,
+     * which must not touch srv->conns: it is freed before HTTP stops. */
+    uint64_t open;
     uint64_t messages_in, messages_out, bytes_in, bytes_out;
     struct pd_hmap by_ip, by_ua, by_user; /* -> struct mon_count */
     int64_t duration_sum_ms;
@@ -259,6 +260,7 @@ void pd_mon_conn_open(const struct pd_conn *c)
 
     if (m == NULL)
         return;
+    __atomic_add_fetch(&m->open, 1, __ATOMIC_RELAXED);
     count_add(&m->by_ip, c->ip);
     count_add(&m->by_ua, ua_key(c));
     count_add(&m->by_user, c->ident.sub);
@@ -278,6 +280,7 @@ void pd_mon_conn_close(const struct pd_conn *c, unsigned code_sent, unsigned cod
         ms = 0;
     m->duration_sum_ms += ms;
     m->duration_count++;
+    __atomic_sub_fetch(&m->open, 1, __ATOMIC_RELAXED);
     count_del(&m->by_ip, c->ip);
     count_del(&m->by_ua, ua_key(c));
     count_del(&m->by_user, c->ident.sub);
@@ -450,7 +453,7 @@ static void collect(struct pd_monitor *m, struct figures *f)
 
     memset(f, 0, sizeof(*f));
     f->uptime_s = (pd_now_ms() - srv->started_ms) / 1000;
-    f->connections = pd_conns_count(srv);
+    f->connections = m->open;
     f->messages_in = m->messages_in;
     f->messages_out = m->messages_out;
     f->bytes_in = m->bytes_in;
@@ -784,7 +787,7 @@ static void snapshot(struct pd_monitor *m, struct figures *f)
     pthread_mutex_unlock(&m->snap_mu);
     /* These two are live on any thread. */
     counters_read(m, f->by_type);
-    f->connections = pd_conns_count(m->srv);
+    f->connections = __atomic_load_n(&m->open, __ATOMIC_RELAXED);
 }
 
 cJSON *pd_monitor_healthz(struct server *srv, unsigned *http_status)
