@@ -63,6 +63,9 @@ struct cli {
     /* --user/--password (or the environment's): logging in again when an
      * automatic reconnect finds the token expired */
     const char *login_user, *login_password;
+    /* --cafile, --capath, --insecure (or PARLEY_CAFILE/PARLEY_CAPATH) for
+     * https/wss, also for register and login; NULL: the defaults */
+    const struct parley_tls_opts *tls;
 
     /* the connection; client is created at start, connected lazily */
     parley_client *client;

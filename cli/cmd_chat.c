@@ -16,8 +16,9 @@ int commands_account(struct cli *ctx, const char *user, const char *password, in
     int rc, status = CLI_EXIT_OK;
 
     memset(&res, 0, sizeof res);
-    rc = do_register ? parley_register(ctx->url, user, password, ctx->timeout_ms, &res)
-                     : parley_login(ctx->url, user, password, ctx->timeout_ms, &res);
+    rc = do_register
+             ? parley_register_tls(ctx->url, user, password, ctx->timeout_ms, ctx->tls, &res)
+             : parley_login_tls(ctx->url, user, password, ctx->timeout_ms, ctx->tls, &res);
     if (rc == PARLEY_OK && res.token) {
         if (!quiet_on_success) {
             out_http(ctx, 1, res.http_status, res.body_json ? res.body_json : "{}", NULL, NULL);
@@ -29,6 +30,12 @@ int commands_account(struct cli *ctx, const char *user, const char *password, in
     } else if (rc == PARLEY_ERR_SERVER) {
         out_http(ctx, 0, res.http_status, NULL, res.error_code, res.error_message);
         status = CLI_EXIT_FAIL;
+    } else if (rc == PARLEY_ERR_TLS) {
+        /* "certificate verify failed ..." says more than the error name. */
+        out_errorf(ctx, res.error_code, 0, "cannot reach %s: %s", ctx->url, res.error_message);
+        status = CLI_EXIT_CONNECT;
+        if (!ctx->interactive)
+            ctx->stop = 1;
     } else {
         out_errorf(ctx, "connect", res.http_status, "cannot reach %s: %s", ctx->url,
                    parley_strerror(rc));

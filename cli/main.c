@@ -21,6 +21,7 @@
 
 static const char usage_text[] =
     "usage: parley [--url URL] [--token JWT | --user NAME --password PW [--register]]\n"
+    "              [--cafile FILE] [--capath DIR] [--insecure]\n"
     "              [--json] [--timeout MS] [--reconnect] [-c CMD]...\n"
     "       parley token --secret S --sub ID [--name NAME] [--role admin] [--ttl SECONDS]\n"
     "Without -c, reads one command per line from stdin, or runs a shell on a terminal.\n"
@@ -40,6 +41,9 @@ struct options {
     char **cmds; /* the -c arguments, pointing into argv */
     size_t ncmds;
     int token_at; /* > 0: argv index of a `token` subcommand after the options */
+    /* --cafile, --capath, --insecure and their environment */
+    struct parley_tls_opts tls;
+    int tls_set;
 };
 
 static int usage_error(struct cli *ctx, const char *fmt, const char *arg)
@@ -104,7 +108,8 @@ static int parse_args(struct cli *ctx, struct options *o, int argc, char **argv)
         {"register", no_argument, NULL, 'R'},       {"json", no_argument, NULL, 'j'},
         {"timeout", required_argument, NULL, 'T'},  {"command", required_argument, NULL, 'c'},
         {"reconnect", no_argument, NULL, 'r'},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"cafile", required_argument, NULL, 'C'},   {"capath", required_argument, NULL, 'D'},
+        {"insecure", no_argument, NULL, 'k'},       {NULL, 0, NULL, 0},
     };
     const char *user = NULL, *password = NULL;
     int opt;
@@ -154,6 +159,19 @@ static int parse_args(struct cli *ctx, struct options *o, int argc, char **argv)
         case 'c':
             o->cmds[o->ncmds++] = optarg;
             break;
+        case 'C':
+            if (!*optarg)
+                return usage_error(ctx, "%s", "--cafile needs a file");
+            o->tls.ca_file = optarg;
+            break;
+        case 'D':
+            if (!*optarg)
+                return usage_error(ctx, "%s", "--capath needs a directory");
+            o->tls.ca_path = optarg;
+            break;
+        case 'k':
+            o->tls.insecure = 1;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return CLI_EXIT_OK;
@@ -179,6 +197,13 @@ static int parse_args(struct cli *ctx, struct options *o, int argc, char **argv)
         if (!ctx->url || !*ctx->url)
             ctx->url = DEFAULT_URL;
     }
+    /* The environment names CAs only when no flag does (a --capath flag
+     * alone does not pick up PARLEY_CAFILE: the flag says where to look). */
+    if (!o->tls.ca_file && !o->tls.ca_path) {
+        o->tls.ca_file = env("PARLEY_CAFILE");
+        o->tls.ca_path = env("PARLEY_CAPATH");
+    }
+    o->tls_set = o->tls.ca_file || o->tls.ca_path || o->tls.insecure;
     return -1;
 }
 
@@ -190,6 +215,15 @@ static int run(struct cli *ctx, struct options *o)
     if (session_init(ctx) != 0) {
         out_errorf(ctx, "usage", 0, "not a server URL: '%s'", ctx->url);
         return CLI_EXIT_USAGE;
+    }
+    if (o->tls_set) {
+        /* A CA file that cannot be read is a bad argument, found before
+         * anything is sent. Nothing of it matters to an http URL. */
+        if (parley_set_tls(ctx->client, &o->tls) != PARLEY_OK) {
+            out_errorf(ctx, "usage", 0, "%s", parley_error_message(ctx->client));
+            return CLI_EXIT_USAGE;
+        }
+        ctx->tls = &o->tls;
     }
     ctx->login_user = o->user;
     ctx->login_password = o->password;

@@ -362,8 +362,8 @@ static const char *on_token(parley_client *c, void *userdata,
         return NULL;
     }
     memset(&res, 0, sizeof res);
-    if (parley_login(ctx->url, ctx->login_user, ctx->login_password, ctx->timeout_ms, &res) ==
-            PARLEY_OK &&
+    if (parley_login_tls(ctx->url, ctx->login_user, ctx->login_password, ctx->timeout_ms,
+                         ctx->tls, &res) == PARLEY_OK &&
         res.token) {
         char *copy = strdup(res.token);
         if (copy) {

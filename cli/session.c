@@ -318,6 +318,10 @@ int session_ensure(struct cli *ctx)
         else
             out_errorf(ctx, handshake_code(ctx->client, status), status,
                        "the server refused the upgrade (HTTP %d)", status);
+    } else if (rc == PARLEY_ERR_TLS) {
+        /* "certificate" or "tls", and why: the verification's reason. */
+        out_errorf(ctx, parley_error_code(ctx->client), 0, "cannot connect to %s: %s", ctx->url,
+                   parley_error_message(ctx->client));
     } else {
         out_errorf(ctx, "connect", 0, "cannot connect to %s: %s", ctx->url,
                    parley_strerror(rc));
