@@ -72,6 +72,9 @@ struct pd_conn_io {
                     * were handed to the socket */
     bool wslay_error; /* wslay queued its own close (1002/1007/1009): reported
                        * to monitoring once the frame is sent */
+    bool recv_failed; /* ws_recv saw end of stream or an I/O error */
+    bool close_1002;  /* the close wslay queued without a code goes out as
+                       * 1002 (see read_open and ws_send) */
 
     /* Outbound queue: bytes [out_off, out_len) are unsent. frame_base is a
      * frame boundary at or before out_off, so the queue can be compacted,
@@ -510,10 +513,12 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
     }
     if (n == 0)
         io->peer_eof = true;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    else
+    } else {
+        io->recv_failed = true;
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    }
     return -1;
 }
 
@@ -521,8 +526,20 @@ static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user_data)
 {
+    static const uint8_t close_1002[] = {0x88, 0x02, PD_CLOSE_PROTOCOL >> 8,
+                                         PD_CLOSE_PROTOCOL & 0xff};
     struct pd_conn *c = user_data;
 
+    if (c->io->close_1002 && len == 2 && data[0] == 0x88 && data[1] == 0x00) {
+        /* wslay's close without a code, for a frame RFC 6455 calls a
+         * protocol error: it goes out as 1002 (read_open, ws_on_msg). */
+        c->io->close_1002 = false;
+        if (out_append(c->io, close_1002, sizeof(close_1002), NULL, 0) != 0) {
+            wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+            return -1;
+        }
+        return (ssize_t)len;
+    }
     if (out_append(c->io, data, len, NULL, 0) != 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
@@ -535,6 +552,11 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 {
     struct pd_conn *c = user_data;
 
+    /* A close whose payload is 1 byte holds half a code (RFC 6455 5.5.1: a
+     * protocol error); wslay answers it with a close without a code, which
+     * ws_send turns into 1002. */
+    if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->msg_length == 1)
+        c->io->close_1002 = true;
     if (c->closing)
         return;
     if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
@@ -587,6 +609,15 @@ static void read_open(struct pd_conn *c)
     r = wslay_event_recv(io->ws);
     if (io->state == ST_DEAD)
         return;
+    if (r != 0 && !io->recv_failed && !wslay_event_get_read_enabled(io->ws)) {
+        /* A frame wslay's framing layer refuses (a control frame over 125
+         * bytes or fragmented, a 64-bit length with its top bit set) makes
+         * it queue a close without a code, stop reading and return an
+         * error. RFC 6455 7.1.7 asks for a close frame: that one goes out,
+         * as 1002 (ws_send), and the rest of the input is drained. */
+        io->close_1002 = true;
+        r = 0;
+    }
     if (r != 0) {
         kill_conn(c, io->peer_eof ? "peer closed the connection" : "read failed");
         return;

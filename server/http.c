@@ -33,6 +33,7 @@
 #include "errors.h"
 #include "log.h"
 #include "loop.h"
+#include "reqdeadline.h"
 #include "monitoring.h"
 #include "ratelimit.h"
 #include "server.h"
@@ -59,6 +60,7 @@
 struct pd_http {
     struct server *srv;
     struct MHD_Daemon *d;
+    struct pd_reqdl *reqdl; /* each request read within HTTP_TIMEOUT_S (slowloris) */
     char *tls_cert, *tls_key; /* PEM text, kept while the daemon runs */
     /* A hash of no one's password, verified against for unknown users so a
      * failed login takes as long whether or not the user exists. */
@@ -514,6 +516,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     int one = 1, fl;
 
+    pd_reqdl_upgraded(conn);
     if (up == NULL) {
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
         return;
@@ -734,6 +737,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->body[r->len] = '\0';
         return MHD_YES;
     }
+    pd_reqdl_read(conn); /* the whole request is in: no deadline while it is answered */
     if (r->too_large)
         return send_error(conn, r, PD_E_TOO_LARGE, "the body is over %d bytes", BODY_MAX);
     switch (r->route) {
@@ -756,8 +760,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct pd_http *h = cls;
     struct req *r = *con_cls;
 
+    pd_reqdl_next(h->reqdl, conn); /* a next request on this connection has its deadline */
     if (r == NULL)
         return;
     if (r->body != NULL)
@@ -891,6 +897,7 @@ static void http_free(struct pd_http *h)
     free(h->tls_key);
     free(h->dummy_hash);
     pthread_mutex_destroy(&h->dummy_mu);
+    pd_reqdl_free(h->reqdl);
     free(h);
 }
 
@@ -913,6 +920,11 @@ int pd_http_start(struct pd_http **out, struct server *srv, uint16_t *port, char
         return -1;
     }
     h->srv = srv;
+    if (pd_reqdl_new(&h->reqdl, HTTP_TIMEOUT_S) != 0) {
+        snprintf(err, errlen, "out of memory");
+        http_free(h);
+        return -1;
+    }
     if (load_tls(h, cfg, err, errlen) != 0 || resolve(cfg, &ss, &sslen, err, errlen) != 0) {
         http_free(h);
         return -1;
@@ -930,13 +942,21 @@ int pd_http_start(struct pd_http **out, struct server *srv, uint16_t *port, char
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, conn_limit(),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h,
+        on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, pd_reqdl_notify, h->reqdl,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(tls ? 32768 : CONN_MEMORY_LIMIT),
         tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
         h->tls_key, MHD_OPTION_END);
     if (h->d == NULL) {
         snprintf(err, errlen, "listen: cannot start the HTTP server on %s port %u (in use?)",
                  cfg->listen_host, cfg->listen_port);
+        http_free(h);
+        return -1;
+    }
+    /* MHD_OPTION_CONNECTION_TIMEOUT is only an idle timeout: the loop
+     * enforces the per-request deadline (reqdeadline.h). */
+    if (pd_loop_every(srv->loop, 1000, pd_reqdl_tick, h->reqdl) != 0) {
+        snprintf(err, errlen, "out of memory");
+        MHD_stop_daemon(h->d);
         http_free(h);
         return -1;
     }
