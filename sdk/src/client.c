@@ -101,13 +101,10 @@ PARLEY_API parley_client *parley_client_new(const char *url, void *userdata)
     c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
+    /* A secure URL gets its TLS settings from parley_set_tls, or the
+     * defaults at the first connect (reading the system's CA store takes
+     * tens of milliseconds: not for a client that will name its own CA). */
     if (pl_url_parse(url, &c->url) != PARLEY_OK) {
-        free(c);
-        return NULL;
-    }
-    /* A secure URL verifies against the system's CAs until parley_set_tls
-     * says otherwise: never a connection without TLS settings. */
-    if (c->url.secure && pl_tls_new(NULL, &c->tls, NULL, 0) != PARLEY_OK) {
         free(c);
         return NULL;
     }
@@ -117,20 +114,17 @@ PARLEY_API parley_client *parley_client_new(const char *url, void *userdata)
     c->rc_max_ms = 30000;
     c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c->wake_fd < 0) {
-        pl_tls_unref(c->tls);
         free(c);
         return NULL;
     }
     if (pthread_mutex_init(&c->lock, NULL) != 0) {
         close(c->wake_fd);
-        pl_tls_unref(c->tls);
         free(c);
         return NULL;
     }
     if (pthread_condattr_init(&ca) != 0) {
         pthread_mutex_destroy(&c->lock);
         close(c->wake_fd);
-        pl_tls_unref(c->tls);
         free(c);
         return NULL;
     }
@@ -139,7 +133,6 @@ PARLEY_API parley_client *parley_client_new(const char *url, void *userdata)
         pthread_condattr_destroy(&ca);
         pthread_mutex_destroy(&c->lock);
         close(c->wake_fd);
-        pl_tls_unref(c->tls);
         free(c);
         return NULL;
     }

@@ -107,7 +107,8 @@ struct parley_client {
     pthread_cond_t cond;
     void *userdata;         /* set once at creation */
     struct pl_url url;      /* set once at creation */
-    struct pl_tls *tls;     /* secure URLs: the settings of the next connect (tls.h) */
+    struct pl_tls *tls;     /* secure URLs: the settings of the next connect (tls.h);
+                             * NULL until parley_set_tls or the first connect */
     char *token;
 
     parley_push_cb on_push;

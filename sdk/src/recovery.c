@@ -446,7 +446,7 @@ int pl_connect_locked(parley_client *c, char *token, int64_t deadline, int autom
      * replace them meanwhile), and why TLS failed. */
     struct pl_tls *tls = pl_tls_ref(c->tls);
     char tls_code[32] = "", tls_msg[256] = "";
-    int rc;
+    int rc = PARLEY_OK, made_tls = 0;
 
     memset(&hs, 0, sizeof(hs));
     /* The connect and the handshake run unlocked: other threads see
@@ -457,16 +457,27 @@ int pl_connect_locked(parley_client *c, char *token, int64_t deadline, int autom
     c->close_reason[0] = '\0';
     pl_unlock(c);
 
-    rc = pl_tcp_connect(c->url.host, c->url.port, deadline, &tr);
+    /* No parley_set_tls: the defaults, made here without the lock. */
+    if (c->url.secure && !tls) {
+        rc = pl_tls_new(NULL, &tls, tls_msg, sizeof(tls_msg));
+        made_tls = rc == PARLEY_OK;
+        if (rc == PARLEY_ERR_TLS)
+            strcpy(tls_code, "tls");
+    }
+    if (rc == PARLEY_OK)
+        rc = pl_tcp_connect(c->url.host, c->url.port, deadline, &tr);
     if (rc == PARLEY_OK && c->url.secure)
         rc = pl_tls_start(tls, c->url.host, &tr, deadline, tls_code, sizeof(tls_code), tls_msg,
                           sizeof(tls_msg));
     if (rc == PARLEY_OK)
         rc = pl_handshake(&tr, &c->url, token, deadline, &hs);
     free(token);
-    pl_tls_unref(tls);
 
     pl_lock(c);
+    /* Kept for the next connects, unless parley_set_tls came meanwhile. */
+    if (made_tls && !c->tls)
+        c->tls = pl_tls_ref(tls);
+    pl_tls_unref(tls);
     c->http_status = hs.http_status;
     if (rc == PARLEY_OK && (c->destroying || (automatic && c->rc_cancel)))
         rc = PARLEY_ERR_NOT_CONNECTED; /* parley_disconnect came meanwhile */

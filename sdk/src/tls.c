@@ -118,12 +118,23 @@ int pl_tls_new(const struct parley_tls_opts *opts, struct pl_tls **out, char *ms
         if (ca_path) {
             /* OpenSSL only remembers a directory; say now if it is none. */
             struct stat st;
-            if (stat(ca_path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                put(msg, msg_size, "CA directory '%s': %s", ca_path,
-                    errno && !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+            int bad = stat(ca_path, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+            if (bad) {
+                put(msg, msg_size, "cannot read the CA directory '%s': %s", ca_path,
+                    strerror(bad));
                 pl_tls_unref(tls);
                 return PARLEY_ERR_TLS;
             }
+        }
+        if (ca_file) {
+            /* OpenSSL's reason for a missing file is "system lib". */
+            FILE *f = fopen(ca_file, "r");
+            if (!f) {
+                put(msg, msg_size, "cannot read the CA file '%s': %s", ca_file, strerror(errno));
+                pl_tls_unref(tls);
+                return PARLEY_ERR_TLS;
+            }
+            fclose(f);
         }
         if (ca_file || ca_path) {
             if (SSL_CTX_load_verify_locations(tls->ctx, ca_file, ca_path) != 1) {

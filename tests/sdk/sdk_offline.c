@@ -233,8 +233,25 @@ int main(void)
            parley_client_new("ws://h:1/a b", NULL) == NULL &&
            parley_client_new("ws://[::1:1", NULL) == NULL && parley_client_new(NULL, NULL) == NULL,
        "bad URLs are refused");
-    ok(parley_client_new("https://h:1", NULL) == NULL && parley_client_new("wss://h:1", NULL) == NULL,
-       "https and wss are refused until TLS support");
+    {
+        /* TLS: the URLs are taken; the settings are checked when given. */
+        parley_client *s = parley_client_new("https://h:1", NULL);
+        parley_client *w = parley_client_new("wss://h:1/ws", NULL);
+        parley_client *p = parley_client_new("ws://h:1", NULL);
+        struct parley_tls_opts o = {0};
+        int bad, plain;
+        o.ca_file = "/nonexistent/ca.pem";
+        bad = parley_set_tls(s, &o);
+        plain = parley_set_tls(p, &o); /* a plain client never reads it */
+        ok(s && w && bad == PARLEY_ERR_TLS && strstr(parley_error_message(s), "/nonexistent/ca.pem") &&
+               !strcmp(parley_error_code(s), "tls") && plain == PARLEY_OK &&
+               parley_set_tls(w, NULL) == PARLEY_OK && parley_set_tls(NULL, NULL) == PARLEY_ERR_INVAL &&
+               strstr(parley_strerror(PARLEY_ERR_TLS), "TLS"),
+           "https and wss clients are created; parley_set_tls checks its CA file");
+        parley_client_destroy(s);
+        parley_client_destroy(w);
+        parley_client_destroy(p);
+    }
     {
         const char *good[] = {"http://h:1", "ws://h:1", "ws://h:1/ws", "ws://[::1]:8080/ws",
                               "HTTP://127.0.0.1:8080/", "ws://h:1/ws?token=abc"};
@@ -324,9 +341,13 @@ int main(void)
        "login to a closed port fails with PARLEY_ERR_HTTP");
     parley_auth_result_clear(&res);
     parley_auth_result_clear(NULL);
-    ok(parley_register("https://127.0.0.1:1", "u", "p", 100, &res) == PARLEY_ERR_INVAL &&
+    ok(parley_register("ftp://127.0.0.1:1", "u", "p", 100, &res) == PARLEY_ERR_INVAL &&
            parley_register(CLOSED_URL, NULL, "p", 100, &res) == PARLEY_ERR_INVAL,
        "register refuses bad arguments");
+    /* Nothing listens: a connect failure, not a TLS one. */
+    ok(parley_login_tls("https://127.0.0.1:1", "u", "p", 2000, NULL, &res) == PARLEY_ERR_HTTP,
+       "login over https to a closed port fails with PARLEY_ERR_HTTP");
+    parley_auth_result_clear(&res);
 
     printf("1..%d\n", test_no);
     return failed ? 1 : 0;
