@@ -245,7 +245,7 @@ upgrade_bad_token() {
         and (.checks | keys) == (["auth_failure_rate","connections","loop_lag","memory","slow_consumers","store_errors","store_latency"] | sort)
         and (.checks | to_entries | all(.value.status == "ok" and (.value.value | type == "number") and (.value.threshold | type == "number")
              and (.value | keys) == ["status","threshold","value"]))'
-    mon_ok '.checks.store_latency.threshold == 100 and .checks.loop_lag.threshold == 100
+    mon_ok '.checks.store_latency.threshold == 500 and .checks.loop_lag.threshold == 500
         and .checks.auth_failure_rate.threshold == 30 and .checks.connections.value == 1'
     http GET /healthz
     expect_http 200 '.status == "healthy" and (.checks | length) == 7 and .recommendations == []'
