@@ -7,8 +7,10 @@
 # build's libparley.a), and Python websockets with an ssl context. Large
 # messages (4000 four-byte characters, a 60 KB frame, a history of 100 of
 # them) go both ways in bounded time; the times are printed as TAP
-# comments, direct and through nginx. Only the nginx tests skip, and only
-# when nginx is not installed.
+# comments, direct and through nginx. sdk_churn (tests/sdk) drops and
+# recovers connections over wss, also under valgrind. The nginx tests skip
+# only when nginx is not installed (the valgrind one, like the other
+# suites', when valgrind is not).
 
 load helpers
 
@@ -378,6 +380,27 @@ fill_big() {
     run timeout 120 "$SDK_TLS" --stall "https://127.0.0.1:$(head -n 1 "$OUT/stall")" "$CA"
     printf '%s\n' "$output" | grep '^#' >&3 || true
     [ "$status" -eq 0 ] && ! grep -q '^not ok' <<<"$output" || fail "sdk_tls --stall exited $status:" "$output"
+}
+
+@test "automatic reconnect and recovery over wss: sdk_churn, 10 drops, nothing lost (SSL_CERT_FILE names the CA)" {
+    local bin=$PARLEY_BUILD/tests/sdk/sdk_churn
+    [ -x "$bin" ] || fail "no $bin (make all builds tests/sdk)"
+    tls_server
+    # The library's default store is OpenSSL's, which SSL_CERT_FILE replaces.
+    SSL_CERT_FILE=$CA run timeout 120 "$bin" "$PARLEY_URL" "$(token sender1)" "$(token receiver1)" 300 10
+    printf '%s\n' "$output" | grep '^# churn' >&3 || true
+    [ "$status" -eq 0 ] && ! grep -q '^not ok' <<<"$output" || fail "sdk_churn exited $status:" "$output"
+}
+
+@test "the TLS transport leaks nothing and makes no memory error: sdk_churn over wss under valgrind" {
+    local bin=$PARLEY_BUILD/tests/sdk/sdk_churn
+    [ -x "$bin" ] || fail "no $bin (make all builds tests/sdk)"
+    command -v valgrind >/dev/null || skip "no valgrind"
+    tls_server
+    SSL_CERT_FILE=$CA run timeout 300 valgrind -q --leak-check=full \
+        --errors-for-leak-kinds=definite,indirect --error-exitcode=9 \
+        "$bin" "$PARLEY_URL" "$(token sender1)" "$(token receiver1)" 100 3
+    [ "$status" -eq 0 ] && ! grep -q '^not ok' <<<"$output" || fail "valgrind sdk_churn exited $status:" "$output"
 }
 
 @test "Python websockets with an ssl context: a foreign client over wss" {
