@@ -1,0 +1,83 @@
+#!/usr/bin/env bats
+# Interop with a real browser: headless Chromium loads tests/browser/chat.html
+# (plain JavaScript) from a static server on 127.0.0.1, its own WebSocket
+# connects to parleyd with ?token= (browsers cannot set headers), joins a
+# room and sends a message; the CLI, waiting in that room, answers, and the
+# page must show the answer in its DOM (--dump-dom). The page's Origin is
+# 127.0.0.1 on another port: same host, allowed by the default origin rule.
+# Skipped only when chromium is not installed.
+
+load helpers
+
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+
+setup() {
+    [ -n "$CHROMIUM" ] || skip "chromium is not installed"
+}
+
+# start_static: tests/browser/serve.py (static files, plus the /hold and
+# /done that keep --dump-dom waiting for the chat) on a free port of
+# 127.0.0.1; sets STATIC_PORT.
+start_static() {
+    local f=$BATS_TEST_TMPDIR/static i
+    bg_start "$f" "$PY" "$REPO_DIR/tests/browser/serve.py"
+    for ((i = 0; i < 100; i++)); do
+        STATIC_PORT=$(sed -n 's/^serving on http:\/\/127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
+        [ -n "$STATIC_PORT" ] && return 0
+        sleep 0.05
+    done
+    fail "the static server did not start:" "$(cat "$f" "$f.err")"
+}
+
+# browse URL: the DOM of URL after Chromium ran its scripts (--dump-dom),
+# into DOM; a fresh profile each time.
+browse() {
+    DOM=$(timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
+        --no-first-run --disable-background-networking --disable-component-update \
+        --disable-sync --user-data-dir="$BATS_TEST_TMPDIR/profile.$RANDOM" \
+        --virtual-time-budget=5000 --dump-dom "$1" 2>"$BATS_TEST_TMPDIR/chromium.err") ||
+        fail "chromium failed:" "$(tail -n 20 "$BATS_TEST_TMPDIR/chromium.err")"
+    printf '%s\n' "$DOM" >"$BATS_TEST_TMPDIR/dom.html"
+}
+
+# page_url HOST TOKEN TEXT: chat.html served from HOST, for room "browser".
+page_url() {
+    printf 'http://%s:%s/chat.html?ws=ws://127.0.0.1:%s&room=browser&token=%s&text=%s' \
+        "$1" "$STATIC_PORT" "$PARLEY_PORT" "$2" "$3"
+}
+
+@test "headless Chromium connects with ?token=, joins, sends, and shows the CLI's answer" {
+    start_server
+    start_static
+    local cli=$BATS_TEST_TMPDIR/cli
+    bg_pcli "$cli" --token "$(token bob)" --timeout 20000 -c 'join browser' \
+        -c 'wait message:new 20000' -c 'send browser hello page, this is the CLI'
+    local pid=$BG_PID
+    wait_joined "$cli" browser "$pid"
+
+    browse "$(page_url 127.0.0.1 "$(token webby --name 'Web User')" 'hello%20from%20chromium')"
+
+    # The page: connected, joined, sent, and shows bob's answer.
+    [[ $DOM == *'<span id="status">sent seq 1</span>'* ]] || fail "page status:" "$DOM" "--- CLI:" "$(cat "$cli" "$cli.err")" "--- static:" "$(cat "$BATS_TEST_TMPDIR/static.err")" "--- server:" "$(server_logs | tail -n 15)"
+    [[ $DOM == *'data-user="bob"'*'data-text="hello page, this is the CLI"'* ]] ||
+        fail "the answer is not in the page:" "$DOM"
+    [[ $DOM == *'<p id="done">received from bob</p>'* ]] || fail "page not done:" "$DOM"
+    # The CLI got the page's message, with the name from the token, then answered.
+    bg_ok "$pid" "$cli" 20
+    expect_json '.event == "message:new" and .data.message.user == "webby"
+        and .data.message.name == "Web User" and .data.message.text == "hello from chromium"' "$(cat "$cli")"
+    expect_json '.ok == true and .data.message.text == "hello page, this is the CLI" and .data.message.seq == 2' "$(cat "$cli")"
+    # The token came in the query string and is never logged.
+    run server_logs
+    [[ $output != *"token="* ]] || fail "a query token reached the log"
+}
+
+@test "a page served from another host (localhost) is refused by the origin rule" {
+    start_server
+    start_static
+    browse "$(page_url localhost "$(token webby)" 'nope')"
+    [[ $DOM == *'<span id="status">closed 1006</span>'* ]] || fail "page status:" "$DOM"
+    [[ $DOM != *'class="msg"'* ]] || fail "a message reached the refused page"
+    run server_logs
+    [[ $output == *"origin 'http://localhost:$STATIC_PORT'"* ]] || fail "no origin refusal in the log:" "$output"
+}
