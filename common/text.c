@@ -53,6 +53,20 @@ long pd_utf8_chars(const void *buf, size_t len)
     return chars;
 }
 
+size_t pd_utf8_valid_prefix(const void *buf, size_t len)
+{
+    const uint8_t *s = buf;
+    size_t off = 0;
+
+    while (off < len) {
+        size_t n = utf8_step(s + off, len - off);
+        if (n == 0)
+            break;
+        off += n;
+    }
+    return off;
+}
+
 bool pd_utf8_valid(const void *s, size_t len)
 {
     return pd_utf8_chars(s, len) >= 0;

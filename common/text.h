@@ -11,6 +11,11 @@
  * U+10FFFF. */
 bool pd_utf8_valid(const void *s, size_t len);
 
+/* Length of the longest prefix of s (len bytes) that is valid UTF-8: where
+ * text cut at a byte count (a "%.64s", a full buffer) can end without
+ * splitting a character, so what is sent stays valid UTF-8. */
+size_t pd_utf8_valid_prefix(const void *s, size_t len);
+
 /* Number of code points in valid UTF-8, or -1 when it is not valid. */
 long pd_utf8_chars(const void *s, size_t len);
 

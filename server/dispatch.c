@@ -19,6 +19,7 @@
 #include "request.h"
 #include "rooms.h"
 #include "server.h"
+#include "text.h"
 #include "typing.h"
 
 /* The events this server answers, and who may call them. Events of the
@@ -105,11 +106,23 @@ static void ack_err_retry(struct pd_conn *c, int64_t req_id, const char *event, 
                           const char *msg, int64_t retry_after_ms)
 {
     cJSON *root = cJSON_CreateObject(), *err = cJSON_CreateObject();
+    char valid[256];
+    size_t mlen = strlen(msg), vlen = pd_utf8_valid_prefix(msg, mlen);
 
     if (c->closing) {
         cJSON_Delete(root);
         cJSON_Delete(err);
         return;
+    }
+    /* A message quoting the client, cut by a buffer or a precision, may end
+     * inside a character: only its valid UTF-8 goes out (a text frame that
+     * is not UTF-8 makes clients fail the connection). */
+    if (vlen < mlen) {
+        if (vlen >= sizeof(valid))
+            vlen = pd_utf8_valid_prefix(msg, sizeof(valid) - 1);
+        memcpy(valid, msg, vlen);
+        valid[vlen] = '\0';
+        msg = valid;
     }
     cJSON_AddStringToObject(err, "code", pd_err_name(code));
     cJSON_AddStringToObject(err, "message", msg);
@@ -177,7 +190,8 @@ static bool read_envelope(struct pd_conn *c, const cJSON *root, struct pd_req *r
     *fn = route_of(event);
     if (*fn == NULL) {
         char msg[96];
-        snprintf(msg, sizeof(msg), "unknown event '%.64s'", event);
+        snprintf(msg, sizeof(msg), "unknown event '%.*s'",
+                 (int)pd_utf8_valid_prefix(event, strnlen(event, 64)), event);
         bad_envelope(c, r->id, event, msg);
         return false;
     }

@@ -121,6 +121,9 @@ static enum MHD_Result send_error_h(struct MHD_Connection *conn, struct req *r, 
     cJSON *body = cJSON_CreateObject(), *err;
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    /* It may quote a header or the path, which need not be UTF-8, and be
+     * cut by a precision: only its valid UTF-8 prefix goes in the JSON. */
+    msg[pd_utf8_valid_prefix(msg, strlen(msg))] = '\0';
     err = cJSON_AddObjectToObject(body, "error");
     if (err == NULL || cJSON_AddStringToObject(err, "code", pd_err_name(code)) == NULL ||
         cJSON_AddStringToObject(err, "message", msg) == NULL) {

@@ -148,10 +148,7 @@ class Conn:
                     pass
                 return code
             if op == TEXT:
-                try:
-                    obj = json.loads(payload)
-                except ValueError:
-                    raise Failed("a text frame that is not JSON: %r" % payload[:80])
+                obj = parse_text(payload)
                 if obj.get("ok") is True:
                     raise Failed("a request was answered before the expected close: %s" % payload[:120])
 
@@ -178,7 +175,7 @@ class Conn:
                 raise Failed("closed (%s) instead of answering request %d" % (describe_close(data), req_id))
             if op != TEXT:
                 continue
-            obj = json.loads(data)
+            obj = parse_text(data)
             if obj.get("id") == req_id:
                 if obj.get("ok") is not ok:
                     raise Failed("request %d answered %s" % (req_id, data[:200].decode()))
@@ -201,6 +198,21 @@ class Conn:
             self.sock.close()
         except OSError:
             pass
+
+
+def parse_text(payload):
+    """A server text frame: UTF-8 holding one JSON object."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise Failed("a text frame that is not UTF-8 (%s): %r" % (e.reason, payload[:120]))
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        raise Failed("a text frame that is not JSON: %r" % payload[:80])
+    if not isinstance(obj, dict):
+        raise Failed("a text frame that is not a JSON object: %r" % payload[:80])
+    return obj
 
 
 def describe_close(payload):
@@ -349,6 +361,9 @@ case("9.6.1", "limits", "declared length 2 GiB and no payload: the server waits 
      [b"\x81\xff" + struct.pack("!Q", 1 << 31) + b"abcd"], ("silent-open", None))
 case("9.7", "limits", "16-bit length 65535 declared, then nothing", [b"\x81\xfe\xff\xff" + b"abcd" + b"x" * 10],
      ("silent-open", None))
+case("9.11", "limits", "unknown event with a long multi-byte name: the error quoting it is UTF-8",
+     [frame(TEXT, json.dumps({"id": 1, "event": "room:on" + "é" * 40}, ensure_ascii=False).encode())],
+     ("error-ack", 1))
 case("9.8", "limits", "many small messages in one write", [b"".join(frame(TEXT, req(i)) for i in range(1, 51))],
      ("open-acks", list(range(1, 51))))
 
@@ -385,6 +400,10 @@ def run_case(url, token, c, pid):
                 conn.expect_ack(rid)
             conn.probe()
             got = "acked, open"
+        elif kind == "error-ack":
+            obj = conn.expect_ack(arg, ok=False)
+            conn.probe()
+            got = "refused (%s), UTF-8, open" % obj["error"]["code"]
         elif kind == "ack-then-close":
             rid, codes = arg
             conn.expect_ack(rid)
@@ -433,6 +452,8 @@ def expect_text(kind, arg):
         return "pong(s), open"
     if kind == "silent-open":
         return "no reply yet"
+    if kind == "error-ack":
+        return "error ack, open"
     return "stays open"
 
 

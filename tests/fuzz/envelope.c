@@ -4,9 +4,9 @@
  * The server context is built once the way main.c builds it, minus HTTP:
  * settings (defaults, rate limits off), keys, a store in a temp directory
  * (on /dev/shm when there is one: commits fsync), the loop, the connection
- * table and the services. Each input opens two connections (alice, bob: an
- * admin) over socketpairs, adopted as the HTTP thread would hand them over
- * but without MHD, and dispatches the input's lines as messages: a line
+ * table, the services and monitoring. Each input opens two connections
+ * (alice; bob, an admin) over socketpairs, adopted as the HTTP thread would
+ * hand them over but without MHD, and dispatches the input's lines as messages: a line
  * starting with '@' goes to bob without the '@', any other to alice. After
  * each message the store is drained and the loop runs a pass, so deferred
  * acks (commits), fan-out and closes happen as they would live. Then both
@@ -41,6 +41,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "loop.h"
+#include "monitoring.h"
 #include "server.h"
 #include "store.h"
 #include "text.h"
@@ -132,6 +133,8 @@ static void setup(void)
         die("loop_add", strerror(errno));
     if (pd_services_init(&srv, err, sizeof(err)) != 0)
         die("services", err);
+    if (pd_monitor_new(&srv) != 0)
+        die("monitoring", NULL);
     if (pd_conns_start(&srv) != 0)
         die("conns_start", NULL);
     snprintf(db_path, sizeof(db_path), "%s", db);
