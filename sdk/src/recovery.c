@@ -192,8 +192,19 @@ void pl_track_ack_locked(parley_client *c, const struct pl_pending *p, int ok,
         room = str_item(item, "room");
         if (!room)
             room = str_item(p->data, "room");
-        if (room && (t = room_get(c, room)))
+        if (room && (t = room_get(c, room))) {
             t->sub = 1;
+            /* What the room held at the join was not this connection's to
+             * receive live: from here on the seq is known, so a recovery
+             * names it even before the first message arrives. Without it
+             * the server would start the replay after what it wrote to the
+             * dead connection, and what was in flight would be lost. */
+            if (pl_json_int64(cJSON_GetObjectItemCaseSensitive(item, "last_seq"), &v) &&
+                v >= 0 && (!t->known || v > t->seq)) {
+                t->known = 1;
+                t->seq = v;
+            }
+        }
         break;
     case PD_EV_LEAVE:
         if (ok && (room = str_item(p->data, "room")) && (t = room_find(c, room)))
