@@ -3,7 +3,7 @@
 # and plain parleyd behind nginx terminating TLS (README, "Deployment behind
 # a reverse proxy"). A throwaway CA and certificates are made per file with
 # the openssl CLI. Clients: the CLI (--cafile, PARLEY_CAFILE, --insecure),
-# libparley itself (tests/clients/sdk_tls.c, compiled here against the
+# libparley itself (tests/sdk/sdk_tls.c, built by make against the
 # build's libparley.a), and Python websockets with an ssl context. Large
 # messages (4000 four-byte characters, a 60 KB frame, a history of 100 of
 # them) go both ways in bounded time; the times are printed as TAP
@@ -41,19 +41,14 @@ setup_file() {
     }
     issue srv localhost "DNS:localhost,IP:127.0.0.1"
     issue wrong wrong.example "DNS:wrong.example"
-    # The SDK test program, built as an application would build it.
-    local repo
-    repo=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-    "${CC:-cc}" -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -I"$repo/sdk/include" \
-        -o "$BATS_FILE_TMPDIR/sdk_tls" "$repo/tests/clients/sdk_tls.c" \
-        "$PARLEY_BUILD/libparley.a" -lwslay -lcjson -lcurl -lssl -lcrypto -pthread \
-        2>"$BATS_FILE_TMPDIR/sdk_tls.err"
 }
 
 setup() {
     TLS=$BATS_FILE_TMPDIR/tls
     CA=$TLS/ca.pem
-    SDK_TLS=$BATS_FILE_TMPDIR/sdk_tls
+    # Built by the Makefile with the tree's flags (sanitizers included in
+    # the sanitizer pass), like every program under tests/sdk.
+    SDK_TLS=$PARLEY_BUILD/tests/sdk/sdk_tls
     OUT=$BATS_TEST_TMPDIR
     NGINX_PID=
     # The system's store must be the only default: no test CA sneaks in.
@@ -366,7 +361,7 @@ fill_big() {
 }
 
 @test "sdk_tls: libparley over wss (CA options, server_name, https accounts, large messages blocking, embedded and managed)" {
-    [ -x "$SDK_TLS" ] || fail "sdk_tls did not build:" "$(cat "$BATS_FILE_TMPDIR/sdk_tls.err")"
+    [ -x "$SDK_TLS" ] || fail "no $SDK_TLS: make builds tests/sdk/sdk_tls.c"
     tls_server
     run timeout 120 "$SDK_TLS" "$PARLEY_URL" "$CA" "$(token alice)" "$(token bob)" sdk
     printf '%s\n' "$output" | grep '^#' >&3 || true
@@ -374,7 +369,7 @@ fill_big() {
 }
 
 @test "sdk_tls --stall: TLS writes stopped part way are finished by the embedded loop (parley_want_write)" {
-    [ -x "$SDK_TLS" ] || fail "sdk_tls did not build:" "$(cat "$BATS_FILE_TMPDIR/sdk_tls.err")"
+    [ -x "$SDK_TLS" ] || fail "no $SDK_TLS: make builds tests/sdk/sdk_tls.c"
     bg_start "$OUT/stall" "$PY" "$CLIENTS/tls_stall_server.py" "$TLS/srv.pem" "$TLS/srv.key" 3
     wait_for_grep "$OUT/stall" '^[0-9]+$' 10 "$BG_PID"
     run timeout 120 "$SDK_TLS" --stall "https://127.0.0.1:$(head -n 1 "$OUT/stall")" "$CA"
@@ -453,7 +448,7 @@ fill_big() {
 
 @test "sdk_tls and Python websockets through nginx" {
     need_nginx
-    [ -x "$SDK_TLS" ] || fail "sdk_tls did not build:" "$(cat "$BATS_FILE_TMPDIR/sdk_tls.err")"
+    [ -x "$SDK_TLS" ] || fail "no $SDK_TLS: make builds tests/sdk/sdk_tls.c"
     start_server
     start_nginx
     run timeout 120 "$SDK_TLS" "$NGINX_URL" "$CA" "$(token alice)" "$(token bob)" sdk
