@@ -182,6 +182,14 @@ static void stop(struct app *app)
 
     /* WebSockets go before MHD stops: it must not see them still open. */
     pd_conns_free(srv);
+    /* Connections that closed only now (still open at the end of the grace
+     * period, or the last ones) stored their users' last-seen times: commit
+     * those and run the completions, which free the jobs, while the
+     * services are still up (ASan found the leak). */
+    if (srv->store != NULL && app->services_up) {
+        pd_store_drain(srv->store);
+        pd_store_run_completions(srv->store);
+    }
     pd_http_stop(srv->http);
     if (app->services_up)
         pd_services_free(srv);

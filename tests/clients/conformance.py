@@ -18,6 +18,9 @@ Usage:
   TOKEN   a valid JWT for it
   --pid   parleyd's pid: the oversize cases then check that its resident
           memory did not grow by the declared length (nothing allocated)
+  --churn S  instead of the suite: for S seconds, 4 threads open and drop
+          connections as fast as they can; prints how many upgrades
+          succeeded (connections arriving while the server shuts down)
   --http-timeout S   parleyd's HTTP-phase timeout (server/http.c
           HTTP_TIMEOUT_S, default 10): the slowloris case expects the
           server to end the connection within S + 3 seconds
@@ -527,6 +530,31 @@ def slowloris(url, http_timeout):
             "ended within %d s" % limit, ok, got)
 
 
+def churn(url, token, secs):
+    """Upgrades from 4 threads, closing each at once, for secs seconds."""
+    import threading
+    end = time.monotonic() + secs
+    count = [0]
+    lock = threading.Lock()
+
+    def worker():
+        while time.monotonic() < end:
+            try:
+                c = Conn(url, token)
+                c.close()
+                with lock:
+                    count[0] += 1
+            except (Failed, OSError, EOFError, IndexError):
+                time.sleep(0.005)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return count[0]
+
+
 def main(argv):
     args = {"only": None, "pid": None, "json": False, "slow": "yes", "http_timeout": 10}
     pos = []
@@ -542,6 +570,8 @@ def main(argv):
             args["slow"] = "no"
         elif a == "--slowloris-only":
             args["slow"] = "only"
+        elif a == "--churn":
+            args["churn"] = float(next(it))
         elif a == "--http-timeout":
             args["http_timeout"] = int(next(it))
         elif a in ("-h", "--help"):
@@ -553,6 +583,9 @@ def main(argv):
         sys.stderr.write("usage: conformance.py URL TOKEN [options]\n")
         return 2
     url, token = pos
+    if args.get("churn"):
+        print(churn(url, token, args["churn"]), flush=True)
+        return 0
     rows = []
     if args["slow"] != "only":
         for c in CASES:
