@@ -117,7 +117,10 @@ all: $(SDKTEST_BIN)
 # regression seed for every crash fixed), tests/fuzz/NAME.dict its tokens.
 #   make fuzz          each target for FUZZ_SECONDS (new inputs go to
 #                      build/fuzz/corpus/NAME, crashes to build/fuzz/artifacts)
-#   make fuzz-replay   each target over its committed corpus only (TAP)
+#   make fuzz-replay   each target over its committed corpus only (TAP); the
+#                      targets are linked against the ASan build's objects
+#                      (replaying needs no coverage instrumentation, and
+#                      make check builds those anyway)
 #   make check-asan    everything built with ASan+UBSan into build/asan, then
 #                      the unit and bats suites against it
 # The sub-makes get their flags through the environment, so the CFLAGS +=
@@ -174,21 +177,21 @@ fuzz: fuzz-build
 	done; exit $$rc
 
 # One TAP line per target: every committed seed runs once (no mutation).
-fuzz-replay: fuzz-build
+fuzz-replay: asan-build
 	@for t in $(FUZZ_NAMES); do \
 		n=$$(ls tests/fuzz/corpus/$$t 2>/dev/null | wc -l); \
 		if [ "$$n" -eq 0 ]; then echo "not ok - fuzz replay $$t: no corpus in tests/fuzz/corpus/$$t"; continue; fi; \
-		if $(SAN_ENV) $(FUZZ_BUILD)/fuzz-$$t tests/fuzz/corpus/$$t/* >$(FUZZ_BUILD)/$$t.replay.log 2>&1; then \
+		if $(SAN_ENV) $(ASAN_BUILD)/fuzz-$$t tests/fuzz/corpus/$$t/* >$(ASAN_BUILD)/$$t.replay.log 2>&1; then \
 			echo "ok - fuzz replay $$t ($$n inputs)"; \
 		else \
-			grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|Running: )' $(FUZZ_BUILD)/$$t.replay.log | tail -n 8 | sed 's/^/# /'; \
-			echo "not ok - fuzz replay $$t: see $(FUZZ_BUILD)/$$t.replay.log"; \
+			grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|Running: )' $(ASAN_BUILD)/$$t.replay.log | tail -n 8 | sed 's/^/# /'; \
+			echo "not ok - fuzz replay $$t: see $(ASAN_BUILD)/$$t.replay.log"; \
 		fi; \
 	done
 
 asan-build:
 	@CFLAGS='$(ASAN_CFLAGS)' LDFLAGS='$(ASAN_CFLAGS)' $(MAKE) --no-print-directory \
-		BUILD=$(ASAN_BUILD) CC=clang tests-bin
+		BUILD=$(ASAN_BUILD) CC=clang tests-bin fuzz-bins
 
 # The unit and bats suites against the sanitized build: any report fails
 # (run-all.sh builds it first, as one of its test lines).
