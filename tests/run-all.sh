@@ -82,33 +82,12 @@ bats_suites() {
     fi
 }
 
-# elapsed: "# ... took N s" since the last call (or the start), for CI.
-t_mark=$SECONDS
-elapsed() {
-    echo "# $1 took $((SECONDS - t_mark)) s"
-    t_mark=$SECONDS
-}
-
-# asan_build BUILD: the sanitized build, its output in $log.
-asan_build() {
-    make -s -j"$(nproc)" --no-print-directory asan-build ASAN_BUILD="$1" >"$log" 2>&1
-}
-
-# asan_pass BUILD [PREBUILT_STATUS PREBUILT_LOG]: builds BUILD sanitized
-# (or takes the status and output of a build already made), runs the unit
-# and bats suites against it with every report logged, then counts the
-# reports.
+# asan_pass BUILD: builds BUILD sanitized, runs the unit and bats suites
+# against it with every report logged, then counts the reports.
 asan_pass() {
-    local b=$1 rdir shim f n rc built
+    local b=$1 rdir shim f n rc
     echo "# sanitizers: ASan + UBSan build in $b"
-    if [ $# -ge 3 ]; then
-        built=$2
-        cp "$3" "$log"
-    else
-        asan_build "$b"
-        built=$?
-    fi
-    if [ "$built" -eq 0 ]; then
+    if make -s -j"$(nproc)" --no-print-directory asan-build ASAN_BUILD="$b" >"$log" 2>&1; then
         echo "ok - clang builds everything with -Wall -Wextra -Werror (ASan+UBSan, tests and fuzz targets included)"
         passed=$((passed + 1))
     else
@@ -150,7 +129,6 @@ EOF
     bats_suites "$b"
     unset ASAN_OPTIONS UBSAN_OPTIONS
     PATH=$old_path
-    elapsed "the sanitizer pass"
     n=0
     for f in "$rdir"/*; do
         [ -f "$f" ] || continue
@@ -182,23 +160,9 @@ if [ $mode = full ]; then
         fi
     done
 
-    elapsed "unit tests and man pages"
-
-    # The sanitized build runs meanwhile, niced (bats mostly waits on
-    # sockets and timers): the sanitizer pass then starts at once.
-    asan_log=$(mktemp)
-    tmpdirs+=("$asan_log")
-    (
-        nice -n 10 make -s -j"$(nproc)" --no-print-directory asan-build ASAN_BUILD=build/asan \
-            >"$asan_log" 2>&1
-        echo $? >"$asan_log.status"
-    ) &
-    asan_pid=$!
-    tmpdirs+=("$asan_log.status")
     bats_suites "$build"
-    elapsed "bats"
-    wait "$asan_pid"
-    asan_pass build/asan "$(cat "$asan_log.status" 2>/dev/null || echo 1)" "$asan_log"
+
+    asan_pass build/asan
 else
     asan_pass "$build"
 fi
