@@ -16,43 +16,14 @@
 #include <cjson/cJSON.h>
 
 #include "calls.h"
+#include "block.h"
 #include "json.h"
 
 /* monitoring:events' limit, and the longest type name worth sending. */
 #define EVENTS_LIMIT_MAX 1000
 #define EVENT_TYPE_MAX 64
 
-/* ---- the block --------------------------------------------------------------- */
-
-struct blk {
-    char *base; /* NULL while measuring */
-    size_t used;
-};
-
-static void *take(struct blk *b, size_t size, size_t align)
-{
-    size_t off = (b->used + align - 1) & ~(align - 1);
-
-    b->used = off + size;
-    return b->base ? b->base + off : NULL;
-}
-
-#define TAKE(b, type, n) ((type *)take((b), sizeof(type) * (n), alignof(type)))
-
-/* A copy of s in the block; NULL stays NULL. */
-static const char *put_str(struct blk *b, const char *s)
-{
-    size_t n;
-    char *p;
-
-    if (!s)
-        return NULL;
-    n = strlen(s) + 1;
-    p = take(b, n, 1);
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
+/* ---- the block (block.h) ------------------------------------------------------ */
 
 typedef int (*build_fn)(struct blk *b, const cJSON *j);
 

@@ -14,35 +14,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "block.h"
 #include "json.h"
 #include "parley.h"
 
-/* ---- the block --------------------------------------------------------- */
-
-struct blk {
-    char *base;  /* NULL while measuring */
-    size_t used;
-};
-
-static void *take(struct blk *b, size_t size, size_t align)
-{
-    size_t off = (b->used + align - 1) & ~(align - 1);
-
-    b->used = off + size;
-    return b->base ? b->base + off : NULL;
-}
-
-#define TAKE(b, type, n) ((type *)take((b), sizeof(type) * (n), alignof(type)))
-
-static const char *put_str(struct blk *b, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = take(b, n, 1);
-
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
+/* ---- the block (block.h) ----------------------------------------------- */
 
 /* Runs fn twice (see the top). fn's first piece is the result itself, at
  * the start of the block; *n (if fn counts) gets its count. A result of no
