@@ -155,8 +155,25 @@ static int pc_in_table(uint32_t cp, const struct pc_range *t, size_t n)
 
 #define PC_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Where the C library's wcwidth() (which ncursesw and most terminals
+ * follow when they place characters) gives more columns than the Unicode
+ * tables above, we take its figure: a layout that assumes fewer columns
+ * than the terminal draws would push text past the window's edge. Found
+ * by comparing every code point with glibc 2.36. */
+static const struct pc_range pc_drawn_one[] = {
+    {0x00AD, 0x00AD}, {0x0600, 0x0605}, {0x06DD, 0x06DD}, {0x070F, 0x070F},
+    {0x0890, 0x0891}, {0x08E2, 0x08E2}, {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+};
+static const struct pc_range pc_drawn_two[] = {
+    {0x3248, 0x324F}, {0x4DC0, 0x4DFF},
+};
+
 int pc_cp_width(uint32_t cp)
 {
+    if (pc_in_table(cp, pc_drawn_two, PC_COUNT(pc_drawn_two)))
+        return 2;
+    if (pc_in_table(cp, pc_drawn_one, PC_COUNT(pc_drawn_one)))
+        return 1;
     if (pc_in_table(cp, pc_zero_width, PC_COUNT(pc_zero_width)))
         return 0;
     if (pc_in_table(cp, pc_wide, PC_COUNT(pc_wide)))

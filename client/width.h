@@ -12,11 +12,13 @@
 size_t pc_utf8_decode(const char *s, size_t len, uint32_t *cp);
 
 /* Columns cp takes: 0 for combining marks, zero-width characters (ZWJ,
- * ZWNJ, variation selectors, U+200B, soft hyphen...) and format
- * characters; 2 for East Asian Wide and Fullwidth characters and emoji
- * presentation; 1 otherwise. Control characters are never drawn
- * (pc_sanitize replaces them) and count 1. Unicode 15 tables of our own,
- * so the result does not depend on the C library or the locale. */
+ * ZWNJ, variation selectors, U+200B...) and format characters; 2 for East
+ * Asian Wide and Fullwidth characters and emoji presentation; 1 otherwise.
+ * Control characters are never drawn (pc_sanitize replaces them) and count
+ * 1. Unicode 15 tables of our own, so the result does not depend on the
+ * locale, except that where glibc's wcwidth() draws a character wider
+ * (the soft hyphen, the Arabic number signs, the hexagrams) its width is
+ * taken, so text never runs past the edge the layout planned. */
 int pc_cp_width(uint32_t cp);
 
 /* Columns of s[0..len). */
