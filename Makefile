@@ -17,11 +17,13 @@ LDFLAGS  += -pthread
 SERVER_LIBS := -lmicrohttpd -lwslay -lcjson -ljwt -lsqlite3 -lssl -lcrypto -lm
 SDK_LIBS    := -lwslay -lcjson -lcurl -lssl -lcrypto
 CLI_LIBS    := -lreadline
+CLIENT_LIBS := -lncursesw
 
 COMMON_SRC := $(wildcard common/*.c)
 SERVER_SRC := $(wildcard server/*.c)
 SDK_SRC    := $(wildcard sdk/src/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
+CLIENT_SRC := $(wildcard client/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -30,14 +32,22 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC))
 SERVER_OBJ := $(call obj,$(SERVER_SRC))
 SDK_OBJ    := $(call obj,$(SDK_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
+CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
+# The client's modules that need neither a terminal nor a server: its unit
+# tests (tests/unit/client/test_NAME.c -> test_client_NAME) link these.
+CLIENT_PURE_OBJ := $(call obj,client/width.c client/wrap.c client/input.c \
+	client/scrollback.c client/commands.c)
 # Server objects minus main, so unit tests can link the real modules.
 SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+CLIENT_TEST_SRC := $(wildcard tests/unit/client/test_*.c)
+UNIT_BIN   += $(patsubst tests/unit/client/test_%.c,$(BUILD)/tests/test_client_%,$(CLIENT_TEST_SRC))
 
 SONAME := libparley.so.$(PARLEY_SOVERSION)
 
 .PHONY: all deps run check check-unit check-bats clean
-all: $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/libparley.so $(BUILD)/libparley.a
+all: $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/parley-chat $(BUILD)/libparley.so \
+	$(BUILD)/libparley.a
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -46,6 +56,8 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/obj/server/%.o: CPPFLAGS += -Iserver
 $(BUILD)/obj/sdk/%.o: CPPFLAGS += -Isdk/src -DPARLEY_BUILDING
 $(BUILD)/obj/cli/%.o: CPPFLAGS += -Icli
+$(BUILD)/obj/client/%.o: CPPFLAGS += -Iclient
+$(BUILD)/obj/tests/unit/client/%.o: CPPFLAGS += -Itests/unit -Iclient
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -Iserver -Isdk/src
 
 $(BUILD)/parleyd: $(SERVER_OBJ) $(COMMON_OBJ)
@@ -67,6 +79,15 @@ $(BUILD)/libparley.a: $(SDK_OBJ) $(COMMON_OBJ)
 $(BUILD)/parley: $(CLI_OBJ) $(BUILD)/libparley.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libparley.a $(SDK_LIBS) $(CLI_LIBS)
 
+# parley-chat links the static SDK too, and ncursesw.
+$(BUILD)/parley-chat: $(CLIENT_OBJ) $(BUILD)/libparley.a
+	$(CC) $(LDFLAGS) -o $@ $(CLIENT_OBJ) $(BUILD)/libparley.a $(SDK_LIBS) $(CLIENT_LIBS)
+
+# The more specific pattern wins for test_client_NAME.
+$(BUILD)/tests/test_client_%: $(BUILD)/obj/tests/unit/client/test_%.o $(CLIENT_PURE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(SERVER_LIB_OBJ) $(SDK_OBJ) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(SERVER_LIB_OBJ) $(COMMON_OBJ) $(SERVER_LIBS) -lcurl
@@ -76,7 +97,7 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(SERVER_LIB_OBJ) $(SDK_
 DEB_PKGS := build-essential clang pkg-config libmicrohttpd-dev libwslay-dev \
 	libcjson-dev libjwt-dev libssl-dev libsqlite3-dev libreadline-dev \
 	libcurl4-openssl-dev bats mandoc python3 python3-websockets sqlite3 jq curl \
-	nginx-light openssl libclang-rt-14-dev chromium
+	nginx-light openssl libclang-rt-14-dev chromium tmux libncurses-dev
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
