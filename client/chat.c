@@ -54,6 +54,7 @@ static struct pc_window *window_new(const char *self, const char *room)
         window_free(w);
         return NULL;
     }
+    w->join_members = -1;
     return w;
 }
 
@@ -564,8 +565,7 @@ static void on_join_ack(struct pc_chat *ch, struct pc_req *rq, const struct pc_e
     } else {
         members = (int64_t)w->members.n;
     }
-    pc_chat_notice(ch, w, "joined %s (%lld member%s)", w->room, (long long)members,
-                   members == 1 ? "" : "s");
+    w->join_members = members;
     request_history(ch, w, 0, 0);
 }
 
@@ -596,6 +596,16 @@ static void request_dstatus(struct pc_chat *ch, struct pc_window *w)
     pc_chat_sent(ch, rq, parley_delivery_status_async(ch->c, own->id, pc_bridge_ack, rq));
 }
 
+/* "-!- joined ROOM (M members)", once, below the history it came with. */
+static void announce_join(struct pc_chat *ch, struct pc_window *w)
+{
+    if (w->join_members < 0)
+        return;
+    pc_chat_notice(ch, w, "joined %s (%lld member%s)", w->room, (long long)w->join_members,
+                   w->join_members == 1 ? "" : "s");
+    w->join_members = -1;
+}
+
 static void on_history_ack(struct pc_chat *ch, struct pc_req *rq, const struct pc_event *ev)
 {
     struct pc_window *w = pc_chat_find(ch, rq->room, NULL);
@@ -608,6 +618,7 @@ static void on_history_ack(struct pc_chat *ch, struct pc_req *rq, const struct p
     if (rq->before_seq)
         w->loading_older = 0;
     if (ev->rc != PARLEY_OK) {
+        announce_join(ch, w);
         pc_chat_ack_error(ch, w, ev->rc, ev->text);
         return;
     }
@@ -620,8 +631,10 @@ static void on_history_ack(struct pc_chat *ch, struct pc_req *rq, const struct p
      * already held that are older than it. */
     if (rq->before_seq || !had_oldest || (h.oldest && h.oldest <= had_oldest))
         pc_scroll_set_has_older(w->sb, has_more);
-    if (!rq->before_seq)
+    if (!rq->before_seq) {
+        announce_join(ch, w);
         request_dstatus(ch, w);
+    }
     if (w == pc_chat_current(ch))
         ch->dirty = 1;
 }
@@ -774,23 +787,40 @@ void pc_chat_tick(struct pc_chat *ch, int64_t now_ms)
     }
 }
 
+/* The author of a (which: PC_RC_WANT_READ or PC_RC_WANT_DELIVERED) with
+ * the lowest message id still to report, or NULL. */
+static struct pc_uentry *lowest_due(struct pc_umap *a, int which)
+{
+    struct pc_uentry *best = NULL;
+
+    for (size_t j = 0; j < a->n; j++) {
+        int64_t *v = a->e[j].v;
+        if (v[which] > v[which + 1] && (!best || v[which] < best->v[which]))
+            best = &a->e[j];
+    }
+    return best;
+}
+
+/* The server keeps one read and one delivered pointer per reader and room,
+ * and stores (and pushes to the author) only a receipt that moves it: the
+ * receipts of a room go out in ascending order, or a later author's
+ * would swallow an earlier one's. */
 void pc_chat_flush(struct pc_chat *ch)
 {
+    struct pc_uentry *e;
+
     for (size_t i = 0; i < ch->n_win; i++) {
         struct pc_umap *a = &ch->win[i]->authors;
-        for (size_t j = 0; j < a->n; j++) {
-            int64_t *v = a->e[j].v;
-            if (v[PC_RC_WANT_READ] > v[PC_RC_SENT_READ]) {
-                send_quiet(ch, 1, v[PC_RC_WANT_READ]);
-                v[PC_RC_SENT_READ] = v[PC_RC_WANT_READ];
-                /* read is delivered too */
-                if (v[PC_RC_SENT_DELIVERED] < v[PC_RC_SENT_READ])
-                    v[PC_RC_SENT_DELIVERED] = v[PC_RC_SENT_READ];
-            }
-            if (v[PC_RC_WANT_DELIVERED] > v[PC_RC_SENT_DELIVERED]) {
-                send_quiet(ch, 0, v[PC_RC_WANT_DELIVERED]);
-                v[PC_RC_SENT_DELIVERED] = v[PC_RC_WANT_DELIVERED];
-            }
+        while ((e = lowest_due(a, PC_RC_WANT_READ))) {
+            send_quiet(ch, 1, e->v[PC_RC_WANT_READ]);
+            e->v[PC_RC_SENT_READ] = e->v[PC_RC_WANT_READ];
+            /* read is delivered too */
+            if (e->v[PC_RC_SENT_DELIVERED] < e->v[PC_RC_SENT_READ])
+                e->v[PC_RC_SENT_DELIVERED] = e->v[PC_RC_SENT_READ];
+        }
+        while ((e = lowest_due(a, PC_RC_WANT_DELIVERED))) {
+            send_quiet(ch, 0, e->v[PC_RC_WANT_DELIVERED]);
+            e->v[PC_RC_SENT_DELIVERED] = e->v[PC_RC_WANT_DELIVERED];
         }
     }
 }

@@ -18,6 +18,7 @@
 
 /* The values of a window's authors map: per author of others' messages,
  * the newest message id to report and the newest reported. */
+/* Each WANT is followed by its SENT (chat.c relies on it). */
 enum { PC_RC_WANT_DELIVERED, PC_RC_SENT_DELIVERED, PC_RC_WANT_READ, PC_RC_SENT_READ };
 
 struct pc_window {
@@ -26,6 +27,8 @@ struct pc_window {
     int unread;
     int scroll;             /* rows scrolled up from the newest (pc_scroll_layout's) */
     int joined;             /* join:chat acknowledged */
+    int64_t join_members;   /* the member count of the join ack, announced (then -1)
+                             * after the first history so the notice comes below it */
     int loading_older;      /* a message:history for older messages is in flight */
     struct pc_umap members; /* known members: str the display name */
     struct pc_umap typing;  /* v[0]: when the typing ends (pc_now_ms) */

@@ -144,12 +144,16 @@ static int read_signal(int sigfd)
     return si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM || si.ssi_signo == SIGHUP;
 }
 
+void pc_line_attach(struct pc_chat *ch)
+{
+    ch->sink = (struct pc_sink){on_message, on_notice, on_mark, NULL};
+}
+
 int pc_line_run(struct pc_chat *ch, int sigfd)
 {
     struct line l = {.ch = ch};
     int stop = 0;
 
-    ch->sink = (struct pc_sink){on_message, on_notice, on_mark, &l};
     while (!stop) {
         struct pollfd fds[3] = {
             {pc_bridge_fd(ch->bridge), POLLIN, 0},
@@ -173,7 +177,6 @@ int pc_line_run(struct pc_chat *ch, int sigfd)
         if (fflush(stdout) != 0 || ferror(stdout))
             stop = 1; /* the reader went away */
     }
-    ch->sink = (struct pc_sink){0};
     free(l.buf);
     return 0;
 }

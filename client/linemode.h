@@ -6,6 +6,10 @@
 
 #include "chat.h"
 
+/* Prints from now on everything that arrives (call before opening rooms,
+ * so nothing shown before the loop starts is missed). */
+void pc_line_attach(struct pc_chat *ch);
+
 /* Runs until /quit, the end of stdin (once every request made so far is
  * answered) or a terminating signal read from sigfd (a signalfd). Returns
  * the exit status. */

@@ -306,6 +306,8 @@ static int run(const struct options *o, const char *token, const char *password,
         connect_error(c, o->url, rc);
         goto out;
     }
+    if (line)
+        pc_line_attach(ch);
     if (open_rooms(ch, o) != 0)
         goto out;
     if (parley_loop_start(c) != PARLEY_OK) {
