@@ -391,18 +391,19 @@ static int add_message(struct pc_chat *ch, struct pc_window *w, const struct pc_
     if (e && ch->sink.message)
         ch->sink.message(ch->sink.ctx, ch, w, e);
     if (!own) {
-        if (how == LIVE) {
+        if (how == LIVE)
             pc_umap_del(&w->typing, m->user);
+        /* a reload after a lost session brings what was missed: as new */
+        if (how == LIVE || how == RELOAD) {
             if (w != pc_chat_current(ch) || w->scroll > 0)
                 w->unread++;
-        }
-        if (how == LIVE || how == RELOAD)
             want(w, m->user, PC_RC_WANT_DELIVERED, m->id);
+        }
         if (ch->line_mode)
             want(w, m->user, PC_RC_WANT_READ, m->id);
     }
-    if (w == pc_chat_current(ch) || how == LIVE)
-        ch->dirty = 1; /* LIVE: the activity list may change */
+    if (w == pc_chat_current(ch) || how == LIVE || how == RELOAD)
+        ch->dirty = 1; /* the activity list may change */
     return 1;
 }
 
