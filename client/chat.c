@@ -115,18 +115,48 @@ void pc_chat_know(struct pc_chat *ch, struct pc_window *w, const char *user, con
         know_status(ch, user, status);
 }
 
+/* How far the window can scroll up: the rows above the bottom page. */
+static int max_scroll(struct pc_chat *ch, struct pc_window *w)
+{
+    int s = INT_MAX / 2;
+    int64_t newest;
+
+    if (!ch->view_rows || pc_scroll_layout(w->sb, ch->view_cols, ch->view_rows, &s, ch->rows,
+                                           &newest) < 0)
+        return -1;
+    return s;
+}
+
+/* Rows added below a view scrolled up would push it: a change of w is
+ * bracketed by these two to keep what is on screen in place. */
+static int keep_place_begin(struct pc_chat *ch, struct pc_window *w)
+{
+    return w->scroll > 0 ? max_scroll(ch, w) : -1;
+}
+
+static void keep_place_end(struct pc_chat *ch, struct pc_window *w, int before)
+{
+    int after = before >= 0 ? max_scroll(ch, w) : -1;
+
+    if (after > before)
+        w->scroll += after - before;
+}
+
 /* ---- notices ----------------------------------------------------------------- */
 
 static void vnotice(struct pc_chat *ch, struct pc_window *w, const char *fmt, va_list ap)
 {
     char *text = NULL;
     int64_t ts = pc_wall_ms();
+    int before;
 
     if (!w)
         w = pc_chat_current(ch);
     if (vasprintf(&text, fmt, ap) < 0)
         return; /* out of memory: a notice is all that is lost */
+    before = keep_place_begin(ch, w);
     if (pc_scroll_notice(w->sb, ts, text) == 0) {
+        keep_place_end(ch, w, before);
         if (ch->sink.notice)
             ch->sink.notice(ch->sink.ctx, w, ts, text);
         if (w == pc_chat_current(ch))
@@ -333,18 +363,6 @@ void pc_chat_close(struct pc_chat *ch, size_t index)
 
 /* ---- messages --------------------------------------------------------------------- */
 
-/* How far the window can scroll up: the rows above the bottom page. */
-static int max_scroll(struct pc_chat *ch, struct pc_window *w)
-{
-    int s = INT_MAX / 2;
-    int64_t newest;
-
-    if (!ch->view_rows || pc_scroll_layout(w->sb, ch->view_cols, ch->view_rows, &s, ch->rows,
-                                           &newest) < 0)
-        return -1;
-    return s;
-}
-
 static struct pc_uentry *author(struct pc_window *w, const char *user)
 {
     struct pc_uentry *e;
@@ -364,8 +382,8 @@ static int add_message(struct pc_chat *ch, struct pc_window *w, const struct pc_
                        enum how how)
 {
     int own = !strcmp(m->user, ch->self);
-    /* Rows added below a view scrolled up would push it: keep its place. */
-    int before = w->scroll > 0 && how != HISTORY_OLDER ? max_scroll(ch, w) : -1;
+    /* older history goes above the view: nothing moves */
+    int before = how != HISTORY_OLDER ? keep_place_begin(ch, w) : -1;
     const struct pc_entry *e;
     int rc = pc_scroll_add(w->sb, m);
 
@@ -382,11 +400,7 @@ static int add_message(struct pc_chat *ch, struct pc_window *w, const struct pc_
             ch->dirty = 1; /* an update in place (a deletion seen again) */
         return 0;
     }
-    if (before >= 0) {
-        int after = max_scroll(ch, w);
-        if (after > before)
-            w->scroll += after - before;
-    }
+    keep_place_end(ch, w, before);
     e = pc_scroll_find(w->sb, m->id);
     if (e && ch->sink.message)
         ch->sink.message(ch->sink.ctx, ch, w, e);
@@ -806,6 +820,21 @@ static struct pc_uentry *lowest_due(struct pc_umap *a, int which)
  * and stores (and pushes to the author) only a receipt that moves it: the
  * receipts of a room go out in ascending order, or a later author's
  * would swallow an earlier one's. */
+int pc_chat_timeout(const struct pc_chat *ch, int64_t now_ms)
+{
+    int64_t next = -1;
+
+    for (size_t i = 0; i < ch->n_win; i++) {
+        const struct pc_umap *t = &ch->win[i]->typing;
+        for (size_t j = 0; j < t->n; j++)
+            if (next < 0 || t->e[j].v[0] < next)
+                next = t->e[j].v[0];
+    }
+    if (next < 0)
+        return -1;
+    return next <= now_ms ? 0 : next - now_ms > 60000 ? 60000 : (int)(next - now_ms);
+}
+
 void pc_chat_flush(struct pc_chat *ch)
 {
     struct pc_uentry *e;

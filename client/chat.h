@@ -109,6 +109,9 @@ __attribute__((format(printf, 3, 4))) void pc_chat_notice(struct pc_chat *ch,
 void pc_chat_drain(struct pc_chat *ch);
 /* Ends typing indicators that were not refreshed in time. */
 void pc_chat_tick(struct pc_chat *ch, int64_t now_ms);
+/* Milliseconds until the next tick has something to do, -1 for never
+ * (a poll timeout). */
+int pc_chat_timeout(const struct pc_chat *ch, int64_t now_ms);
 /* Sends the receipts gathered since the last call, one per author and
  * room (call once per wake-up). */
 void pc_chat_flush(struct pc_chat *ch);

@@ -164,7 +164,7 @@ int pc_line_run(struct pc_chat *ch, int sigfd)
          * answered, so a script's last message is not lost. */
         if ((l.eof || ch->quit) && !ch->outstanding)
             break;
-        if (poll(fds, 3, 1000) < 0 && errno != EINTR)
+        if (poll(fds, 3, pc_chat_timeout(ch, pc_now_ms())) < 0 && errno != EINTR)
             break;
         if ((fds[1].revents & POLLIN) && read_signal(sigfd))
             stop = 1;

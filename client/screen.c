@@ -545,7 +545,7 @@ int pc_screen_run(struct pc_chat *ch, pc_input *in, int sigfd)
             {pc_bridge_fd(ch->bridge), POLLIN, 0},
             {sigfd, POLLIN, 0},
         };
-        if (poll(fds, 3, 1000) < 0 && errno != EINTR)
+        if (poll(fds, 3, pc_chat_timeout(ch, pc_now_ms())) < 0 && errno != EINTR)
             break;
         if ((fds[2].revents & POLLIN) && read_signal(&s, sigfd))
             quit = 1;
