@@ -21,6 +21,7 @@
 #include "linemode.h"
 #include "parley.h"
 #include "screen.h"
+#include "width.h"
 
 #define DEFAULT_URL "http://127.0.0.1:8080"
 #define NET_TIMEOUT_MS 10000
@@ -192,6 +193,13 @@ static char *ask_password(int sigfd)
 
 /* ---- the server --------------------------------------------------------------- */
 
+/* What the server said, made safe for the terminal (malloc'd; NULL when
+ * out of memory, which callers print as "?"). */
+static char *safe(const char *s)
+{
+    return pc_sanitize(s, strlen(s), 0);
+}
+
 /* Logs in (or registers) for a token: malloc'd into *token. */
 static int get_token(const struct options *o, const char *password, char **token)
 {
@@ -209,11 +217,14 @@ static int get_token(const struct options *o, const char *password, char **token
         parley_auth_result_clear(&res);
         return *token ? 0 : -1;
     }
-    if (rc == PARLEY_ERR_SERVER || rc == PARLEY_ERR_TLS)
+    if (rc == PARLEY_ERR_SERVER || rc == PARLEY_ERR_TLS) {
+        char *code = safe(res.error_code), *msg = safe(res.error_message);
         fprintf(stderr, "parley-chat: %s refused: %s%s%s (HTTP %d)\n",
-                o->do_register ? "registration" : "login", res.error_code,
-                *res.error_message ? ": " : "", res.error_message, res.http_status);
-    else
+                o->do_register ? "registration" : "login", code ? code : "?",
+                *res.error_message ? ": " : "", msg ? msg : "?", res.http_status);
+        free(code);
+        free(msg);
+    } else
         fprintf(stderr, "parley-chat: %s failed at %s: %s\n",
                 o->do_register ? "registration" : "login", o->url, parley_strerror(rc));
     parley_auth_result_clear(&res);
@@ -222,15 +233,18 @@ static int get_token(const struct options *o, const char *password, char **token
 
 static void connect_error(parley_client *c, const char *url, int rc)
 {
+    char *code = safe(parley_error_code(c)), *msg = safe(parley_error_message(c));
+
     if (rc == PARLEY_ERR_HANDSHAKE)
         fprintf(stderr, "parley-chat: the server at %s refused the connection (HTTP %d%s%s)\n",
-                url, parley_http_status(c), *parley_error_code(c) ? ": " : "",
-                parley_error_code(c));
+                url, parley_http_status(c), code && *code ? ": " : "", code ? code : "");
     else if (rc == PARLEY_ERR_TLS)
-        fprintf(stderr, "parley-chat: TLS with %s failed: %s: %s\n", url, parley_error_code(c),
-                parley_error_message(c));
+        fprintf(stderr, "parley-chat: TLS with %s failed: %s: %s\n", url, code ? code : "?",
+                msg ? msg : "?");
     else
         fprintf(stderr, "parley-chat: cannot connect to %s: %s\n", url, parley_strerror(rc));
+    free(code);
+    free(msg);
 }
 
 /* Opens the rooms named, or those of room:list (asked before the loop
@@ -248,9 +262,10 @@ static int open_rooms(struct pc_chat *ch, const struct options *o)
     }
     rc = parley_room_list(ch->c, NET_TIMEOUT_MS, &rooms, &n);
     if (rc != PARLEY_OK) {
+        char *msg = safe(rc == PARLEY_ERR_SERVER ? parley_error_message(ch->c) : "");
         fprintf(stderr, "parley-chat: room:list failed: %s%s%s\n", parley_strerror(rc),
-                rc == PARLEY_ERR_SERVER ? ": " : "",
-                rc == PARLEY_ERR_SERVER ? parley_error_message(ch->c) : "");
+                msg && *msg ? ": " : "", msg ? msg : "");
+        free(msg);
         return -1;
     }
     for (size_t i = 0; i < n; i++)
@@ -296,7 +311,7 @@ static int run(const struct options *o, const char *token, const char *password,
     }
     pc_bridge_attach(bridge, c);
     if (o->tls_set && (rc = parley_set_tls(c, &o->tls)) != PARLEY_OK) {
-        fprintf(stderr, "parley-chat: %s\n", parley_error_message(c));
+        connect_error(c, o->url, rc);
         goto out;
     }
     parley_set_token(c, token);

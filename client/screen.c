@@ -249,7 +249,6 @@ static void draw_input(struct screen *s)
     free(safe);
     text = pc_input_text(s->in, &tlen);
     pc_input_view(s->in, s->cols - pw < 2 ? 2 : s->cols - pw, &off, &len, &cursor);
-    (void)tlen;
     mvwaddnstr(s->input, 0, pw, text + off, (int)len);
     wmove(s->input, 0, pw + cursor);
 }
