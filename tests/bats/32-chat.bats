@@ -260,6 +260,11 @@ unwrap() {
     screen_wait bob '^[0-9]{2}:[0-9]{2} <Carol> hi from Carol$'
     screen_wait alice '^[0-9]{2}:[0-9]{2} <Carol> hi from Carol$'
     status_is bob ' lobby │ connected'
+    # Up recalls the line sent; Ctrl+U empties the line again.
+    keys alice Up
+    screen_wait -i alice '^\[lobby\] hello bob, are you there\?$'
+    keys alice C-u
+    screen_wait -i alice '^\[lobby\]$'
     # /quit and Ctrl+D on an empty line end the client with status 0.
     type_text alice '/quit'
     keys alice Enter
@@ -280,6 +285,11 @@ unwrap() {
     conn_ok carol 'join lobby'
     conn_ok carol 'typing lobby on'
     screen_wait -s bob '^ lobby │ connected │ (alice and carol|carol and alice) are typing…$'
+    conn_open dave "$(token dave)"
+    conn_ok dave 'join lobby'
+    conn_ok dave 'typing lobby on'
+    status_is bob ' lobby │ connected │ 3 people are typing…'
+    conn_ok dave 'typing lobby off'
     conn_ok carol 'typing lobby off'
     status_is bob ' lobby │ connected │ alice is typing…'
     # Ctrl+U empties the line: typing false goes out at once, well before
@@ -373,6 +383,15 @@ unwrap() {
     keys alice M-2
     status_is alice ' dev │ connected'
     screen_wait alice '-!- bob left dev$'
+    # Without a ROOM argument the rooms you are a member of are opened;
+    # with none, a hint.
+    pc_start bob2 --token "$TB"
+    screen_wait -s bob2 '^ (lobby|archive) │ connected'
+    say bob2 '/rooms'
+    screen_wait bob2 '-!- rooms: (1:lobby 2:archive|1:archive 2:lobby)$'
+    pc_start erin --token "$(token erin)"
+    screen_wait erin '-!- no room: /join ROOM$'
+    screen_wait -s erin '^ connected$'
 }
 
 @test "presence: /away and the others show on the other user's screen as notices, /who lists statuses" {
@@ -569,6 +588,19 @@ unwrap() {
     screen_wait bob '-!- joined lobby' 1
     [[ $(tmx display -p -t bob '#{pane_title}') != *pwned* ]] || fail "the pane's title was set"
     status_is bob ' lobby │ connected'
+    # Bad commands: unknown, a missing argument, a refusal by the server;
+    # "//" sends a line starting with "/".
+    say bob '/frob'
+    screen_wait bob '^[0-9]{2}:[0-9]{2} -!- unknown command /frob \(try /help\)$'
+    say bob '/join'
+    screen_wait bob '^[0-9]{2}:[0-9]{2} -!- usage: /join ROOM$'
+    run pcli --token "$TC" -c 'join vault private'
+    assert_status 0
+    say bob '/join vault'
+    screen_wait bob '^[0-9]{2}:[0-9]{2} -!- error: forbidden: '
+    status_is bob ' lobby │ connected'
+    say bob '//etc/passwd is not a command'
+    screen_wait bob '<bob> /etc/passwd is not a command( ✓✓?)?$'
 }
 
 @test "line mode: a pipe sends its lines; incoming rows print as [ROOM] HH:MM <name> text; EOF quits" {
