@@ -659,7 +659,8 @@ unwrap() {
     run pcli --token "$TB" -c 'join lobby'
     assert_status 0
     send_n "$TB" lobby m 1 120
-    # (The "joined lobby" notice is above the history, off screen.)
+    # (Not pc_open: the spec leaves the place of the "joined" notice among
+    # the history open, and above it, it would be off screen.)
     pc_start alice --token "$TA" lobby
     screen_wait alice '<bob> m 120$'
     status_is alice ' lobby │ connected'
