@@ -20,15 +20,19 @@ secret=$(cat "$db.secret")
 bot=$("$build/parley" token --secret "$secret" --sub parley-bot --name "Parley bot" --ttl 60)
 "$build/parley" --url "$url" --token "$bot" \
     -c 'join lobby' \
-    -c 'send --id welcome-1 lobby Welcome to Parley! Type help to list the commands, or send lobby hi to talk.' \
+    -c 'send --id welcome-1 lobby Welcome to Parley! Say hi, or type /help for the commands.' \
     >/dev/null || echo "demo: the welcome message could not be posted" >&2
 
 cat <<MSG
 
-parleyd is running at $url (database $db). Open a chat in another terminal:
+parleyd is running at $url (database $db). Chat in another terminal:
+
+  $build/parley-chat --url $url --user \${USER:-me} --register lobby
+
+(it asks for a password; next time leave out --register). Open it in a
+second terminal as someone else to talk to yourself. The operator's shell,
+with every event of the protocol:
 
   $build/parley --url $url --token "\$($build/parley token --secret "\$(cat $db.secret)" --sub \${USER:-me})"
-
-and at its prompt type: join lobby, then history lobby, then send lobby hello.
 
 MSG
