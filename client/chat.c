@@ -900,7 +900,11 @@ int pc_chat_layout(struct pc_chat *ch)
     top = pc_scroll_layout(w->sb, ch->view_cols, ch->view_rows, &w->scroll, ch->rows, &newest);
     if (top < 0)
         return -1;
-    if (top == 1 && w->room && pc_scroll_has_older(w->sb) && !w->loading_older && w->joined)
+    /* A full scrollback evicts its oldest entry on every add, so a page
+     * older than everything would be dropped as it arrives and asked for
+     * again at once: the window keeps the newest SCROLLBACK_MAX entries. */
+    if (top == 1 && w->room && pc_scroll_has_older(w->sb) && !w->loading_older && w->joined &&
+        pc_scroll_count(w->sb) < SCROLLBACK_MAX)
         request_history(ch, w, pc_scroll_oldest_seq(w->sb), 0);
     if (w->scroll == 0)
         w->unread = 0;
