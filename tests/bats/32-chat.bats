@@ -192,6 +192,18 @@ pane_exit() {
     echo running
 }
 
+# cursor_at NAME X Y: the terminal's cursor is at column X, row Y (from 0)
+# within the usual bound.
+cursor_at() {
+    local i got
+    for ((i = 0; i < 100; i++)); do
+        got=$(tmx display -p -t "$1" '#{cursor_x},#{cursor_y}')
+        [ "$got" = "$2,$3" ] && return 0
+        sleep 0.1
+    done
+    fail "$1: the cursor is at $got, not $2,$3" "$(screen_dump "$1")"
+}
+
 # pc_wait_exit NAME STATUS: until the client in NAME has exited, with STATUS.
 pc_wait_exit() {
     local got
@@ -234,6 +246,34 @@ message_rows() {
 # joined with one space (wrapping breaks at spaces and drops them).
 unwrap() {
     sed -E '1s/^[0-9]{2}:[0-9]{2} <[^>]*> //; 2,$s/^ +//' <<<"$1" | paste -sd ' '
+}
+
+# while_away PORT CLI_ARGS... [-- PARLEYD_ARGS...]: with the server
+# stopped and the clients trying to reconnect to PORT: carol ($TC) runs
+# the CLI with CLI_ARGS against a server on the same database but another
+# port, which the clients cannot reach (so what she sends is missed by
+# their sessions), then the server comes back on PORT (binding may need a
+# few tries while the old socket goes away). PARLEYD_ARGS go to both.
+while_away() {
+    local port=$1 cli=() srv=() i
+    shift
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        cli+=("$1")
+        shift
+    done
+    [ $# -eq 0 ] || shift
+    srv=("$@")
+    start_server "${srv[@]}" || return 1
+    [ "$PARLEY_PORT" != "$port" ] || fail "the interim server took the clients' port" || return 1
+    run pcli --token "$TC" "${cli[@]}"
+    assert_status 0 || return 1
+    stop_server || return 1
+    for ((i = 0; i < 20; i++)); do
+        launch_server --listen "127.0.0.1:$port" --db "$SRV_DIR/parley.db" --jwt-secret "$SECRET" \
+            "${srv[@]}" 2>/dev/null && break
+        sleep 0.1
+    done
+    [ "$PARLEY_PORT" = "$port" ] || fail "parleyd could not listen on port $port again"
 }
 
 # ---- the tests ----------------------------------------------------------------
@@ -280,6 +320,11 @@ unwrap() {
     status_is bob ' lobby │ connected │ alice is typing…'
     # Never yourself.
     status_is alice ' lobby │ connected'
+    # A message arriving meanwhile leaves alice's line and cursor alone.
+    say bob 'sorry to interrupt'
+    screen_wait alice '<bob> sorry to interrupt$'
+    screen_wait -i alice '^\[lobby\] I am writing somethi$'
+    cursor_at alice 28 29
     # A second typer, with the CLI on a connection that stays open.
     conn_open carol "$TC"
     conn_ok carol 'join lobby'
@@ -459,21 +504,7 @@ unwrap() {
     stop_server
     screen_wait bob '-!- disconnected \(1001\), reconnecting…$'
     screen_wait -s bob '^ lobby │ (reconnecting…|connecting…|offline)'
-    # carol talks to a server on the same database but another port, which
-    # the clients cannot reach: both messages are missed by their sessions.
-    start_server
-    [ "$PARLEY_PORT" != "$port" ] || fail "the interim server took the clients' port"
-    run pcli --token "$TC" -c 'send lobby missed one' -c 'send lobby missed two'
-    assert_status 0
-    stop_server
-    # Back on the port the clients know (binding may need a few tries
-    # while the old socket goes away).
-    local i
-    for ((i = 0; i < 20; i++)); do
-        launch_server --listen "127.0.0.1:$port" --db "$SRV_DIR/parley.db" --jwt-secret "$SECRET" 2>/dev/null && break
-        sleep 0.1
-    done
-    [ "$PARLEY_PORT" = "$port" ] || fail "parleyd could not listen on port $port again"
+    while_away "$port" -c 'send lobby missed one' -c 'send lobby missed two'
     screen_wait bob '-!- reconnected, 2 missed messages$' 20
     screen_wait alice '-!- reconnected, 2 missed messages$' 20
     screen_wait bob '<carol> missed one$'
@@ -485,6 +516,31 @@ unwrap() {
     say bob 'after the restart'
     screen_wait alice '<bob> after the restart$'
     screen_wait bob '<bob> after the restart ✓✓$'
+}
+
+@test "server restart with the session lost: the clients say so and reload the history they missed" {
+    # The server replays at most 2 missed messages; 3 are missed.
+    stop_server
+    start_server --recover-max 2
+    run pcli --token "$TC" -c 'join lobby'
+    assert_status 0
+    pc_open alice "$TA" lobby
+    pc_open bob "$TB" lobby
+    say alice 'before the restart'
+    screen_wait bob '<alice> before the restart$'
+    local port=$PARLEY_PORT
+    stop_server
+    screen_wait bob '-!- disconnected \(1001\), reconnecting…$'
+    while_away "$port" -c 'send lobby lost 1' -c 'send lobby lost 2' -c 'send lobby lost 3' -- --recover-max 2
+    screen_wait bob '-!- reconnected; session lost, reloading history$' 20
+    screen_wait bob '<carol> lost 1$'
+    [[ $(row_after bob '<carol> lost 1$') == *'<carol> lost 2' ]] || fail "out of order" "$(screen_dump bob)"
+    [[ $(row_after bob '<carol> lost 2$') == *'<carol> lost 3' ]] || fail "out of order" "$(screen_dump bob)"
+    [ "$(screen bob | grep -c '<alice> before the restart$')" -eq 1 ] || fail "history doubled" "$(screen_dump bob)"
+    status_is bob ' lobby │ connected'
+    say bob 'after the restart'
+    screen_wait alice '<bob> after the restart$'
+    screen_wait alice '<carol> lost 3$'
 }
 
 @test "resize: the conversation is laid out again for the new width, the input line still works" {
