@@ -383,16 +383,35 @@ static void function_key(struct screen *s, wint_t k)
     }
 }
 
-/* After ESC: Alt+digit switches windows, Alt+b/f move by words; anything
- * else is taken as itself (a lone ESC does nothing). Returns 1 when the
- * key after ESC was used up here. */
+/* The rest of an escape sequence ncurses did not recognise (ESC [ ... or
+ * ESC O x, from a terminal whose keys its description does not list): read
+ * and dropped, so a key nobody bound never turns into text in the line. */
+static void skip_sequence(struct screen *s, wint_t intro)
+{
+    wint_t k;
+
+    if (wget_wch(s->input, &k) != OK || intro == 'O')
+        return;
+    /* CSI: parameter and intermediate bytes, then one final byte. */
+    while (k >= 0x20 && k <= 0x3F && wget_wch(s->input, &k) == OK)
+        ;
+}
+
+/* After ESC: Alt+digit switches windows, Alt+b/f move by words, an
+ * unknown escape sequence is dropped; anything else is taken as itself (a
+ * lone ESC does nothing). Returns 1 when the key after ESC was used up
+ * here. */
 static int alt_key(struct screen *s, int *r, wint_t *k)
 {
     wtimeout(s->input, ESC_DELAY_MS);
     *r = wget_wch(s->input, k);
+    if (*r == OK && (*k == '[' || *k == 'O'))
+        skip_sequence(s, *k);
     nodelay(s->input, TRUE);
     if (*r != OK)
         return *r == ERR;
+    if (*k == '[' || *k == 'O')
+        return 1;
     if (*k >= '1' && *k <= '9')
         switch_window(s, (int)(*k - '0'));
     else if (*k == 'b' || *k == 'B')
@@ -484,6 +503,22 @@ static int read_signal(struct screen *s, int sigfd)
     }
 }
 
+/* Home and End as vt220, rxvt and tmux send them whatever TERM says
+ * (ESC [ 1 ~, ESC [ 4 ~, ...): bound where the terminal description does
+ * not already give those sequences a meaning. */
+static void bind_home_end(void)
+{
+    static const char *const home[] = {"\033[1~", "\033[7~", "\033[H", "\033OH"};
+    static const char *const end[] = {"\033[4~", "\033[8~", "\033[F", "\033OF"};
+
+    for (size_t i = 0; i < sizeof home / sizeof home[0]; i++) {
+        if (key_defined(home[i]) == 0)
+            define_key(home[i], KEY_HOME);
+        if (key_defined(end[i]) == 0)
+            define_key(end[i], KEY_END);
+    }
+}
+
 static int start(struct screen *s)
 {
     const char *no_colour = getenv("NO_COLOR");
@@ -508,6 +543,7 @@ static int start(struct screen *s)
         init_pair(PAIR_MARK, COLOR_GREEN, -1);
         s->colours = 1;
     }
+    bind_home_end();
     k = key_defined("kLFT5");
     s->key_ctrl_left = k > 0 ? k : 0;
     k = key_defined("kRIT5");

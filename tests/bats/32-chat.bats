@@ -758,3 +758,20 @@ while_away() {
     assert_status 0
     screen_wait alice '<bob> m 121$'
 }
+
+@test "keys: Home and End as vt220/tmux send them edit the line; an escape sequence no key is bound to is dropped, not typed" {
+    pc_open alice "$TA" lobby
+    screen_wait alice ' lobby │ connected'
+    type_text alice 'abc'
+    keys alice Home
+    type_text alice 'X'
+    keys alice End
+    # Raw bytes, whatever tmux's own key table says: ESC [ 1 ~ (Home),
+    # ESC [ 4 ~ (End), and ESC [ 99 Z, which no terminal key sends.
+    tmx send-keys -t alice -l $'\e[99Z'
+    tmx send-keys -t alice -l $'\e[1~'
+    type_text alice 'W'
+    tmx send-keys -t alice -l $'\e[4~'
+    type_text alice 'Y'
+    screen_wait -i alice '^\[lobby\] WXabcY$'
+}
