@@ -43,7 +43,11 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 CLIENT_TEST_SRC := $(wildcard tests/unit/client/test_*.c)
 UNIT_BIN   += $(patsubst tests/unit/client/test_%.c,$(BUILD)/tests/test_client_%,$(CLIENT_TEST_SRC))
 
-SONAME := libparley.so.$(PARLEY_SOVERSION)
+# The library file carries the full version; programs record the soname
+# (bumped only when the ABI breaks, see libparley(3)), and the unversioned
+# name is for the linker of programs built against it.
+SONAME  := libparley.so.$(PARLEY_SOVERSION)
+LIBFILE := libparley.so.$(PARLEY_VERSION)
 
 .PHONY: all deps run check check-unit check-bats clean
 all: $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/parley-chat $(BUILD)/libparley.so \
@@ -63,9 +67,12 @@ $(BUILD)/obj/tests/%.o: CPPFLAGS += -Iserver -Isdk/src
 $(BUILD)/parleyd: $(SERVER_OBJ) $(COMMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS)
 
-$(BUILD)/$(SONAME): $(SDK_OBJ) $(COMMON_OBJ) sdk/libparley.map
+$(BUILD)/$(LIBFILE): $(SDK_OBJ) $(COMMON_OBJ) sdk/libparley.map
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=sdk/libparley.map \
 		-o $@ $(SDK_OBJ) $(COMMON_OBJ) $(SDK_LIBS)
+
+$(BUILD)/$(SONAME): $(BUILD)/$(LIBFILE)
+	ln -sf $(LIBFILE) $@
 
 $(BUILD)/libparley.so: $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@
@@ -121,6 +128,86 @@ check: deps
 
 clean:
 	rm -rf $(BUILD)
+
+# --- install -----------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: the three programs, the
+# library (shared, with its soname and dev links, and static), its header
+# and pkg-config file, the man pages, the systemd unit and the example
+# config. Any directory below may be set on the command line. The config
+# goes to SYSCONFDIR/parley only when none is there (an operator's file is
+# never overwritten), with a copy in DOCDIR to compare with. make uninstall
+# removes what install put, but keeps a config that differs from the
+# example. Outside a DESTDIR, root's install refreshes the loader's cache
+# (ldconfig), or programs would not find the new library in /usr/local/lib;
+# LDCONFIG= turns that off.
+BINDIR         ?= $(PREFIX)/bin
+LIBDIR         ?= $(PREFIX)/lib
+INCLUDEDIR     ?= $(PREFIX)/include
+PKGCONFIGDIR   ?= $(LIBDIR)/pkgconfig
+MANDIR         ?= $(PREFIX)/share/man
+DOCDIR         ?= $(PREFIX)/share/doc/parley
+SYSCONFDIR     ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+LDCONFIG       ?= ldconfig
+
+PROGRAMS  := parleyd parley parley-chat
+MAN_PAGES := $(wildcard man/*.[1-8])
+# man/NAME.N -> MANDIR/manN/NAME.N
+man_dest   = $(MANDIR)/man$(subst .,,$(suffix $(1)))/$(notdir $(1))
+CONF      := $(SYSCONFDIR)/parley/parleyd.conf
+
+# Everything install puts but the config, for uninstall.
+INSTALLED := $(addprefix $(BINDIR)/,$(PROGRAMS)) \
+	$(addprefix $(LIBDIR)/,$(LIBFILE) $(SONAME) libparley.so libparley.a) \
+	$(INCLUDEDIR)/parley.h $(PKGCONFIGDIR)/libparley.pc \
+	$(foreach p,$(MAN_PAGES),$(call man_dest,$(p))) \
+	$(SYSTEMDUNITDIR)/parleyd.service $(DOCDIR)/parleyd.conf.example
+
+# The two files naming installed paths, written for this install's
+# directories (in BUILD, so the source tree stays clean).
+SUBST := sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(BINDIR)|g' \
+	-e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	-e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@VERSION@|$(PARLEY_VERSION)|g'
+
+.PHONY: install uninstall
+install: all
+	@mkdir -p $(BUILD)/install
+	$(SUBST) sdk/libparley.pc.in >$(BUILD)/install/libparley.pc
+	$(SUBST) dist/parleyd.service >$(BUILD)/install/parleyd.service
+	install -d -m 0755 $(addprefix $(DESTDIR),$(BINDIR) $(LIBDIR) $(INCLUDEDIR) \
+		$(PKGCONFIGDIR) $(DOCDIR) $(SYSCONFDIR)/parley $(SYSTEMDUNITDIR) \
+		$(sort $(foreach p,$(MAN_PAGES),$(dir $(call man_dest,$(p))))))
+	install -m 0755 $(addprefix $(BUILD)/,$(PROGRAMS)) $(DESTDIR)$(BINDIR)
+	install -m 0644 $(BUILD)/$(LIBFILE) $(BUILD)/libparley.a $(DESTDIR)$(LIBDIR)
+	ln -sf $(LIBFILE) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libparley.so
+	install -m 0644 sdk/include/parley.h $(DESTDIR)$(INCLUDEDIR)
+	install -m 0644 $(BUILD)/install/libparley.pc $(DESTDIR)$(PKGCONFIGDIR)
+	for p in $(MAN_PAGES); do \
+		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.} || exit 1; \
+	done
+	install -m 0644 $(BUILD)/install/parleyd.service $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0644 dist/parleyd.conf $(DESTDIR)$(DOCDIR)/parleyd.conf.example
+	@if [ -e $(DESTDIR)$(CONF) ]; then \
+		echo "kept $(DESTDIR)$(CONF) (the current example is $(DOCDIR)/parleyd.conf.example)"; \
+	else \
+		echo "install -m 0644 dist/parleyd.conf $(DESTDIR)$(CONF)"; \
+		install -m 0644 dist/parleyd.conf $(DESTDIR)$(CONF); \
+	fi
+	$(if $(LDCONFIG),@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ]; then \
+		echo $(LDCONFIG); $(LDCONFIG); \
+	fi)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	@if cmp -s dist/parleyd.conf $(DESTDIR)$(CONF); then \
+		echo "rm -f $(DESTDIR)$(CONF)"; rm -f $(DESTDIR)$(CONF); \
+	elif [ -e $(DESTDIR)$(CONF) ]; then \
+		echo "kept $(DESTDIR)$(CONF): it differs from the example"; \
+	fi
+	@for d in $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/parley; do \
+		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d; \
+	done
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
