@@ -8,8 +8,8 @@
  *
  * stdout: "joined ROOM as USER" once the bot listens, then one line per
  * answer. stderr: connection changes and errors. Exit status: 0 after a
- * signal, 1 when the server cannot be reached or refuses the token, 2 on
- * bad usage.
+ * signal, 1 when it cannot connect or join at the start or the server
+ * later refuses its token, 2 on bad usage.
  *
  * The client runs managed: parley_loop_start() gives it a thread of its
  * own and the callbacks below run on that thread. The main thread only
