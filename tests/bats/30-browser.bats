@@ -1,11 +1,13 @@
 #!/usr/bin/env bats
-# Interop with a real browser: headless Chromium loads tests/browser/chat.html
-# (plain JavaScript) from a static server on 127.0.0.1, its own WebSocket
-# connects to parleyd with ?token= (browsers cannot set headers), joins a
-# room and sends a message; the CLI, waiting in that room, answers, and the
-# page must show the answer in its DOM (--dump-dom). The page's Origin is
-# 127.0.0.1 on another port: same host, allowed by the default origin rule.
-# Skipped only when chromium is not installed.
+# Interop with a real browser: headless Chromium loads the example page
+# sdk/examples/web (plain JavaScript) from a static server on 127.0.0.1, its
+# own WebSocket connects to parleyd with ?token= (browsers cannot set
+# headers), joins a room and sends a message (the page's scripted mode:
+# send=, and expect= holding --dump-dom until the answer is in); the CLI,
+# waiting in that room, answers, and the page must show the answer in its
+# DOM. The page's Origin is 127.0.0.1 on another port: same host, allowed by
+# the default origin rule. What the page itself does is tested in
+# 35-web-example.bats. Skipped only when chromium is not installed.
 
 load helpers
 
@@ -15,7 +17,7 @@ setup() {
     [ -n "$CHROMIUM" ] || skip "chromium is not installed"
 }
 
-# start_static: tests/browser/serve.py (static files, plus the /hold and
+# start_static: tests/browser/serve.py (the page's files, plus the /hold and
 # /done that keep --dump-dom waiting for the chat) on a free port of
 # 127.0.0.1; sets STATIC_PORT.
 start_static() {
@@ -40,10 +42,11 @@ browse() {
     printf '%s\n' "$DOM" >"$BATS_TEST_TMPDIR/dom.html"
 }
 
-# page_url HOST TOKEN TEXT: chat.html served from HOST, for room "browser".
+# page_url HOST TOKEN TEXT: the page served from HOST, for room "browser":
+# it sends TEXT, and is done when the CLI's answer has come.
 page_url() {
-    printf 'http://%s:%s/chat.html?ws=ws://127.0.0.1:%s&room=browser&token=%s&text=%s' \
-        "$1" "$STATIC_PORT" "$PARLEY_PORT" "$2" "$3"
+    printf 'http://%s:%s/index.html?server=ws://127.0.0.1:%s&room=browser&token=%s&send=%s&expect=%s' \
+        "$1" "$STATIC_PORT" "$PARLEY_PORT" "$2" "$3" 'hello%20page%2C%20this%20is%20the%20CLI'
 }
 
 @test "headless Chromium connects with ?token=, joins, sends, and shows the CLI's answer" {
@@ -57,11 +60,12 @@ page_url() {
 
     browse "$(page_url 127.0.0.1 "$(token webby --name 'Web User')" 'hello%20from%20chromium')"
 
-    # The page: connected, joined, sent, and shows bob's answer.
-    [[ $DOM == *'<span id="status">sent seq 1</span>'* ]] || fail "page status:" "$DOM" "--- CLI:" "$(cat "$cli" "$cli.err")" "--- static:" "$(cat "$BATS_TEST_TMPDIR/static.err")" "--- server:" "$(server_logs | tail -n 15)"
-    [[ $DOM == *'data-user="bob"'*'data-text="hello page, this is the CLI"'* ]] ||
+    # The page: connected, sent (stored as seq 1), and shows bob's answer.
+    [[ $DOM == *'<p id="status" aria-live="polite">connected as Web User</p>'* ]] || fail "page status:" "$DOM" "--- CLI:" "$(cat "$cli" "$cli.err")" "--- static:" "$(cat "$BATS_TEST_TMPDIR/static.err")" "--- server:" "$(server_logs | tail -n 15)"
+    [[ $DOM == *'data-seq="1"><time '*'<span class="text">hello from chromium</span>'* ]] ||
+        fail "the page's message is not stored:" "$DOM"
+    [[ $DOM == *'data-user="bob"><time '*'<span class="text">hello page, this is the CLI</span>'* ]] ||
         fail "the answer is not in the page:" "$DOM"
-    [[ $DOM == *'<p id="done">received from bob</p>'* ]] || fail "page not done:" "$DOM"
     # The CLI got the page's message, with the name from the token, then answered.
     bg_ok "$pid" "$cli" 20
     expect_json '.event == "message:new" and .data.message.user == "webby"
@@ -76,8 +80,8 @@ page_url() {
     start_server
     start_static
     browse "$(page_url localhost "$(token webby)" 'nope')"
-    [[ $DOM == *'<span id="status">closed 1006</span>'* ]] || fail "page status:" "$DOM"
-    [[ $DOM != *'class="msg"'* ]] || fail "a message reached the refused page"
+    [[ $DOM == *'<p id="error" role="alert">could not connect to '*'refused'*'</p>'* ]] || fail "no error in the page:" "$DOM"
+    [[ $DOM != *'class="msg'* ]] || fail "a message reached the refused page"
     run server_logs
     [[ $output == *"origin 'http://localhost:$STATIC_PORT'"* ]] || fail "no origin refusal in the log:" "$output"
 }

@@ -1,15 +1,18 @@
 #!/usr/bin/python3
-"""serve.py: the static server of the browser test (tests/bats/30-browser.bats).
+"""serve.py: the static server of the browser tests (tests/bats/30-browser.bats,
+35-web-example.bats).
 
-Serves tests/browser on 127.0.0.1 (a free port unless one is given) and
-prints "serving on http://127.0.0.1:PORT". Besides the files, two URLs let
-the page hold Chromium's --dump-dom until it is done with real network
-traffic: headless Chromium dumps the DOM once the document has loaded and
-the --virtual-time-budget is spent, and a WebSocket's messages keep neither
-from happening. So chat.html has an image GET /hold, which this server
+Serves the example page, sdk/examples/web, on 127.0.0.1 (a free port
+unless one is given) and prints "serving on http://127.0.0.1:PORT".
+Besides the files, two URLs let the page hold Chromium's --dump-dom until
+it is done with real network traffic: headless Chromium dumps the DOM once
+the document has loaded and the --virtual-time-budget is spent, and a
+WebSocket's messages keep neither from happening. So the page, in its
+scripted mode (?expect=), has an image GET /hold, which this server
 answers only once the page calls GET /done (or after --hold-max seconds):
-the document is still loading until the chat is over. Only the Python
-standard library is used.
+the document is still loading until the chat is over. A fetch() held the same way did not do: while it was in
+flight, Chromium sometimes sent nothing on the WebSocket until it ended.
+Only the Python standard library is used.
 
 Usage: serve.py [--port N] [--hold-max SECONDS]
 """
@@ -20,6 +23,8 @@ import sys
 import threading
 import time
 
+WEB_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                       "..", "..", "sdk", "examples", "web"))
 done = threading.Event()
 hold_max = 20.0
 
@@ -60,7 +65,7 @@ def main(argv):
         else:
             sys.stderr.write(__doc__)
             return 2
-    handler = functools.partial(Handler, directory=os.path.dirname(os.path.abspath(__file__)))
+    handler = functools.partial(Handler, directory=WEB_DIR)
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     srv.daemon_threads = True
     print("serving on http://127.0.0.1:%d" % srv.server_address[1], flush=True)
