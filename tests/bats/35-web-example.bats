@@ -257,10 +257,10 @@ raw_send() {
     [ "$(server_logs | grep -c 'upgrade from .* refused')" -eq 1 ] || fail "the expired token was tried:" "$(server_logs)"
 }
 
-@test "after a server restart the page reconnects by itself and recovers what it missed, once and in order" {
+@test "after a server restart the page reconnects by itself and recovers what it missed, once and in order, and the receipts" {
     start_server
     start_static
-    local tw tb b port i
+    local tw tb b port i id
     tw=$(token webby)
     tb=$(token bob)
     conn_open bob "$tb"
@@ -269,15 +269,17 @@ raw_send() {
     page_start "$(page_url "$tw" lobby 'before the restart' 'missed two')"
     # The page has its session (made before it joins) and sent seq 1.
     wait_for_json "$b" '.event == "message:new" and .data.message.text == "before the restart"' 30
+    id=$(jfirst '.event == "message:new"' "$(cat "$b")" | jq .data.message.id)
     conn_kill bob
 
-    # While the page's port is closed, bob writes through a server on
-    # another port, with the same database; then the server comes back.
+    # While the page's port is closed, bob reads its message and writes,
+    # through a server on another port with the same database; then the
+    # server comes back. The page missed the read receipt's push: it asks.
     port=$PARLEY_PORT
     stop_server
     start_server
     [ "$PARLEY_PORT" != "$port" ] || fail "the interim server took the page's port"
-    run pcli --token "$tb" -c 'send lobby missed one' -c 'send lobby missed two'
+    run pcli --token "$tb" -c "read $id" -c 'send lobby missed one' -c 'send lobby missed two'
     assert_status 0
     stop_server
     for ((i = 0; i < 20; i++)); do
@@ -288,7 +290,7 @@ raw_send() {
     page_done
 
     [ "$(seqs)" = "[1,2,3]" ] || fail "messages out of order or doubled: $(seqs)" "$DOMJ"
-    dom_ok '.li == "msg mine" and .text == "before the restart"' \
+    dom_ok '.li == "msg mine" and .text == "before the restart" and .state == "read" and .mark == "✓✓"' \
         '.li == "msg" and .seq == "2" and .text == "missed one"' \
         '.li == "msg" and .seq == "3" and .text == "missed two"'
     [[ $DOM == *'<li class="notice">reconnected, 2 missed messages</li>'* ]] || fail "no recovery notice:" "$DOMJ"

@@ -148,8 +148,8 @@ class ParleyClient {
           });
           this.session = recovered.session_token;
         } catch (e) {
-          if (e.code !== "session_expired") throw e;
-          this.session = null; // gone: start afresh
+          if (e.code === "disconnected") throw e;
+          this.session = null; // expired or refused: start afresh
         }
       }
       if (!this.session) this.session = (await this.request("connection:create-session")).session_token;
@@ -405,6 +405,7 @@ function dropShown() {
 }
 
 async function loadOlder() {
+  $("older").hidden = true; // one page at a time
   const h = await client.request("message:history", { room, before_seq: oldestSeq, limit: 50 });
   h.messages.forEach(showMessage);
   $("older").hidden = !h.has_more;
