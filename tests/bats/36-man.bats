@@ -5,7 +5,8 @@
 # code has, read from the code itself: parleyd.conf(5) every setting of
 # server/config.c's table, parley(1) every command and option of the CLI's
 # own help, libparley(3) every PARLEY_API function of parley.h. A name
-# added to the code without its page fails here, naming it.
+# added to the code without its page fails here, naming it. And README.md
+# links each page.
 
 load helpers
 
@@ -228,4 +229,15 @@ config_settings() {
         grep -oE 'parley_[a-z0-9_]+\(' | tr -d '(')
     compare functions "$funcs" "$documented" "libparley.3 FUNCTIONS" &&
         compare functions "$funcs" "$synopsis" "libparley.3 SYNOPSIS"
+}
+
+@test "README.md links every man page" {
+    local page bad=0
+    for page in $(pages); do
+        grep -qF "](man/$(basename "$page"))" "$REPO_DIR/README.md" || {
+            echo "README.md has no link to man/$(basename "$page")" >&2
+            bad=1
+        }
+    done
+    [ $bad -eq 0 ]
 }
