@@ -104,7 +104,8 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(SERVER_LIB_OBJ) $(SDK_
 DEB_PKGS := build-essential clang pkg-config libmicrohttpd-dev libwslay-dev \
 	libcjson-dev libjwt-dev libssl-dev libsqlite3-dev libreadline-dev \
 	libcurl4-openssl-dev bats mandoc python3 python3-websockets sqlite3 jq curl \
-	nginx-light openssl libclang-rt-14-dev chromium tmux libncurses-dev
+	nginx-light openssl libclang-rt-14-dev chromium tmux libncurses-dev man-db \
+	systemd
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \

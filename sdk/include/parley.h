@@ -805,8 +805,13 @@ PARLEY_API int parley_stats(const parley_client *c, struct parley_client_stats *
 /* The monitoring events answer only a token whose role is admin; anyone
  * else gets PARLEY_ERR_SERVER with parley_error_code "forbidden". Each
  * result is one allocation, freed with the function named beside it (the
- * free functions accept NULL); fields may be added at the end of these
- * structs in later versions, never elsewhere. The async forms hand the
+ * free functions accept NULL); fields may be added at the end of the
+ * structs a call returns one of (parley_metrics, parley_events,
+ * parley_monitoring_stats, parley_health) in later versions, never
+ * elsewhere, while the structs of their arrays (parley_monitoring_event,
+ * parley_ip_count, parley_user_agent_count, parley_health_check) keep
+ * their size as long as the soname stays libparley.so.0: a program steps
+ * through those arrays with its own sizeof. The async forms hand the
  * ack's data JSON to cb; the parse functions turn it into the same
  * structs (PARLEY_OK, PARLEY_ERR_INVAL for NULL arguments,
  * PARLEY_ERR_PROTOCOL when the JSON is not of the expected shape, with
