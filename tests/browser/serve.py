@@ -8,9 +8,11 @@ Besides the files, two URLs let the page hold Chromium's --dump-dom until
 it is done with real network traffic: headless Chromium dumps the DOM once
 the document has loaded and the --virtual-time-budget is spent, and a
 WebSocket's messages keep neither from happening. So the page, in its
-scripted mode (?expect=), has an image GET /hold, which this server
-answers only once the page calls GET /done (or after --hold-max seconds):
-the document is still loading until the chat is over. A fetch() held the same way did not do: while it was in
+scripted mode (?expect=), has an image GET /hold?KEY, which this server
+answers only once the page calls GET /done?KEY (or after --hold-max
+seconds): the document is still loading until the chat is over. KEY is
+the page's own random one, so pages loaded one after the other, and a
+/done that arrives before its /hold, each work. A fetch() held the same way did not do: while it was in
 flight, Chromium sometimes sent nothing on the WebSocket until it ended.
 Only the Python standard library is used.
 
@@ -25,18 +27,22 @@ import time
 
 WEB_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                        "..", "..", "sdk", "examples", "web"))
-done = threading.Event()
+done = set()  # the KEYs of /done?KEY
+done_cv = threading.Condition()
 hold_max = 20.0
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):
-        path = self.path.split("?", 1)[0]
+        path, _, key = self.path.partition("?")
         if path == "/hold":
-            done.wait(hold_max)
+            with done_cv:
+                done_cv.wait_for(lambda: key in done, hold_max)
             self.reply(b"released\n")
         elif path == "/done":
-            done.set()
+            with done_cv:
+                done.add(key)
+                done_cv.notify_all()
             self.reply(b"done\n")
         else:
             super().do_GET()

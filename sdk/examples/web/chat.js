@@ -239,10 +239,11 @@ const TYPING_REFRESH_MS = 3000; // the server forgets a typing user after 5 s
 
 // Scripted mode, for tests (tests/bats/35-web-example.bats): send=TEXT types
 // TEXT and presses Enter once the room is loaded; expect=TEXT holds the
-// document loading (an image from tests/browser/serve.py's /hold, released
-// by /done) until a message reading TEXT has come from someone else, or
-// the page has given up, so headless Chromium's --dump-dom shows the chat.
-const script = { send: params.get("send"), expect: params.get("expect"), done: false };
+// document loading (an image from tests/browser/serve.py's /hold?KEY,
+// released by /done?KEY) until a message reading TEXT has come from
+// someone else, or the page has given up, so headless Chromium's
+// --dump-dom shows the chat.
+const script = { send: params.get("send"), expect: params.get("expect"), key: randomId(), done: false };
 
 let client = null;
 let room = "";
@@ -574,7 +575,7 @@ function connect(server, token, roomName) {
 function finishScript() {
   if (script.expect === null || script.done) return;
   script.done = true;
-  fetch("/done").catch(() => {});
+  fetch("/done?" + script.key).catch(() => {});
 }
 
 // ---- wiring
@@ -605,7 +606,7 @@ $("connect").addEventListener("submit", (ev) => {
   form.room.value = params.get("room") || "lobby";
   if (script.expect !== null) {
     const hold = document.createElement("img");
-    hold.src = "/hold";
+    hold.src = "/hold?" + script.key;
     hold.alt = "";
     hold.hidden = true;
     document.body.append(hold);
