@@ -10,34 +10,17 @@
 # 35-web-example.bats. Skipped only when chromium is not installed.
 
 load helpers
-
-CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+load browser
 
 setup() {
     [ -n "$CHROMIUM" ] || skip "chromium is not installed"
 }
 
-# start_static: tests/browser/serve.py (the page's files, plus the /hold and
-# /done that keep --dump-dom waiting for the chat) on a free port of
-# 127.0.0.1; sets STATIC_PORT.
-start_static() {
-    local f=$BATS_TEST_TMPDIR/static i
-    bg_start "$f" "$PY" "$REPO_DIR/tests/browser/serve.py"
-    for ((i = 0; i < 100; i++)); do
-        STATIC_PORT=$(sed -n 's/^serving on http:\/\/127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
-        [ -n "$STATIC_PORT" ] && return 0
-        sleep 0.05
-    done
-    fail "the static server did not start:" "$(cat "$f" "$f.err")"
-}
 
 # browse URL: the DOM of URL after Chromium ran its scripts (--dump-dom),
 # into DOM; a fresh profile each time.
 browse() {
-    DOM=$(timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
-        --no-first-run --disable-background-networking --disable-component-update \
-        --disable-sync --user-data-dir="$BATS_TEST_TMPDIR/profile.$RANDOM" \
-        --virtual-time-budget=5000 --dump-dom "$1" 2>"$BATS_TEST_TMPDIR/chromium.err") ||
+    DOM=$(chromium_dump 5000 "$1" 2>"$BATS_TEST_TMPDIR/chromium.err") ||
         fail "chromium failed:" "$(tail -n 20 "$BATS_TEST_TMPDIR/chromium.err")"
     printf '%s\n' "$DOM" >"$BATS_TEST_TMPDIR/dom.html"
 }

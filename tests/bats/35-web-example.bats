@@ -8,25 +8,12 @@
 # Skipped only when chromium is not installed.
 
 load helpers
-
-CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+load browser
 
 setup() {
     [ -n "$CHROMIUM" ] || skip "chromium is not installed"
 }
 
-# start_static: tests/browser/serve.py on a free port of 127.0.0.1; sets
-# STATIC_PORT.
-start_static() {
-    local f=$BATS_TEST_TMPDIR/static i
-    bg_start "$f" "$PY" "$REPO_DIR/tests/browser/serve.py"
-    for ((i = 0; i < 100; i++)); do
-        STATIC_PORT=$(sed -n 's/^serving on http:\/\/127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
-        [ -n "$STATIC_PORT" ] && return 0
-        sleep 0.05
-    done
-    fail "the static server did not start:" "$(cat "$f" "$f.err")"
-}
 
 # page_url TOKEN ROOM SEND EXPECT: the example page for this test's server,
 # in scripted mode (SEND may be empty: nothing is sent).
@@ -42,10 +29,7 @@ page_url() {
 # is done, in the background (PAGE_PID), with a fresh profile.
 page_start() {
     DOM_FILE=$BATS_TEST_TMPDIR/dom.$RANDOM.html
-    bg_start "$DOM_FILE" timeout 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
-        --no-first-run --disable-background-networking --disable-component-update \
-        --disable-sync --user-data-dir="$BATS_TEST_TMPDIR/profile.$RANDOM" \
-        --virtual-time-budget=500 --dump-dom "$1"
+    bg_start "$DOM_FILE" chromium_dump 500 "$1"
     PAGE_PID=$BG_PID
 }
 
