@@ -72,7 +72,7 @@ bats_suites() {
     local rc
     compgen -G "tests/bats/*.bats" >/dev/null || return 0
     echo "# bats ($1)"
-    PARLEY_BUILD=$(cd "$1" && pwd) bats --tap tests/bats >"$log" 2>&1
+    PARLEY_BUILD=$(cd "$1" && pwd) bats --tap --timing tests/bats >"$log" 2>&1
     rc=$?
     cat "$log"
     tally
@@ -167,5 +167,6 @@ else
     asan_pass "$build"
 fi
 
+echo "# wall time: $SECONDS s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
