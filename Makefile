@@ -36,7 +36,7 @@ CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 # The client's modules that need neither a terminal nor a server: its unit
 # tests (tests/unit/client/test_NAME.c -> test_client_NAME) link these.
 CLIENT_PURE_OBJ := $(call obj,client/width.c client/wrap.c client/input.c \
-	client/scrollback.c client/commands.c)
+	client/scrollback.c client/commands.c common/text.c)
 # Server objects minus main, so unit tests can link the real modules.
 SERVER_LIB_OBJ := $(filter-out $(BUILD)/obj/server/main.o,$(SERVER_OBJ))
 UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "width.h"
 
 /* A history entry as the user left it while browsing (readline keeps such
@@ -33,30 +34,6 @@ struct pc_input {
 static int pc_is_control(uint32_t cp)
 {
     return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
-}
-
-static size_t pc_utf8_put(char *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
 }
 
 static int pc_width_at(const char *s, size_t len, size_t p, size_t *n)
@@ -182,7 +159,7 @@ static int pc_insert(pc_input *in, uint32_t cp)
 
     if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) || pc_is_control(cp))
         return 0;
-    n = pc_utf8_put(enc, cp);
+    n = pd_utf8_encode(cp, enc);
     if (n > in->max - in->len)
         return 0;
     pc_put(in, enc, n);
@@ -348,7 +325,7 @@ int pc_input_insert_text(pc_input *in, const char *s, size_t len)
         if (cp == '\t')
             cp = ' ';
         if (!pc_is_control(cp))
-            out += pc_utf8_put(in->tmp + out, cp);
+            out += pd_utf8_encode(cp, in->tmp + out);
     }
     n = pc_fit(in->tmp, out, room);
     if (n == 0)

@@ -2,6 +2,8 @@
  * and the locale so that layout is the same on every machine. */
 #include "width.h"
 
+#include "text.h"
+
 #include <stdlib.h>
 
 #define PC_REPLACEMENT 0xFFFDu
@@ -275,47 +277,18 @@ static uint32_t pc_safe_cp(uint32_t cp, int keep_newlines)
     return cp;
 }
 
-/* Writes cp as UTF-8 to out (when not NULL); returns its length. */
-static size_t pc_utf8_encode(uint32_t cp, char *out)
-{
-    unsigned char b[4];
-    size_t n;
-
-    if (cp < 0x80) {
-        b[0] = (unsigned char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (unsigned char)(0xC0 | (cp >> 6));
-        b[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (unsigned char)(0xE0 | (cp >> 12));
-        b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        b[0] = (unsigned char)(0xF0 | (cp >> 18));
-        b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        b[3] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    for (size_t i = 0; out && i < n; i++)
-        out[i] = (char)b[i];
-    return n;
-}
-
 /* One pass for the size and one to fill (out NULL, then the buffer), so
  * the copy takes exactly the memory it needs: it may be kept for as long
  * as the scrollback holds the message. */
 static size_t pc_sanitize_into(const char *s, size_t len, int keep_newlines, char *out)
 {
     size_t off = 0, n = 0;
+    char scratch[4];
 
     while (off < len) {
         uint32_t cp;
         off += pc_utf8_decode(s + off, len - off, &cp);
-        n += pc_utf8_encode(pc_safe_cp(cp, keep_newlines), out ? out + n : NULL);
+        n += pd_utf8_encode(pc_safe_cp(cp, keep_newlines), out ? out + n : scratch);
     }
     return n;
 }

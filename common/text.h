@@ -19,6 +19,10 @@ size_t pd_utf8_valid_prefix(const void *s, size_t len);
 /* Number of code points in valid UTF-8, or -1 when it is not valid. */
 long pd_utf8_chars(const void *s, size_t len);
 
+/* Writes the UTF-8 form of cp (a Unicode scalar value, which the caller
+ * checks) to out, which has room for 4 bytes; returns its length, 1 to 4. */
+size_t pd_utf8_encode(uint32_t cp, char *out);
+
 /* A JWT `sub`: 1 to 64 characters of [A-Za-z0-9_.@-]. */
 bool pd_valid_user_id(const char *s);
 

@@ -83,27 +83,8 @@ static void test_utf8_sweep(struct tap *t)
     long bad_valid = 0, bad_surrogate = 0;
 
     for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
-        unsigned char b[4];
-        size_t n;
-        if (cp < 0x80) {
-            b[0] = (unsigned char)cp;
-            n = 1;
-        } else if (cp < 0x800) {
-            b[0] = (unsigned char)(0xC0 | (cp >> 6));
-            b[1] = (unsigned char)(0x80 | (cp & 0x3F));
-            n = 2;
-        } else if (cp < 0x10000) {
-            b[0] = (unsigned char)(0xE0 | (cp >> 12));
-            b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-            b[2] = (unsigned char)(0x80 | (cp & 0x3F));
-            n = 3;
-        } else {
-            b[0] = (unsigned char)(0xF0 | (cp >> 18));
-            b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-            b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-            b[3] = (unsigned char)(0x80 | (cp & 0x3F));
-            n = 4;
-        }
+        char b[4];
+        size_t n = pd_utf8_encode(cp, b);
         long got = pd_utf8_chars(b, n);
         if (cp >= 0xD800 && cp <= 0xDFFF)
             bad_surrogate += got != -1;

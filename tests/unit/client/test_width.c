@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "width.h"
 
 #include "tap.h"
@@ -95,30 +96,6 @@ static void test_decode_resync(struct tap *t)
        "decode: a truncated sequence costs one U+FFFD per byte, then decoding goes on");
 }
 
-static size_t encode(uint32_t cp, char *b)
-{
-    if (cp < 0x80) {
-        b[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        b[0] = (char)(0xC0 | (cp >> 6));
-        b[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        b[0] = (char)(0xE0 | (cp >> 12));
-        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    b[0] = (char)(0xF0 | (cp >> 18));
-    b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    b[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* Every scalar value round-trips and every surrogate is refused: the sweep
  * is cheap (1.1 M code points). Widths are 0, 1 or 2 everywhere. */
 static void test_decode_sweep(struct tap *t)
@@ -128,7 +105,7 @@ static void test_decode_sweep(struct tap *t)
     for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
         char b[4];
         uint32_t got;
-        size_t n = encode(cp, b), used = pc_utf8_decode(b, n, &got);
+        size_t n = pd_utf8_encode(cp, b), used = pc_utf8_decode(b, n, &got);
         int w = pc_cp_width(cp);
         if (cp >= 0xD800 && cp <= 0xDFFF)
             bad_surrogate += got != 0xFFFD || used != 1;
