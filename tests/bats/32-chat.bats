@@ -248,6 +248,24 @@ unwrap() {
     sed -E '1s/^[0-9]{2}:[0-9]{2} <[^>]*> //; 2,$s/^ +//' <<<"$1" | paste -sd ' '
 }
 
+# page_until NAME KEY REGEX: presses KEY (PPage, NPage) until NAME's screen
+# matches REGEX, waiting after each press for the screen to change (a page
+# may come before the older history it asked for: then the screen does not
+# move and the next press goes on); at most 30 presses.
+page_until() {
+    local i j before
+    for ((i = 0; i < 30; i++)); do
+        screen "$1" | grep -qE "$3" && return 0
+        before=$(screen "$1")
+        keys "$1" "$2"
+        for ((j = 0; j < 30; j++)); do
+            [ "$(screen "$1")" != "$before" ] && break
+            sleep 0.1
+        done
+    done
+    screen_wait "$1" "$3" 5
+}
+
 # while_away PORT CLI_ARGS... [-- PARLEYD_ARGS...]: with the server
 # stopped and the clients trying to reconnect to PORT: carol ($TC) runs
 # the CLI with CLI_ARGS against a server on the same database but another
@@ -722,20 +740,8 @@ while_away() {
     status_is alice ' lobby │ connected'
     screen_wait alice '<bob> m 100$'
     screen_wait -n alice '<bob> m 1$' 1
-    # PageUp until the first message shows. A page may come before the
-    # older history it asked for: then the screen does not move and the
-    # next PageUp goes on.
-    local i j before
-    for ((i = 0; i < 30; i++)); do
-        screen alice | grep -q '<bob> m 1$' && break
-        before=$(screen alice)
-        keys alice PPage
-        for ((j = 0; j < 30; j++)); do
-            [ "$(screen alice)" != "$before" ] && break
-            sleep 0.1
-        done
-    done
-    screen_wait alice '<bob> m 1$' 5
+    # PageUp until the first message shows.
+    page_until alice PPage '<bob> m 1$'
     # What is shown is consecutive: no message lost or doubled on the way.
     local seqs
     seqs=$(screen alice | sed -nE 's/.*<bob> m ([0-9]+)$/\1/p' | paste -sd ' ')
@@ -743,16 +749,7 @@ while_away() {
         fail "not consecutive from 1: $seqs" "$(screen_dump alice)"
     [ "$(wc -w <<<"$seqs")" -ge 20 ] || fail "too few rows: $seqs" "$(screen_dump alice)"
     # PageDown goes back down to the newest.
-    for ((i = 0; i < 30; i++)); do
-        screen alice | grep -q '<bob> m 120$' && break
-        before=$(screen alice)
-        keys alice NPage
-        for ((j = 0; j < 30; j++)); do
-            [ "$(screen alice)" != "$before" ] && break
-            sleep 0.1
-        done
-    done
-    screen_wait alice '<bob> m 120$' 5
+    page_until alice NPage '<bob> m 120$'
     # Still live.
     run pcli --token "$TB" -c 'send lobby m 121'
     assert_status 0

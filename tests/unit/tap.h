@@ -4,6 +4,7 @@
 #define PD_TAP_H
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct tap {
@@ -25,6 +26,17 @@ __attribute__((format(printf, 3, 4))) static int ok(struct tap *t, int cond, con
     printf("\n");
     fflush(stdout); /* a crash later must not swallow the lines so far */
     return cond;
+}
+
+/* A repeatable pseudo-random sequence (xorshift32) for the randomized
+ * checks: the same seed gives the same run on every machine, so a failure
+ * can be replayed. *state must not be 0. */
+static inline uint32_t tap_rand(uint32_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 17;
+    *state ^= *state << 5;
+    return *state;
 }
 
 static int tap_done(const struct tap *t)

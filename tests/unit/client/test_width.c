@@ -388,10 +388,7 @@ static uint32_t rnd_state = 0x9E3779B9u;
 
 static uint32_t rnd(void)
 {
-    rnd_state ^= rnd_state << 13;
-    rnd_state ^= rnd_state >> 17;
-    rnd_state ^= rnd_state << 5;
-    return rnd_state;
+    return tap_rand(&rnd_state);
 }
 
 /* Random text from pieces that exercise every class of character, plus

@@ -171,10 +171,7 @@ static uint32_t rnd_state = 0x2545F491u;
 
 static uint32_t rnd(void)
 {
-    rnd_state ^= rnd_state << 13;
-    rnd_state ^= rnd_state >> 17;
-    rnd_state ^= rnd_state << 5;
-    return rnd_state;
+    return tap_rand(&rnd_state);
 }
 
 /* Sanitized random text: words of every kind of character, runs of
