@@ -105,7 +105,7 @@ DEB_PKGS := build-essential clang pkg-config libmicrohttpd-dev libwslay-dev \
 	libcjson-dev libjwt-dev libssl-dev libsqlite3-dev libreadline-dev \
 	libcurl4-openssl-dev bats mandoc python3 python3-websockets sqlite3 jq curl \
 	nginx-light openssl libclang-rt-14-dev chromium tmux libncurses-dev man-db \
-	systemd
+	systemd parallel
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \

@@ -72,7 +72,14 @@ bats_suites() {
     local rc
     compgen -G "tests/bats/*.bats" >/dev/null || return 0
     echo "# bats ($1)"
-    PARLEY_BUILD=$(cd "$1" && pwd) bats --tap --timing tests/bats >"$log" 2>&1
+    # Two suites (files) at a time, or one per core: most of a test is
+    # waiting for a server, a peer or a timer, and every test has its own
+    # server on its own port, temp dir and tmux socket. Tests within a file
+    # stay in order (they may share setup_file state).
+    local jobs=()
+    command -v parallel >/dev/null &&
+        jobs=(--jobs "$(( $(nproc) > 2 ? $(nproc) : 2 ))" --no-parallelize-within-files)
+    PARLEY_BUILD=$(cd "$1" && pwd) bats --tap --timing "${jobs[@]}" tests/bats >"$log" 2>&1
     rc=$?
     cat "$log"
     tally
