@@ -1,0 +1,1285 @@
+/* loadgen: a load generator for parleyd and the Socket.IO peer (issue 6).
+ *
+ * One thread, epoll, non-blocking sockets, its own WebSocket framing (client
+ * frames masked with a fixed key). Connections that only receive ("drained")
+ * read in big chunks and count messages by walking frame headers; senders and
+ * probes parse every message (acks, and the send time in pushed texts).
+ *
+ *   loadgen --proto parley|sio --url http://127.0.0.1:PORT
+ *           [--token-cmd 'CMD %s'] [--users U] [--size B] [--drain S]
+ *           WORKLOAD [options]
+ *   fanout  --members N --senders S --rate R --seconds T --probes P
+ *   rooms   --rooms K --members-per-room N --senders-per-room S --rate R
+ *           --seconds T [--probes P (per room)]
+ *   idle    --conns N [--seconds T]     (hold until SIGTERM or T)
+ *   durable --senders S --seconds T [--window W]
+ *   churn   --rate R --seconds T
+ *
+ * One JSON line on stdout at the end; progress on stderr. Exit 0 when the run
+ * completed, 1 on setup failure, 2 on usage errors.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+enum proto { P_PARLEY, P_SIO };
+enum workload { W_FANOUT, W_ROOMS, W_IDLE, W_DURABLE, W_CHURN };
+static const char *wl_names[] = {"fanout", "rooms", "idle", "durable", "churn"};
+
+/* connection states */
+enum cstate {
+    S_FREE,
+    S_CONNECTING, /* TCP connect in progress */
+    S_HANDSHAKE,  /* upgrade request sent, waiting for the 101 */
+    S_SIO_OPEN,   /* sio: waiting for "0{...}" */
+    S_SIO_CONN,   /* sio: "40{auth}" sent, waiting for "40" */
+    S_JOINING,    /* join sent */
+    S_READY,      /* joined */
+    S_LEAVING,    /* churn: leave sent */
+    S_CLOSING,    /* close frame sent */
+    S_DEAD
+};
+enum role { R_DRAIN, R_SENDER, R_PROBE };
+
+#define TS_RING 1024 /* per-sender ring of send times, indexed by request id */
+
+struct conn {
+    int fd;
+    uint8_t state, role, counting, peek1;
+    uint8_t op, hlen, need;
+    uint8_t hdr[14];
+    uint64_t skip;
+    int user, room, slot;
+    char *rbuf;
+    size_t rlen, rcap;
+    char *wbuf;
+    size_t wlen, wcap, woff;
+    bool want_out;
+    uint64_t t0;       /* connect start */
+    uint64_t next_id;  /* next request id */
+    uint32_t inflight; /* requests awaiting an ack */
+    uint64_t *ts;      /* send times by id % TS_RING (senders) */
+};
+
+/* ---- options ---------------------------------------------------------------------- */
+
+static enum proto proto = P_PARLEY;
+static enum workload wl = W_FANOUT;
+static const char *url = NULL, *token_cmd = NULL;
+static char host[256] = "127.0.0.1", port[16] = "80";
+static int members = 100, senders = 1, probes = 1, nrooms = 1, conns_opt = 100;
+static int window_opt = 8, users_opt = 0, size_opt = 100;
+static double rate = 100, seconds = 10, drain_s = 3;
+static bool seconds_given = false;
+static const char *room_prefix = "bench";
+
+/* ---- state ------------------------------------------------------------------------ */
+
+static struct addrinfo *addr;
+static int ep;
+static struct conn *conns;
+static int nconns;
+static char **tokens;
+static int ntokens;
+static volatile sig_atomic_t stop_flag;
+static uint8_t scratch[1 << 18];
+
+static uint64_t n_sent, n_acked, n_ack_err, n_delivered, n_errors, n_refused, n_cycles;
+static uint64_t n_up, n_pending, n_joined, n_failed;
+struct refusal {
+    char how[24];
+    uint64_t n;
+};
+static struct refusal refusals[16];
+
+struct samples {
+    uint32_t *v; /* microseconds */
+    size_t n, cap;
+};
+static struct samples lat, acklat, connlat;
+
+static const uint8_t mask_key[4] = {0x37, 0xa1, 0x5c, 0xe2};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("loadgen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n);
+    if (p == NULL && n)
+        die("out of memory");
+    return p;
+}
+
+static void sample_add(struct samples *s, uint64_t ns)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 4096;
+        s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+    }
+    uint64_t us = ns / 1000;
+    s->v[s->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct_ms(struct samples *s, double p)
+{
+    if (s->n == 0)
+        return 0;
+    size_t i = (size_t)(p * (double)(s->n - 1) + 0.5);
+    return s->v[i] / 1000.0;
+}
+
+static void refused(const char *how)
+{
+    n_refused++;
+    for (size_t i = 0; i < sizeof refusals / sizeof *refusals; i++) {
+        if (refusals[i].n == 0) {
+            snprintf(refusals[i].how, sizeof refusals[i].how, "%s", how);
+            refusals[i].n = 1;
+            return;
+        }
+        if (strcmp(refusals[i].how, how) == 0) {
+            refusals[i].n++;
+            return;
+        }
+    }
+}
+
+/* ---- output buffer and frames ------------------------------------------------------ */
+
+static void conn_fail(struct conn *c, const char *why);
+
+static void wreserve(struct conn *c, size_t n)
+{
+    if (c->woff > 0 && c->woff == c->wlen)
+        c->woff = c->wlen = 0;
+    if (c->wlen + n > c->wcap) {
+        if (c->woff > 0) {
+            memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+            c->wlen -= c->woff;
+            c->woff = 0;
+        }
+        if (c->wlen + n > c->wcap) {
+            c->wcap = (c->wlen + n) * 2;
+            c->wbuf = xrealloc(c->wbuf, c->wcap);
+        }
+    }
+}
+
+static void set_events(struct conn *c, bool out)
+{
+    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
+    if (c->want_out != out) {
+        c->want_out = out;
+        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+    }
+}
+
+static void flush(struct conn *c)
+{
+    while (c->woff < c->wlen) {
+        ssize_t k = write(c->fd, c->wbuf + c->woff, c->wlen - c->woff);
+        if (k < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                set_events(c, true);
+                return;
+            }
+            if (errno == EINTR)
+                continue;
+            conn_fail(c, "write");
+            return;
+        }
+        c->woff += (size_t)k;
+    }
+    c->woff = c->wlen = 0;
+    if (c->want_out)
+        set_events(c, false);
+}
+
+static void ws_frame(struct conn *c, int opcode, const char *p, size_t n)
+{
+    wreserve(c, n + 14);
+    uint8_t *h = (uint8_t *)c->wbuf + c->wlen;
+    size_t hl;
+    h[0] = (uint8_t)(0x80 | opcode);
+    if (n < 126) {
+        h[1] = (uint8_t)(0x80 | n);
+        hl = 2;
+    } else if (n < 65536) {
+        h[1] = 0x80 | 126;
+        h[2] = (uint8_t)(n >> 8);
+        h[3] = (uint8_t)n;
+        hl = 4;
+    } else {
+        h[1] = 0x80 | 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
+        hl = 10;
+    }
+    memcpy(h + hl, mask_key, 4);
+    hl += 4;
+    uint8_t *d = h + hl;
+    for (size_t i = 0; i < n; i++)
+        d[i] = (uint8_t)p[i] ^ mask_key[i & 3];
+    c->wlen += hl + n;
+}
+
+static void ws_text(struct conn *c, const char *p, size_t n)
+{
+    ws_frame(c, 1, p, n);
+}
+
+/* ---- requests --------------------------------------------------------------------- */
+
+static void room_name(char *buf, size_t n, int room)
+{
+    snprintf(buf, n, "%s-%s-%d", room_prefix, wl_names[wl], room);
+}
+
+static void send_join(struct conn *c)
+{
+    char b[256], r[96];
+    int n;
+    room_name(r, sizeof r, c->room);
+    uint64_t id = c->next_id++;
+    if (proto == P_PARLEY)
+        n = snprintf(b, sizeof b, "{\"id\":%" PRIu64 ",\"event\":\"join:chat\",\"data\":{\"room\":\"%s\"}}",
+                     id, r);
+    else
+        n = snprintf(b, sizeof b, "42%" PRIu64 "[\"join\",{\"room\":\"%s\"}]", id, r);
+    c->state = S_JOINING;
+    ws_text(c, b, (size_t)n);
+    flush(c);
+}
+
+static void send_leave(struct conn *c)
+{
+    char b[256], r[96];
+    int n;
+    room_name(r, sizeof r, c->room);
+    uint64_t id = c->next_id++;
+    if (proto == P_PARLEY)
+        n = snprintf(b, sizeof b, "{\"id\":%" PRIu64 ",\"event\":\"leave:chat\",\"data\":{\"room\":\"%s\"}}",
+                     id, r);
+    else
+        n = snprintf(b, sizeof b, "42%" PRIu64 "[\"leave\",{\"room\":\"%s\"}]", id, r);
+    c->state = S_LEAVING;
+    ws_text(c, b, (size_t)n);
+    flush(c);
+}
+
+static void send_close(struct conn *c)
+{
+    char p[2] = {(char)0x03, (char)0xe8}; /* 1000 */
+    c->state = S_CLOSING;
+    ws_frame(c, 8, p, 2);
+    flush(c);
+}
+
+static void send_msg(struct conn *c)
+{
+    static char b[70000];
+    char r[96];
+    uint64_t t = now_ns(), id = c->next_id++;
+    int n;
+    room_name(r, sizeof r, c->room);
+    if (proto == P_PARLEY)
+        n = snprintf(b, sizeof b,
+                     "{\"id\":%" PRIu64 ",\"event\":\"message:send\",\"data\":{\"room\":\"%s\",\"text\":\"",
+                     id, r);
+    else
+        n = snprintf(b, sizeof b, "42%" PRIu64 "[\"send\",{\"room\":\"%s\",\"text\":\"", id, r);
+    int tn = snprintf(b + n, 40, "t=%" PRIu64 " ", t);
+    n += tn;
+    for (int i = tn; i < size_opt && (size_t)n < sizeof b - 16; i++)
+        b[n++] = 'x';
+    n += snprintf(b + n, 16, proto == P_PARLEY ? "\"}}" : "\"}]");
+    if (c->ts)
+        c->ts[id % TS_RING] = t;
+    c->inflight++;
+    n_sent++;
+    ws_text(c, b, (size_t)n);
+    flush(c);
+}
+
+/* ---- connection lifecycle --------------------------------------------------------- */
+
+static void conn_close(struct conn *c)
+{
+    if (c->fd >= 0) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->state == S_READY || c->state == S_LEAVING || c->state == S_CLOSING ||
+        c->state == S_JOINING)
+        n_up--;
+    if (c->state >= S_CONNECTING && c->state <= S_JOINING)
+        n_pending--;
+    c->state = S_DEAD;
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = c->rcap = 0;
+    c->wlen = c->woff = 0;
+    c->counting = 0;
+    c->hlen = 0;
+    c->skip = 0;
+    c->inflight = 0;
+}
+
+static void conn_fail(struct conn *c, const char *why)
+{
+    if (c->state == S_DEAD || c->state == S_FREE)
+        return;
+    if (c->state == S_CLOSING) {
+        n_cycles += (wl == W_CHURN);
+        conn_close(c);
+        return;
+    }
+    if (c->state <= S_SIO_CONN)
+        refused(why);
+    else
+        n_errors++;
+    if (c->state <= S_JOINING)
+        n_failed++;
+    conn_close(c);
+}
+
+static void conn_start(struct conn *c)
+{
+    int fd = socket(addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        c->state = S_CONNECTING;
+        n_pending++;
+        c->fd = -1;
+        conn_fail(c, "socket");
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    c->t0 = now_ns();
+    c->state = S_CONNECTING;
+    c->next_id = 1;
+    c->want_out = true;
+    n_pending++;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    if (connect(fd, addr->ai_addr, addr->ai_addrlen) < 0 && errno != EINPROGRESS)
+        conn_fail(c, "connect");
+}
+
+static void on_connected(struct conn *c)
+{
+    char b[4096];
+    int n;
+    const char *tok = ntokens ? tokens[c->user % ntokens] : "";
+    if (proto == P_PARLEY)
+        n = snprintf(b, sizeof b,
+                     "GET /ws HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n",
+                     host, port, tok);
+    else
+        n = snprintf(b, sizeof b,
+                     "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: %s:%s\r\n"
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     host, port);
+    c->state = S_HANDSHAKE;
+    wreserve(c, (size_t)n);
+    memcpy(c->wbuf + c->wlen, b, (size_t)n);
+    c->wlen += (size_t)n;
+    flush(c);
+}
+
+static void became_ready(struct conn *c);
+static void handle_msg(struct conn *c, const char *p, size_t n);
+
+/* After the 101 (parley) or "40" (sio). */
+static void upgraded(struct conn *c)
+{
+    sample_add(&connlat, now_ns() - c->t0);
+    if (proto == P_SIO) {
+        c->state = S_SIO_OPEN;
+        return;
+    }
+    send_join(c);
+}
+
+/* ---- counting mode: walk frame headers only ---------------------------------------- */
+
+static void pong_sio(struct conn *c)
+{
+    ws_text(c, "3", 1);
+    flush(c);
+}
+
+static void frame_start(struct conn *c, int op, uint64_t len)
+{
+    c->op = (uint8_t)op;
+    c->skip = len;
+    c->peek1 = 0;
+    if (op == 1 || op == 0) {
+        if (proto == P_SIO && len == 1)
+            c->peek1 = 1;
+        else
+            n_delivered++;
+    } else if (op == 9) {
+        ws_frame(c, 10, NULL, 0);
+        flush(c);
+    } else if (op == 8) {
+        conn_fail(c, "close");
+    }
+}
+
+static void count_bytes(struct conn *c, const uint8_t *p, size_t n)
+{
+    while (n > 0 && c->state != S_DEAD) {
+        if (c->skip > 0) {
+            size_t k = n < c->skip ? n : (size_t)c->skip;
+            if (c->peek1) {
+                if (p[0] == '2')
+                    pong_sio(c);
+                else
+                    n_delivered++;
+                c->peek1 = 0;
+            }
+            p += k;
+            n -= k;
+            c->skip -= k;
+            continue;
+        }
+        if (c->hlen == 0 && n >= 2) { /* fast path: the whole header is here */
+            uint8_t b1 = p[1] & 0x7f;
+            size_t hl = 2 + (b1 == 126 ? 2 : b1 == 127 ? 8 : 0) + ((p[1] & 0x80) ? 4 : 0);
+            if (n >= hl) {
+                uint64_t len = b1;
+                if (b1 == 126)
+                    len = (uint64_t)p[2] << 8 | p[3];
+                else if (b1 == 127) {
+                    len = 0;
+                    for (int i = 0; i < 8; i++)
+                        len = len << 8 | p[2 + i];
+                }
+                int op = p[0] & 0x0f;
+                p += hl;
+                n -= hl;
+                frame_start(c, op, len);
+                continue;
+            }
+        }
+        c->hdr[c->hlen++] = *p++;
+        n--;
+        if (c->hlen == 2) {
+            uint8_t b1 = c->hdr[1] & 0x7f;
+            c->need = (uint8_t)(2 + (b1 == 126 ? 2 : b1 == 127 ? 8 : 0) + ((c->hdr[1] & 0x80) ? 4 : 0));
+        }
+        if (c->hlen >= 2 && c->hlen == c->need) {
+            uint8_t b1 = c->hdr[1] & 0x7f;
+            uint64_t len = b1;
+            if (b1 == 126)
+                len = (uint64_t)c->hdr[2] << 8 | c->hdr[3];
+            else if (b1 == 127) {
+                len = 0;
+                for (int i = 0; i < 8; i++)
+                    len = len << 8 | c->hdr[2 + i];
+            }
+            c->hlen = 0;
+            frame_start(c, c->hdr[0] & 0x0f, len);
+        }
+    }
+}
+
+static void to_counting(struct conn *c)
+{
+    if (c->counting || c->state == S_DEAD)
+        return;
+    /* Called from parse_frames (an ack): it hands the rest of rbuf to the counter. */
+    c->counting = 1;
+    c->hlen = 0;
+    c->skip = 0;
+}
+
+/* ---- full parsing ------------------------------------------------------------------ */
+
+static uint64_t parse_u64(const char *p, const char *end)
+{
+    uint64_t v = 0;
+    while (p < end && *p >= '0' && *p <= '9')
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    return v;
+}
+
+static void got_text_ts(const char *p, size_t n)
+{
+    const char *t = memmem(p, n, "\"text\":\"t=", 10);
+    if (t == NULL)
+        return;
+    uint64_t ts = parse_u64(t + 10, p + n), now = now_ns();
+    if (ts > 0 && ts <= now)
+        sample_add(&lat, now - ts);
+}
+
+static void got_ack(struct conn *c, uint64_t id, bool ok, const char *p, size_t n)
+{
+    (void)p;
+    (void)n;
+    if (c->state == S_JOINING) {
+        if (!ok) {
+            fprintf(stderr, "loadgen: join failed: %.*s\n", (int)(n > 300 ? 300 : n), p);
+            n_errors++;
+            n_failed++;
+            n_pending--;
+            c->state = S_DEAD;
+            close(c->fd);
+            c->fd = -1;
+            n_up--;
+            return;
+        }
+        became_ready(c);
+        return;
+    }
+    if (c->state == S_LEAVING) {
+        if (!ok)
+            n_errors++;
+        send_close(c);
+        return;
+    }
+    if (c->inflight > 0)
+        c->inflight--;
+    if (ok) {
+        n_acked++;
+        if (c->ts)
+            sample_add(&acklat, now_ns() - c->ts[id % TS_RING]);
+    } else {
+        n_ack_err++;
+        if (n_ack_err < 5)
+            fprintf(stderr, "loadgen: error ack: %.*s\n", (int)(n > 300 ? 300 : n), p);
+    }
+}
+
+static void handle_msg(struct conn *c, const char *p, size_t n)
+{
+    if (proto == P_PARLEY) {
+        if (n > 6 && memcmp(p, "{\"id\":", 6) == 0) {
+            uint64_t id = parse_u64(p + 6, p + n);
+            const char *q = memmem(p, n < 40 ? n : 40, "\"ok\":", 5);
+            bool ok = q && q + 5 < p + n && q[5] == 't';
+            got_ack(c, id, ok, p, n);
+            return;
+        }
+        if (n > 30 && memmem(p, n < 40 ? n : 40, "\"message:new\"", 13)) {
+            n_delivered++;
+            got_text_ts(p, n);
+        } else if (c->state == S_READY) {
+            n_delivered++; /* other pushes count as in the drained path */
+        }
+        return;
+    }
+    /* Socket.IO */
+    if (n == 1 && p[0] == '2') {
+        pong_sio(c);
+        return;
+    }
+    if (n >= 1 && p[0] == '0' && c->state == S_SIO_OPEN) {
+        char b[256];
+        const char *tok = ntokens ? tokens[c->user % ntokens] : "";
+        int k = snprintf(b, sizeof b, "40{\"token\":\"%s\"}", tok);
+        c->state = S_SIO_CONN;
+        ws_text(c, b, (size_t)k);
+        flush(c);
+        return;
+    }
+    if (n >= 2 && p[0] == '4' && p[1] == '0' && c->state == S_SIO_CONN) {
+        send_join(c);
+        return;
+    }
+    if (n >= 2 && p[0] == '4' && p[1] == '4') {
+        conn_fail(c, "sio_connect_error");
+        return;
+    }
+    if (n >= 2 && p[0] == '4' && p[1] == '3') {
+        uint64_t id = parse_u64(p + 2, p + n);
+        bool ok = memmem(p, n, "\"error\"", 7) == NULL;
+        got_ack(c, id, ok, p, n);
+        return;
+    }
+    if (n >= 2 && p[0] == '4' && p[1] == '2') {
+        n_delivered++;
+        if (memmem(p, n < 20 ? n : 20, "\"message\"", 9))
+            got_text_ts(p, n);
+        return;
+    }
+    if (n >= 2 && p[0] == '4' && p[1] == '1') {
+        conn_fail(c, "sio_disconnect");
+        return;
+    }
+}
+
+/* Parses complete frames out of rbuf; returns false if the connection died. */
+static bool parse_frames(struct conn *c)
+{
+    size_t off = 0;
+    while (!c->counting && c->state != S_DEAD) {
+        uint8_t *p = (uint8_t *)c->rbuf + off;
+        size_t n = c->rlen - off;
+        if (n < 2)
+            break;
+        uint8_t b1 = p[1] & 0x7f;
+        size_t hl = 2 + (b1 == 126 ? 2 : b1 == 127 ? 8 : 0) + ((p[1] & 0x80) ? 4 : 0);
+        if (n < hl)
+            break;
+        uint64_t len = b1;
+        if (b1 == 126)
+            len = (uint64_t)p[2] << 8 | p[3];
+        else if (b1 == 127) {
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | p[2 + i];
+        }
+        if (n - hl < len)
+            break;
+        int op = p[0] & 0x0f;
+        off += hl + (size_t)len;
+        if (op == 1 || op == 0)
+            handle_msg(c, (char *)p + hl, (size_t)len);
+        else if (op == 9) {
+            ws_frame(c, 10, (char *)p + hl, (size_t)len);
+            flush(c);
+        } else if (op == 8) {
+            if (c->state == S_CLOSING) {
+                n_cycles += (wl == W_CHURN);
+                conn_close(c);
+            } else {
+                char how[24];
+                int code = len >= 2 ? p[hl] << 8 | p[hl + 1] : 0;
+                snprintf(how, sizeof how, "close_%d", code);
+                if (c->state <= S_JOINING)
+                    fprintf(stderr, "loadgen: closed %d: %.*s\n", code, (int)(len > 2 ? len - 2 : 0),
+                            (char *)p + hl + 2);
+                conn_fail(c, how);
+            }
+            return false;
+        }
+    }
+    if (c->state == S_DEAD)
+        return false;
+    if (c->counting) { /* switched mid-buffer: the rest goes through the counter */
+        size_t rest = c->rlen - off;
+        char *buf = c->rbuf;
+        c->rbuf = NULL;
+        c->rlen = c->rcap = 0;
+        count_bytes(c, (uint8_t *)buf + off, rest);
+        free(buf);
+        return c->state != S_DEAD;
+    }
+    if (off > 0) {
+        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+        c->rlen -= off;
+    }
+    return true;
+}
+
+static void on_handshake_data(struct conn *c)
+{
+    char *e = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
+    if (e == NULL) {
+        if (c->rlen > 16384)
+            conn_fail(c, "bad_http");
+        return;
+    }
+    int status = 0;
+    if (c->rlen > 12 && memcmp(c->rbuf, "HTTP/1.1 ", 9) == 0)
+        status = atoi(c->rbuf + 9);
+    if (status != 101) {
+        char how[24];
+        snprintf(how, sizeof how, "http_%d", status);
+        if (n_refused < 3)
+            fprintf(stderr, "loadgen: upgrade refused: %.*s\n", (int)(c->rlen > 300 ? 300 : c->rlen),
+                    c->rbuf);
+        conn_fail(c, how);
+        return;
+    }
+    size_t hl = (size_t)(e + 4 - c->rbuf);
+    memmove(c->rbuf, c->rbuf + hl, c->rlen - hl);
+    c->rlen -= hl;
+    upgraded(c);
+    parse_frames(c);
+}
+
+static void on_readable(struct conn *c)
+{
+    for (;;) {
+        if (c->counting) {
+            ssize_t k = read(c->fd, scratch, sizeof scratch);
+            if (k > 0) {
+                count_bytes(c, scratch, (size_t)k);
+                if (c->state == S_DEAD || (size_t)k < sizeof scratch)
+                    return;
+                continue;
+            }
+            if (k == 0) {
+                conn_fail(c, "eof");
+                return;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                conn_fail(c, "reset");
+            return;
+        }
+        if (c->rcap - c->rlen < 65536) {
+            c->rcap = c->rcap ? c->rcap * 2 : 131072;
+            if (c->rcap - c->rlen < 65536)
+                c->rcap = c->rlen + 131072;
+            c->rbuf = xrealloc(c->rbuf, c->rcap);
+        }
+        ssize_t k = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (k > 0) {
+            c->rlen += (size_t)k;
+            if (c->state == S_HANDSHAKE)
+                on_handshake_data(c);
+            else
+                parse_frames(c);
+            if (c->state == S_DEAD)
+                return;
+            continue;
+        }
+        if (k == 0) {
+            conn_fail(c, c->state == S_HANDSHAKE ? "eof_before_101" : "eof");
+            return;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            conn_fail(c, c->state == S_HANDSHAKE ? "reset_before_101" : "reset");
+        return;
+    }
+}
+
+static void on_event(struct conn *c, uint32_t ev)
+{
+    if (c->state == S_CONNECTING) {
+        int err = 0;
+        socklen_t l = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err != 0) {
+            conn_fail(c, err == ECONNREFUSED ? "econnrefused" : "connect_error");
+            return;
+        }
+        if (!(ev & (EPOLLOUT | EPOLLIN)))
+            return;
+        on_connected(c);
+        if (c->state == S_DEAD)
+            return;
+    }
+    if (ev & EPOLLOUT)
+        flush(c);
+    if (c->state != S_DEAD && (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        on_readable(c);
+}
+
+/* ---- workloads --------------------------------------------------------------------- */
+
+static void became_ready(struct conn *c)
+{
+    c->state = S_READY;
+    n_pending--;
+    n_up++;
+    n_joined++;
+    if (wl == W_CHURN) {
+        send_leave(c);
+        return;
+    }
+    if (c->role == R_DRAIN)
+        to_counting(c);
+}
+
+static void loop_once(int timeout_ms)
+{
+    struct epoll_event evs[512];
+    int n = epoll_wait(ep, evs, 512, timeout_ms);
+    for (int i = 0; i < n; i++)
+        on_event(evs[i].data.ptr, evs[i].events);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+/* Opens conns [0, nconns) with at most max_pending handshakes at once; returns when all
+ * are ready or failed. */
+static void open_all(int max_pending)
+{
+    int next = 0;
+    uint64_t last = now_ns();
+    while (!stop_flag) {
+        while (next < nconns && n_pending < (uint64_t)max_pending)
+            conn_start(&conns[next++]);
+        if (next == nconns && n_pending == 0)
+            break;
+        loop_once(10);
+        if (now_ns() - last > 2000000000ull) {
+            last = now_ns();
+            fprintf(stderr, "loadgen: %" PRIu64 " up, %" PRIu64 " pending, %" PRIu64 " refused, %d to open\n",
+                    n_up, n_pending, n_refused, nconns - next);
+        }
+    }
+}
+
+static void setup_conns(int n)
+{
+    nconns = n;
+    conns = calloc((size_t)n, sizeof *conns);
+    if (conns == NULL)
+        die("out of memory");
+    for (int i = 0; i < n; i++) {
+        conns[i].fd = -1;
+        conns[i].slot = i;
+        conns[i].user = i;
+    }
+}
+
+static void settle(double s)
+{
+    uint64_t end = now_ns() + (uint64_t)(s * 1e9);
+    while (now_ns() < end && !stop_flag)
+        loop_once(5);
+}
+
+static void reset_counters(void)
+{
+    n_sent = n_acked = n_ack_err = n_delivered = 0;
+    lat.n = acklat.n = 0;
+}
+
+/* fanout and rooms: nrooms rooms of members each */
+static double run_elapsed;
+static int run_rooms(void)
+{
+    setup_conns(nrooms * members);
+    int nsend = 0;
+    for (int r = 0; r < nrooms; r++)
+        for (int i = 0; i < members; i++) {
+            struct conn *c = &conns[r * members + i];
+            c->room = r;
+            c->role = i < senders ? R_SENDER : i < senders + probes ? R_PROBE : R_DRAIN;
+            if (c->role == R_SENDER) {
+                c->ts = calloc(TS_RING, sizeof *c->ts);
+                nsend++;
+            }
+        }
+    open_all(256);
+    fprintf(stderr, "loadgen: %" PRIu64 " conns up, %" PRIu64 " failed\n", n_up, n_failed);
+    if (n_failed > 0 || stop_flag)
+        return 1;
+    struct conn **snd = calloc((size_t)nsend, sizeof *snd);
+    int k = 0;
+    for (int i = 0; i < nconns; i++)
+        if (conns[i].role == R_SENDER)
+            snd[k++] = &conns[i];
+    settle(0.3);
+    reset_counters();
+    uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9), last = t0;
+    uint64_t rr = 0;
+    while (!stop_flag) {
+        uint64_t now = now_ns();
+        if (now >= end)
+            break;
+        uint64_t target = (uint64_t)(rate * (double)(now - t0) / 1e9);
+        while (n_sent < target) {
+            struct conn *c = snd[rr++ % (uint64_t)nsend];
+            if (c->state == S_READY)
+                send_msg(c);
+            else if (nsend == 0)
+                break;
+            else
+                n_sent++; /* dead sender: offered, never sent */
+        }
+        loop_once(1);
+        if (now - last > 1000000000ull) {
+            last = now;
+            fprintf(stderr, "loadgen: t=%.0fs sent %" PRIu64 " acked %" PRIu64 " delivered %" PRIu64 "\n",
+                    (double)(now - t0) / 1e9, n_sent, n_acked, n_delivered);
+        }
+    }
+    run_elapsed = (double)(now_ns() - t0) / 1e9;
+    uint64_t expect = n_sent * (uint64_t)(members - 1);
+    uint64_t dend = now_ns() + (uint64_t)(drain_s * 1e9);
+    while (now_ns() < dend && !stop_flag && (n_delivered < expect || n_acked + n_ack_err < n_sent))
+        loop_once(5);
+    free(snd);
+    return 0;
+}
+
+static int run_durable(void)
+{
+    setup_conns(senders);
+    for (int i = 0; i < nconns; i++) {
+        conns[i].room = i;
+        conns[i].role = R_SENDER;
+        conns[i].ts = calloc(TS_RING, sizeof *conns[i].ts);
+    }
+    if (window_opt > TS_RING / 4)
+        window_opt = TS_RING / 4;
+    open_all(256);
+    fprintf(stderr, "loadgen: %" PRIu64 " conns up, %" PRIu64 " failed\n", n_up, n_failed);
+    if (n_failed > 0 || stop_flag)
+        return 1;
+    settle(0.2);
+    reset_counters();
+    uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9), last = t0;
+    while (!stop_flag && now_ns() < end) {
+        for (int i = 0; i < nconns; i++)
+            while (conns[i].state == S_READY && conns[i].inflight < (uint32_t)window_opt)
+                send_msg(&conns[i]);
+        loop_once(1);
+        if (now_ns() - last > 1000000000ull) {
+            last = now_ns();
+            fprintf(stderr, "loadgen: acked %" PRIu64 "\n", n_acked);
+        }
+    }
+    run_elapsed = (double)(now_ns() - t0) / 1e9;
+    uint64_t dend = now_ns() + (uint64_t)(drain_s * 1e9);
+    while (now_ns() < dend && !stop_flag && n_acked + n_ack_err < n_sent)
+        loop_once(5);
+    return 0;
+}
+
+static int run_idle(void)
+{
+    setup_conns(conns_opt);
+    for (int i = 0; i < nconns; i++)
+        conns[i].role = R_DRAIN;
+    uint64_t t0 = now_ns();
+    open_all(256);
+    run_elapsed = (double)(now_ns() - t0) / 1e9;
+    fprintf(stderr, "loadgen: idle: all up: %" PRIu64 " conns, %" PRIu64 " refused, %" PRIu64
+                    " errors, %.1f s\n",
+            n_up, n_refused, n_errors, run_elapsed);
+    if (n_up == 0)
+        return 1;
+    uint64_t end = seconds_given ? now_ns() + (uint64_t)(seconds * 1e9) : UINT64_MAX;
+    while (!stop_flag && now_ns() < end)
+        loop_once(100);
+    return 0;
+}
+
+static int run_churn(void)
+{
+    int slots = users_opt > 0 ? users_opt : 256;
+    setup_conns(slots);
+    for (int i = 0; i < nconns; i++) {
+        conns[i].role = R_PROBE;
+        conns[i].room = 0;
+        conns[i].state = S_FREE;
+    }
+    uint64_t started = 0, t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9), last = t0;
+    int scan = 0;
+    while (!stop_flag && now_ns() < end) {
+        uint64_t target = (uint64_t)(rate * (double)(now_ns() - t0) / 1e9);
+        int tries = 0;
+        while (started < target && tries < nconns) {
+            struct conn *c = &conns[scan];
+            scan = (scan + 1) % nconns;
+            tries++;
+            if (c->state == S_FREE || c->state == S_DEAD) {
+                c->state = S_FREE;
+                conn_start(c);
+                started++;
+                tries = 0;
+            }
+        }
+        loop_once(1);
+        if (now_ns() - last > 1000000000ull) {
+            last = now_ns();
+            fprintf(stderr, "loadgen: started %" PRIu64 " completed %" PRIu64 "\n", started, n_cycles);
+        }
+    }
+    run_elapsed = (double)(now_ns() - t0) / 1e9;
+    uint64_t dend = now_ns() + (uint64_t)(drain_s * 1e9);
+    while (now_ns() < dend && !stop_flag && n_pending + n_up > 0)
+        loop_once(5);
+    return 0;
+}
+
+/* ---- tokens and main --------------------------------------------------------------- */
+
+static void get_tokens(int n)
+{
+    tokens = calloc((size_t)n, sizeof *tokens);
+    ntokens = n;
+    for (int i = 0; i < n; i++) {
+        char user[64];
+        snprintf(user, sizeof user, "bench%d", i);
+        if (proto == P_SIO || token_cmd == NULL) {
+            tokens[i] = strdup(user);
+            continue;
+        }
+        char cmd[4096];
+        const char *pct = strstr(token_cmd, "%s");
+        if (pct == NULL)
+            die("--token-cmd needs a %%s for the user");
+        snprintf(cmd, sizeof cmd, "%.*s%s%s", (int)(pct - token_cmd), token_cmd, user, pct + 2);
+        FILE *f = popen(cmd, "r");
+        if (f == NULL)
+            die("cannot run %s", cmd);
+        char buf[4096] = "";
+        if (fgets(buf, sizeof buf, f) == NULL)
+            buf[0] = 0;
+        int rc = pclose(f);
+        buf[strcspn(buf, "\r\n")] = 0;
+        if (rc != 0 || buf[0] == 0)
+            die("token command failed: %s", cmd);
+        tokens[i] = strdup(buf);
+    }
+}
+
+static void usage(void)
+{
+    fputs("usage: loadgen --proto parley|sio --url http://HOST:PORT [--token-cmd 'CMD %s']\n"
+          "               [--users U] [--size B] [--drain S] WORKLOAD [options]\n"
+          "  fanout  --members N --senders S --rate R --seconds T --probes P\n"
+          "  rooms   --rooms K --members-per-room N --senders-per-room S --rate R --seconds T [--probes P]\n"
+          "  idle    --conns N [--seconds T]\n"
+          "  durable --senders S --seconds T [--window W]\n"
+          "  churn   --rate R --seconds T [--users U (concurrent cycles)]\n",
+          stderr);
+    exit(2);
+}
+
+static void jnum(const char *k, double v)
+{
+    if (v == (double)(int64_t)v && v < 1e15 && v > -1e15)
+        printf(",\"%s\":%" PRId64, k, (int64_t)v);
+    else
+        printf(",\"%s\":%.3f", k, v);
+}
+
+int main(int argc, char **argv)
+{
+    bool have_wl = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define OPT(name) (strcmp(a, name) == 0 && v != NULL && ++i)
+        if (OPT("--proto")) {
+            if (strcmp(v, "parley") == 0)
+                proto = P_PARLEY;
+            else if (strcmp(v, "sio") == 0)
+                proto = P_SIO;
+            else
+                usage();
+        } else if (OPT("--url"))
+            url = v;
+        else if (OPT("--token-cmd"))
+            token_cmd = v;
+        else if (OPT("--members") || OPT("--members-per-room"))
+            members = atoi(v);
+        else if (OPT("--senders") || OPT("--senders-per-room"))
+            senders = atoi(v);
+        else if (OPT("--probes"))
+            probes = atoi(v);
+        else if (OPT("--rooms"))
+            nrooms = atoi(v);
+        else if (OPT("--conns"))
+            conns_opt = atoi(v);
+        else if (OPT("--window"))
+            window_opt = atoi(v);
+        else if (OPT("--users"))
+            users_opt = atoi(v);
+        else if (OPT("--size"))
+            size_opt = atoi(v);
+        else if (OPT("--rate"))
+            rate = atof(v);
+        else if (OPT("--seconds")) {
+            seconds = atof(v);
+            seconds_given = true;
+        } else if (OPT("--drain"))
+            drain_s = atof(v);
+        else if (OPT("--room-prefix"))
+            room_prefix = v;
+        else if (a[0] != '-' && !have_wl) {
+            have_wl = true;
+            if (strcmp(a, "fanout") == 0)
+                wl = W_FANOUT;
+            else if (strcmp(a, "rooms") == 0)
+                wl = W_ROOMS;
+            else if (strcmp(a, "idle") == 0)
+                wl = W_IDLE;
+            else if (strcmp(a, "durable") == 0)
+                wl = W_DURABLE;
+            else if (strcmp(a, "churn") == 0)
+                wl = W_CHURN;
+            else
+                usage();
+        } else
+            usage();
+#undef OPT
+    }
+    if (!have_wl || url == NULL || members < 1 || senders < 0 || probes < 0 || nrooms < 1 ||
+        conns_opt < 1 || window_opt < 1 || size_opt < 24 || size_opt > 4000 || rate < 0)
+        usage();
+    if (wl == W_FANOUT)
+        nrooms = 1;
+    if (senders + probes > members) {
+        if (senders > members)
+            senders = members;
+        probes = members - senders;
+    }
+    if (proto == P_PARLEY && token_cmd == NULL)
+        die("--proto parley needs --token-cmd");
+
+    /* url: http://host:port */
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    const char *colon = strrchr(h, ':');
+    size_t hlen = colon ? (size_t)(colon - h) : strcspn(h, "/");
+    if (hlen >= sizeof host)
+        usage();
+    memcpy(host, h, hlen);
+    host[hlen] = 0;
+    if (colon)
+        snprintf(port, sizeof port, "%.*s", (int)strcspn(colon + 1, "/"), colon + 1);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    int gr = getaddrinfo(host, port, &hints, &addr);
+    if (gr != 0)
+        die("%s: %s", host, gai_strerror(gr));
+
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    ep = epoll_create1(EPOLL_CLOEXEC);
+
+    int nusers = users_opt > 0 ? users_opt : 100;
+    get_tokens(nusers);
+
+    int rc;
+    switch (wl) {
+    case W_FANOUT:
+    case W_ROOMS:
+        rc = run_rooms();
+        break;
+    case W_DURABLE:
+        rc = run_durable();
+        break;
+    case W_IDLE:
+        rc = run_idle();
+        break;
+    default:
+        rc = run_churn();
+        break;
+    }
+    if (rc != 0 && wl != W_IDLE) {
+        fprintf(stderr, "loadgen: setup failed: %" PRIu64 " of %d connections failed (%" PRIu64
+                        " refused)\n",
+                n_failed, nconns, n_refused);
+        return 1;
+    }
+    qsort(lat.v, lat.n, sizeof *lat.v, cmp_u32);
+    qsort(acklat.v, acklat.n, sizeof *acklat.v, cmp_u32);
+    qsort(connlat.v, connlat.n, sizeof *connlat.v, cmp_u32);
+
+    double T = run_elapsed > 0 ? run_elapsed : 1;
+    printf("{\"workload\":\"%s\",\"proto\":\"%s\"", wl_names[wl], proto == P_PARLEY ? "parley" : "sio");
+    if (wl == W_FANOUT || wl == W_ROOMS) {
+        uint64_t expect = n_sent * (uint64_t)(members - 1);
+        if (wl == W_ROOMS) {
+            jnum("rooms", nrooms);
+            jnum("members_per_room", members);
+        } else
+            jnum("members", members);
+        jnum("seconds", T);
+        jnum("offered_msgs_s", rate);
+        jnum("sent_msgs_s", (double)n_sent / T);
+        jnum("offered_deliveries_s", (double)expect / T);
+        jnum("deliveries_s", (double)n_delivered / T);
+        jnum("delivered_ratio", expect ? (double)n_delivered / (double)expect : 0);
+        jnum("p50_ms", pct_ms(&lat, 0.5));
+        jnum("p99_ms", pct_ms(&lat, 0.99));
+        jnum("max_ms", lat.n ? lat.v[lat.n - 1] / 1000.0 : 0);
+        jnum("latency_samples", (double)lat.n);
+        jnum("msgs_acked_s", (double)n_acked / T);
+        jnum("ack_p50_ms", pct_ms(&acklat, 0.5));
+        jnum("ack_p99_ms", pct_ms(&acklat, 0.99));
+    } else if (wl == W_DURABLE) {
+        jnum("senders", senders);
+        jnum("window", window_opt);
+        jnum("seconds", T);
+        jnum("msgs_acked_s", (double)n_acked / T);
+        jnum("ack_p50_ms", pct_ms(&acklat, 0.5));
+        jnum("ack_p99_ms", pct_ms(&acklat, 0.99));
+        jnum("ack_max_ms", acklat.n ? acklat.v[acklat.n - 1] / 1000.0 : 0);
+    } else if (wl == W_CHURN) {
+        jnum("seconds", T);
+        jnum("offered_cycles_s", rate);
+        jnum("cycles_s", (double)n_cycles / T);
+        jnum("connect_p50_ms", pct_ms(&connlat, 0.5));
+        jnum("connect_p99_ms", pct_ms(&connlat, 0.99));
+    } else {
+        jnum("requested", conns_opt);
+        jnum("setup_s", T);
+        jnum("connect_p50_ms", pct_ms(&connlat, 0.5));
+        jnum("connect_p99_ms", pct_ms(&connlat, 0.99));
+    }
+    if (wl != W_CHURN)
+        jnum("conns", wl == W_IDLE ? (double)n_up : (double)nconns);
+    jnum("refused", (double)n_refused);
+    if (n_refused) {
+        printf(",\"refused_how\":{");
+        for (size_t i = 0, first = 1; i < sizeof refusals / sizeof *refusals && refusals[i].n; i++, first = 0)
+            printf("%s\"%s\":%" PRIu64, first ? "" : ",", refusals[i].how, refusals[i].n);
+        printf("}");
+    }
+    jnum("errors", (double)(n_errors + n_ack_err));
+    printf("}\n");
+    fflush(stdout);
+    return 0;
+}
