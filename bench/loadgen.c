@@ -61,7 +61,7 @@ enum role { R_DRAIN, R_SENDER, R_PROBE };
 #define TS_RING 1024 /* per-sender ring of send times, indexed by request id */
 
 struct conn {
-    int fd;
+    int fd, epfd;
     uint8_t state, role, counting, peek1;
     uint8_t op, hlen, need;
     uint8_t hdr[14];
@@ -93,7 +93,9 @@ static const char *room_prefix = "bench";
 /* ---- state ------------------------------------------------------------------------ */
 
 static struct addrinfo *addr;
-static int ep;
+static int ep, ep_drain;
+static double drain_poll_ms = 10;
+static uint64_t next_drain_poll;
 static struct conn *conns;
 static int nconns;
 static char **tokens;
@@ -209,7 +211,7 @@ static void set_events(struct conn *c, bool out)
     struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
     if (c->want_out != out) {
         c->want_out = out;
-        epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+        epoll_ctl(c->epfd, EPOLL_CTL_MOD, c->fd, &ev);
     }
 }
 
@@ -345,7 +347,7 @@ static void send_msg(struct conn *c)
 static void conn_close(struct conn *c)
 {
     if (c->fd >= 0) {
-        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->fd, NULL);
         close(c->fd);
         c->fd = -1;
     }
@@ -400,6 +402,7 @@ static void conn_start(struct conn *c)
     c->state = S_CONNECTING;
     c->next_id = 1;
     c->want_out = true;
+    c->epfd = ep;
     n_pending++;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
@@ -534,7 +537,15 @@ static void to_counting(struct conn *c)
 {
     if (c->counting || c->state == S_DEAD)
         return;
-    /* Called from parse_frames (an ack): it hands the rest of rbuf to the counter. */
+    /* Called from parse_frames (an ack): it hands the rest of rbuf to the counter.
+     * Drained connections move to their own epoll set, polled every
+     * --drain-poll-ms, so that each read() gets several messages. */
+    if (drain_poll_ms > 0) {
+        struct epoll_event ev = {.events = EPOLLIN | (c->want_out ? EPOLLOUT : 0), .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+        c->epfd = ep_drain;
+        epoll_ctl(ep_drain, EPOLL_CTL_ADD, c->fd, &ev);
+    }
     c->counting = 1;
     c->hlen = 0;
     c->skip = 0;
@@ -838,7 +849,22 @@ static void became_ready(struct conn *c)
 static void loop_once(int timeout_ms)
 {
     struct epoll_event evs[512];
-    int n = epoll_wait(ep, evs, 512, timeout_ms);
+    int n;
+    if (drain_poll_ms > 0) {
+        uint64_t now = now_ns();
+        if (now >= next_drain_poll) {
+            next_drain_poll = now + (uint64_t)(drain_poll_ms * 1e6);
+            do {
+                n = epoll_wait(ep_drain, evs, 512, 0);
+                for (int i = 0; i < n; i++)
+                    on_event(evs[i].data.ptr, evs[i].events);
+            } while (n == 512);
+        }
+        int left = (int)((next_drain_poll - now) / 1000000);
+        if (timeout_ms < 0 || timeout_ms > left)
+            timeout_ms = left;
+    }
+    n = epoll_wait(ep, evs, 512, timeout_ms);
     for (int i = 0; i < n; i++)
         on_event(evs[i].data.ptr, evs[i].events);
 }
@@ -1080,7 +1106,7 @@ static void get_tokens(int n)
 static void usage(void)
 {
     fputs("usage: loadgen --proto parley|sio --url http://HOST:PORT [--token-cmd 'CMD %s']\n"
-          "               [--users U] [--size B] [--drain S] WORKLOAD [options]\n"
+          "               [--users U] [--size B] [--drain S] [--drain-poll-ms MS] WORKLOAD [options]\n"
           "  fanout  --members N --senders S --rate R --seconds T --probes P\n"
           "  rooms   --rooms K --members-per-room N --senders-per-room S --rate R --seconds T [--probes P]\n"
           "  idle    --conns N [--seconds T]\n"
@@ -1139,6 +1165,8 @@ int main(int argc, char **argv)
             seconds_given = true;
         } else if (OPT("--drain"))
             drain_s = atof(v);
+        else if (OPT("--drain-poll-ms"))
+            drain_poll_ms = atof(v);
         else if (OPT("--room-prefix"))
             room_prefix = v;
         else if (a[0] != '-' && !have_wl) {
@@ -1197,6 +1225,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     ep = epoll_create1(EPOLL_CLOEXEC);
+    ep_drain = epoll_create1(EPOLL_CLOEXEC);
 
     int nusers = users_opt > 0 ? users_opt : 100;
     get_tokens(nusers);
