@@ -95,6 +95,7 @@ static const char *room_prefix = "bench";
 static struct addrinfo *addr;
 static int ep, ep_drain;
 static double drain_poll_ms = 10;
+static double connect_timeout_s = 10;
 static uint64_t next_drain_poll;
 static struct conn *conns;
 static int nconns;
@@ -351,8 +352,7 @@ static void conn_close(struct conn *c)
         close(c->fd);
         c->fd = -1;
     }
-    if (c->state == S_READY || c->state == S_LEAVING || c->state == S_CLOSING ||
-        c->state == S_JOINING)
+    if (c->state == S_READY || c->state == S_LEAVING || c->state == S_CLOSING)
         n_up--;
     if (c->state >= S_CONNECTING && c->state <= S_JOINING)
         n_pending--;
@@ -580,11 +580,7 @@ static void got_ack(struct conn *c, uint64_t id, bool ok, const char *p, size_t 
             fprintf(stderr, "loadgen: join failed: %.*s\n", (int)(n > 300 ? 300 : n), p);
             n_errors++;
             n_failed++;
-            n_pending--;
-            c->state = S_DEAD;
-            close(c->fd);
-            c->fd = -1;
-            n_up--;
+            conn_close(c);
             return;
         }
         became_ready(c);
@@ -869,6 +865,31 @@ static void loop_once(int timeout_ms)
         on_event(evs[i].data.ptr, evs[i].events);
 }
 
+/* Connections still not joined connect_timeout_s after their connect(): refused
+ * ("timeout_" + the state they were stuck in). At most once a second. */
+static void reap_stuck(void)
+{
+    static uint64_t last;
+    uint64_t now = now_ns();
+    if (now - last < 1000000000ull || connect_timeout_s <= 0)
+        return;
+    last = now;
+    uint64_t lim = (uint64_t)(connect_timeout_s * 1e9);
+    static const char *names[] = {"", "timeout_connect", "timeout_101", "timeout_sio_open",
+                                  "timeout_sio_connect", "timeout_join"};
+    for (int i = 0; i < nconns; i++) {
+        struct conn *c = &conns[i];
+        if (c->state >= S_CONNECTING && c->state <= S_JOINING && now - c->t0 > lim) {
+            if (c->state == S_JOINING) {
+                n_errors++;
+                n_failed++;
+                conn_close(c);
+            } else
+                conn_fail(c, names[c->state]);
+        }
+    }
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -887,6 +908,7 @@ static void open_all(int max_pending)
         if (next == nconns && n_pending == 0)
             break;
         loop_once(10);
+        reap_stuck();
         if (now_ns() - last > 2000000000ull) {
             last = now_ns();
             fprintf(stderr, "loadgen: %" PRIu64 " up, %" PRIu64 " pending, %" PRIu64 " refused, %d to open\n",
@@ -1059,6 +1081,7 @@ static int run_churn(void)
             }
         }
         loop_once(1);
+        reap_stuck();
         if (now_ns() - last > 1000000000ull) {
             last = now_ns();
             fprintf(stderr, "loadgen: started %" PRIu64 " completed %" PRIu64 "\n", started, n_cycles);
@@ -1066,8 +1089,10 @@ static int run_churn(void)
     }
     run_elapsed = (double)(now_ns() - t0) / 1e9;
     uint64_t dend = now_ns() + (uint64_t)(drain_s * 1e9);
-    while (now_ns() < dend && !stop_flag && n_pending + n_up > 0)
+    while (now_ns() < dend && !stop_flag && n_pending + n_up > 0) {
         loop_once(5);
+        reap_stuck();
+    }
     return 0;
 }
 
@@ -1106,7 +1131,8 @@ static void get_tokens(int n)
 static void usage(void)
 {
     fputs("usage: loadgen --proto parley|sio --url http://HOST:PORT [--token-cmd 'CMD %s']\n"
-          "               [--users U] [--size B] [--drain S] [--drain-poll-ms MS] WORKLOAD [options]\n"
+          "               [--users U] [--size B] [--drain S] [--drain-poll-ms MS]\n"
+          "               [--connect-timeout S] WORKLOAD [options]\n"
           "  fanout  --members N --senders S --rate R --seconds T --probes P\n"
           "  rooms   --rooms K --members-per-room N --senders-per-room S --rate R --seconds T [--probes P]\n"
           "  idle    --conns N [--seconds T]\n"
@@ -1165,6 +1191,8 @@ int main(int argc, char **argv)
             seconds_given = true;
         } else if (OPT("--drain"))
             drain_s = atof(v);
+        else if (OPT("--connect-timeout"))
+            connect_timeout_s = atof(v);
         else if (OPT("--drain-poll-ms"))
             drain_poll_ms = atof(v);
         else if (OPT("--room-prefix"))
