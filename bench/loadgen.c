@@ -1057,7 +1057,7 @@ static int run_idle(void)
 
 static int run_churn(void)
 {
-    int slots = users_opt > 0 ? users_opt : 256;
+    int slots = ntokens; /* one cycle per user at a time: a leave must not hit another cycle of the same user */
     setup_conns(slots);
     for (int i = 0; i < nconns; i++) {
         conns[i].role = R_PROBE;
