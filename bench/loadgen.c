@@ -945,6 +945,7 @@ static void reset_counters(void)
 
 /* fanout and rooms: nrooms rooms of members each */
 static double run_elapsed;
+static uint64_t delivered_in_t, cycles_in_t, acked_in_t; /* counts at the end of --seconds */
 static int run_rooms(void)
 {
     setup_conns(nrooms * members);
@@ -994,6 +995,8 @@ static int run_rooms(void)
         }
     }
     run_elapsed = (double)(now_ns() - t0) / 1e9;
+    delivered_in_t = n_delivered;
+    acked_in_t = n_acked;
     uint64_t expect = n_sent * (uint64_t)(members - 1);
     uint64_t dend = now_ns() + (uint64_t)(drain_s * 1e9);
     while (now_ns() < dend && !stop_flag && (n_delivered < expect || n_acked + n_ack_err < n_sent))
@@ -1030,6 +1033,7 @@ static int run_durable(void)
         }
     }
     run_elapsed = (double)(now_ns() - t0) / 1e9;
+    acked_in_t = n_acked;
     uint64_t dend = now_ns() + (uint64_t)(drain_s * 1e9);
     while (now_ns() < dend && !stop_flag && n_acked + n_ack_err < n_sent)
         loop_once(5);
@@ -1088,6 +1092,7 @@ static int run_churn(void)
         }
     }
     run_elapsed = (double)(now_ns() - t0) / 1e9;
+    cycles_in_t = n_cycles;
     uint64_t dend = now_ns() + (uint64_t)(drain_s * 1e9);
     while (now_ns() < dend && !stop_flag && n_pending + n_up > 0) {
         loop_once(5);
@@ -1278,6 +1283,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "loadgen: setup failed: %" PRIu64 " of %d connections failed (%" PRIu64
                         " refused)\n",
                 n_failed, nconns, n_refused);
+        printf("{\"workload\":\"%s\",\"proto\":\"%s\",\"error\":\"setup failed\"", wl_names[wl],
+               proto == P_PARLEY ? "parley" : "sio");
+        jnum("conns", nconns);
+        jnum("failed", (double)n_failed);
+        jnum("refused", (double)n_refused);
+        printf("}\n");
         return 1;
     }
     qsort(lat.v, lat.n, sizeof *lat.v, cmp_u32);
@@ -1297,27 +1308,30 @@ int main(int argc, char **argv)
         jnum("offered_msgs_s", rate);
         jnum("sent_msgs_s", (double)n_sent / T);
         jnum("offered_deliveries_s", (double)expect / T);
-        jnum("deliveries_s", (double)n_delivered / T);
+        jnum("deliveries_s", (double)delivered_in_t / T);
         jnum("delivered_ratio", expect ? (double)n_delivered / (double)expect : 0);
+        jnum("sent", (double)n_sent);
+        jnum("delivered", (double)n_delivered);
         jnum("p50_ms", pct_ms(&lat, 0.5));
         jnum("p99_ms", pct_ms(&lat, 0.99));
         jnum("max_ms", lat.n ? lat.v[lat.n - 1] / 1000.0 : 0);
         jnum("latency_samples", (double)lat.n);
-        jnum("msgs_acked_s", (double)n_acked / T);
+        jnum("msgs_acked_s", (double)acked_in_t / T);
         jnum("ack_p50_ms", pct_ms(&acklat, 0.5));
         jnum("ack_p99_ms", pct_ms(&acklat, 0.99));
     } else if (wl == W_DURABLE) {
         jnum("senders", senders);
         jnum("window", window_opt);
         jnum("seconds", T);
-        jnum("msgs_acked_s", (double)n_acked / T);
+        jnum("msgs_acked_s", (double)acked_in_t / T);
         jnum("ack_p50_ms", pct_ms(&acklat, 0.5));
         jnum("ack_p99_ms", pct_ms(&acklat, 0.99));
         jnum("ack_max_ms", acklat.n ? acklat.v[acklat.n - 1] / 1000.0 : 0);
     } else if (wl == W_CHURN) {
         jnum("seconds", T);
         jnum("offered_cycles_s", rate);
-        jnum("cycles_s", (double)n_cycles / T);
+        jnum("cycles_s", (double)cycles_in_t / T);
+        jnum("cycles", (double)n_cycles);
         jnum("connect_p50_ms", pct_ms(&connlat, 0.5));
         jnum("connect_p99_ms", pct_ms(&connlat, 0.99));
     } else {
