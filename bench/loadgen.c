@@ -16,7 +16,35 @@
  *   churn   --rate R --seconds T
  *
  * One JSON line on stdout at the end; progress on stderr. Exit 0 when the run
- * completed, 1 on setup failure, 2 on usage errors.
+ * completed, 1 on setup failure (a connection or join of fanout, rooms or
+ * durable failed, or no idle connection came up: the line then carries
+ * "error"), 2 on usage errors.
+ *
+ * Users: --users U (default 100) users bench0..bench{U-1}, connection i
+ * authenticates as user i % U (parley: one --token-cmd run per user, so
+ * 19000 connections do not cost 19000 processes; sio: the token is the user
+ * name). A user already in a room only subscribes when another of its
+ * connections joins, so setup does not push N^2 room:user-joined. Churn runs
+ * at most U cycles at once, one per user (a leave must not remove the
+ * membership another cycle of the same user relies on).
+ *
+ * Rooms are named bench-WORKLOAD-K (--room-prefix). Fanout and rooms: per room
+ * the first S connections send (each message:send / "send" carries an id and
+ * is acked), the next P are probes (parse everything: latency from the
+ * "t=NS" at the head of the text, CLOCK_MONOTONIC, same machine), the rest
+ * are drained: own epoll set polled every --drain-poll-ms (10), 256 KiB
+ * read()s, frames counted by walking headers only (every text frame counts:
+ * after setup they are the message pushes; sio "2" pings are answered "3"
+ * and not counted). Durable: one room per sender so acks are not slowed by
+ * fanout. Churn: connect, join, leave, close frame; a cycle completes when
+ * the server's close (or EOF) arrives; connect latency is connect() to the
+ * 101. Idle: connect latency likewise (includes waiting behind the 256
+ * handshakes allowed in flight). Setup opens at most 256 handshakes at once;
+ * a connection not joined --connect-timeout (10) s after its connect() is
+ * refused as timeout_<stage>.
+ *
+ * Rates are over --seconds (what arrived by then); delivered_ratio also
+ * counts what arrives during the --drain (3 s) that follows.
  */
 #define _GNU_SOURCE
 #include <errno.h>
