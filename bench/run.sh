@@ -148,14 +148,23 @@ run_one() {
 	sleep 0.3
 	local c0 r0 c1 r1 peak rc lpid r
 	c0=$(cpu_ticks "$SPID"); r0=$(rss_kb "$SPID"); peak=$r0
+	if [ "$kind" = parley ]; then
+		LG_PRE=(--proto parley --url "http://127.0.0.1:$PORT" --token-cmd "$PARLEY token --secret $SECRET --sub %s")
+	else
+		LG_PRE=(--proto sio --url "http://127.0.0.1:$PORT")
+	fi
 	log "$WL $kind: loadgen $*"
-	loadgen "$kind" "$@" >"$out" 2>"$err" &
+	# The loadgen gets SIGTERM after LG_TIMEOUT s (it then prints what it
+	# has), and SIGKILL 10 s later.
+	timeout -s TERM -k 10 "${LG_TIMEOUT:-$(( T * 3 + 60 ))}" \
+		"$LOADGEN" "${LG_PRE[@]}" "$@" >"$out" 2>"$err" &
 	lpid=$!
 	while kill -0 "$lpid" 2>/dev/null; do
 		r=$(rss_kb "$SPID" 2>/dev/null) && [ -n "$r" ] && [ "$r" -gt "$peak" ] && peak=$r
 		sleep 0.2
 	done
 	wait "$lpid"; rc=$?
+	[ "$rc" = 124 ] && log "$WL $kind: loadgen stopped after ${LG_TIMEOUT:-$(( T * 3 + 60 ))} s (timeout)"
 	c1=$(cpu_ticks "$SPID" 2>/dev/null || echo "$c0"); r1=$(rss_kb "$SPID" 2>/dev/null || echo 0)
 	kill -0 "$SPID" 2>/dev/null || log "$WL $kind: the server died (see $OUT/logs/$kind-$WL.log)"
 	stop_server
@@ -183,7 +192,7 @@ row() {
 	local wl=$1 metric=$2 expr=$3 better=$4 dec=${5:-1} p s
 	p=$(jq -r "($expr) // empty" <<<"$R_parley" 2>/dev/null)
 	s=$(jq -r "($expr) // empty" <<<"$R_sio" 2>/dev/null)
-	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$metric" "$p" "$s" "$better" "$dec" >>"$ROWS"
+	printf '%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\n' "$wl" "$metric" "$p" "$s" "$better" "$dec" >>"$ROWS"
 }
 
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
@@ -227,13 +236,13 @@ if want rooms; then
 fi
 if want idle; then
 	WL=idle
-	both idle --conns "$IDLE_N" --seconds "$HOLD"
+	LG_TIMEOUT=$(( HOLD + 300 )) both idle --conns "$IDLE_N" --seconds "$HOLD"
 	row "$WL" "connections up" '.conns' higher 0
 	row "$WL" "refused" '.refused' lower 0
 	row "$WL" "RSS before MB" '.rss0_kb / 1024' lower 1
 	row "$WL" "RSS peak MB" '.rss_peak_kb / 1024' lower 1
 	row "$WL" "RSS KB per idle connection" \
-		'if (.conns // 0) > 0 then (.rss_peak_kb - .rss0_kb) / .conns else null end' lower 1
+		'if (.conns // 0) > 0 then (([.rss_peak_kb, .rss1_kb] | max) - .rss0_kb) / .conns else null end' lower 1
 	row "$WL" "server CPU ms (connect+hold)" '.cpu_us / 1000' lower 0
 fi
 if want limit; then
@@ -241,11 +250,12 @@ if want limit; then
 	# the loadgen asks for LIMIT_FD+1 connections (a few fds are the
 	# server's own: listener, db, epoll, so a few more are refused).
 	WL=limit
-	SERVER_FD=$LIMIT_FD both idle --conns "$(( LIMIT_FD + 1 ))" --seconds 3
+	SERVER_FD=$LIMIT_FD LG_TIMEOUT=$(( T + 20 )) both idle --conns "$(( LIMIT_FD + 1 ))" --seconds 3
 	row "$WL" "fd limit / conns asked" "\"$LIMIT_FD / $(( LIMIT_FD + 1 ))\"" - 0
-	row "$WL" "connections up" '.conns' higher 0
+	row "$WL" "connections up" '.conns' - 0
 	row "$WL" "refused" '.refused' - 0
-	row "$WL" "refused how" '.refused_how // .refusals // null | tostring' - 0
+	row "$WL" "refused how" '.refused_how | select(.) | tostring' - 0
+	row "$WL" "neither up nor refused (no answer)" '.requested - .conns - .refused' - 0
 	row "$WL" "server alive after" 'if .rss1_kb > 0 then "yes" else "no" end' - 0
 fi
 if want durable; then
@@ -340,7 +350,7 @@ RES=$OUT/results.md
 	echo
 	echo "| workload | metric | parleyd | socket.io | ratio parleyd/socket.io | better |"
 	echo "| --- | --- | ---: | ---: | ---: | --- |"
-	while IFS=$'\t' read -r wl metric p s better dec; do
+	while IFS=$'\x1f' read -r wl metric p s better dec; do
 		better_txt=$better
 		[ "$better" = lower ] && metric="$metric (lower is better)"
 		[ "$better" = higher ] && metric="$metric (higher is better)"
