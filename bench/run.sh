@@ -200,7 +200,7 @@ want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 # Delivery-based workloads: T seconds of sending, deliveries counted by the
 # loadgen; CPU per delivery is the server's CPU over the whole run (setup
 # included) divided by every delivery of the run.
-DELIV='(.deliveries_s // 0) * (.seconds // (env.T|tonumber))'
+DELIV='(.delivered // ((.deliveries_s // 0) * (.seconds // (env.T|tonumber))))'
 deliv_rows() {
 	row "$WL" "offered deliveries/s" '.offered_deliveries_s | floor' -  0
 	row "$WL" "deliveries/s" '.deliveries_s | floor' higher 0
@@ -265,7 +265,7 @@ if want durable; then
 	row "$WL" "ack p50 ms" '.ack_p50_ms' lower 2
 	row "$WL" "ack p99 ms" '.ack_p99_ms' lower 2
 	row "$WL" "server CPU µs per acked message" \
-		'if (.msgs_acked_s // 0) > 0 then .cpu_us / (.msgs_acked_s * (.seconds // (env.T|tonumber))) else null end' lower 1
+		'(.acked // ((.msgs_acked_s // 0) * (.seconds // (env.T|tonumber)))) as $n | if $n > 0 then .cpu_us / $n else null end' lower 1
 	row "$WL" "errors" '.errors' lower 0
 fi
 if want churn; then
@@ -275,7 +275,7 @@ if want churn; then
 	row "$WL" "connect p50 ms" '.connect_p50_ms // .p50_ms' lower 2
 	row "$WL" "connect p99 ms" '.connect_p99_ms // .p99_ms' lower 2
 	row "$WL" "server CPU µs per cycle" \
-		'if (.cycles_s // 0) > 0 then .cpu_us / (.cycles_s * (.seconds // (env.T|tonumber))) else null end' lower 0
+		'(.cycles // ((.cycles_s // 0) * (.seconds // (env.T|tonumber)))) as $n | if $n > 0 then .cpu_us / $n else null end' lower 0
 	row "$WL" "server RSS after MB" '.rss1_kb / 1024' lower 1
 	row "$WL" "errors" '.errors' lower 0
 fi
@@ -313,7 +313,7 @@ if [ "${BENCH_NO_CALLGRIND:-0}" != 1 ] && want callgrind; then
 			sleep 0.5
 			ir=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$cgout" 2>/dev/null | head -n 1)
 			[ -n "$ir" ] || ir=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$cgout" 2>/dev/null | head -n 1)
-			d=$(jq -r '((.deliveries_s // 0) * (.seconds // 5)) | round' <<<"${line:-{\}}" 2>/dev/null)
+			d=$(jq -r '(.delivered // ((.deliveries_s // 0) * (.seconds // 5))) | round' <<<"${line:-{\}}" 2>/dev/null)
 			CG[ir$n]=${ir:-0}; CG[d$n]=${d:-0}
 			CG[ratio$n]=$(jq -r '.delivered_ratio // "?"' <<<"${line:-{\}}" 2>/dev/null)
 			echo "${line:-{\}}" | jq -c --argjson ir "${ir:-0}" --arg wl "$WL" '. + {bench: $wl, ir: $ir}' >>"$RAW" 2>/dev/null
@@ -378,7 +378,7 @@ RES=$OUT/results.md
 	echo "Notes:"
 	echo
 	echo "- CPU is the server process's utime+stime from /proc/PID/stat (clock ticks, CLK_TCK=$TCK) over the whole loadgen run,"
-	echo "  connection setup included; per delivery = that / (deliveries/s x $T s). RSS is VmRSS from /proc/PID/status,"
+	echo "  connection setup included; per delivery = that / all deliveries of the run (drain included). RSS is VmRSS from /proc/PID/status,"
 	echo "  sampled every 0.2 s while the loadgen runs; per idle connection = (peak - before) / connections up."
 	echo "- ratio = parleyd / socket.io for the row's metric; \"better\" names the side that wins in the row's direction"
 	echo "  (lower or higher is better, said in the metric) and by how much (x = factor); — where it does not apply."
