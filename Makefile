@@ -105,7 +105,7 @@ DEB_PKGS := build-essential clang pkg-config libmicrohttpd-dev libwslay-dev \
 	libcjson-dev libjwt-dev libssl-dev libsqlite3-dev libreadline-dev \
 	libcurl4-openssl-dev bats mandoc python3 python3-websockets sqlite3 jq curl \
 	nginx-light openssl libclang-rt-14-dev chromium tmux libncurses-dev man-db \
-	systemd parallel
+	systemd parallel valgrind
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
@@ -313,32 +313,20 @@ check-asan: deps
 # make bench: parleyd against a Socket.IO 4.8 peer (bench/sio-peer), the same
 # loadgen runs against both; the table goes to stdout and to
 # $(BUILD)/bench/results.md (see bench/README.md). BENCH_QUICK=1 is a short
-# smoke run. Only this target downloads the peer's packages (npm ci, from the
-# committed lock); bench-deps adds what the bench needs beyond make deps.
-# node and npm: whatever package provides them (Debian's nodejs and npm, or
-# a nodejs that ships npm itself), installed from Debian only when absent.
-BENCH_DEB_PKGS := valgrind jq
+# smoke run. Packages come from make deps (valgrind for the instruction
+# counts among them); the peer's node modules are the one download, npm ci
+# from the committed lock, and only here.
 LOADGEN_SRC    := $(wildcard bench/loadgen.c bench/loadgen/*.c)
 LOADGEN_CFLAGS := -O2 -Wall -Wextra -Werror -std=gnu11
 
-.PHONY: bench bench-deps bench-peer
+.PHONY: bench bench-peer
 $(BUILD)/loadgen: $(LOADGEN_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LOADGEN_CFLAGS) $(LOADGEN_SRC) -o $@
 
-bench-deps: deps
-	@missing=$$(for p in $(BENCH_DEB_PKGS); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
-	done; command -v npm >/dev/null || echo "nodejs npm"); \
-	if [ -n "$$missing" ]; then \
-		echo "make bench-deps: installing$$(echo $$missing | sed 's/^/ /')"; \
-		if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
-		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
-
-bench-peer: bench-deps
+bench-peer: deps
+	@command -v npm >/dev/null || { echo 'make bench: the Socket.IO peer needs node and npm (Node.js 20)' >&2; exit 1; }
 	cd bench/sio-peer && npm ci --no-audit --no-fund --loglevel=error
 
-bench: bench-deps bench-peer $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/loadgen
+bench: deps bench-peer $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/loadgen
 	bench/run.sh $(BUILD)
