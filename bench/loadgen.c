@@ -305,36 +305,33 @@ static void room_name(char *buf, size_t n, int room)
     snprintf(buf, n, "%s-%s-%d", room_prefix, wl_names[wl], room);
 }
 
-static void send_join(struct conn *c)
+/* join:chat / leave:chat (parley) or join / leave (Socket.IO) of c's room,
+ * with an ack; c waits in `next` for it. */
+static void send_room_event(struct conn *c, const char *parley_event, const char *sio_event,
+                            int next)
 {
     char b[256], r[96];
     int n;
     room_name(r, sizeof r, c->room);
     uint64_t id = c->next_id++;
     if (proto == P_PARLEY)
-        n = snprintf(b, sizeof b, "{\"id\":%" PRIu64 ",\"event\":\"join:chat\",\"data\":{\"room\":\"%s\"}}",
-                     id, r);
+        n = snprintf(b, sizeof b, "{\"id\":%" PRIu64 ",\"event\":\"%s\",\"data\":{\"room\":\"%s\"}}",
+                     id, parley_event, r);
     else
-        n = snprintf(b, sizeof b, "42%" PRIu64 "[\"join\",{\"room\":\"%s\"}]", id, r);
-    c->state = S_JOINING;
+        n = snprintf(b, sizeof b, "42%" PRIu64 "[\"%s\",{\"room\":\"%s\"}]", id, sio_event, r);
+    c->state = next;
     ws_text(c, b, (size_t)n);
     flush(c);
 }
 
+static void send_join(struct conn *c)
+{
+    send_room_event(c, "join:chat", "join", S_JOINING);
+}
+
 static void send_leave(struct conn *c)
 {
-    char b[256], r[96];
-    int n;
-    room_name(r, sizeof r, c->room);
-    uint64_t id = c->next_id++;
-    if (proto == P_PARLEY)
-        n = snprintf(b, sizeof b, "{\"id\":%" PRIu64 ",\"event\":\"leave:chat\",\"data\":{\"room\":\"%s\"}}",
-                     id, r);
-    else
-        n = snprintf(b, sizeof b, "42%" PRIu64 "[\"leave\",{\"room\":\"%s\"}]", id, r);
-    c->state = S_LEAVING;
-    ws_text(c, b, (size_t)n);
-    flush(c);
+    send_room_event(c, "leave:chat", "leave", S_LEAVING);
 }
 
 static void send_close(struct conn *c)
