@@ -22,32 +22,11 @@
 #include <time.h>
 
 #include "parley.h"
+#include "sdk_tap.h"
 
 #define T_MS 5000
 
-static int test_no, failed;
-
-static void ok(int cond, const char *what, const char *detail)
-{
-    test_no++;
-    printf("%sok %d - %s", cond ? "" : "not ", test_no, what);
-    if (!cond && detail && *detail)
-        printf(" (%s)", detail);
-    printf("\n");
-    fflush(stdout);
-    if (!cond)
-        failed++;
-}
-
 /* rc and the server's error, for a failing check's detail. */
-static const char *rcs(parley_client *c, int rc)
-{
-    static char buf[512];
-    snprintf(buf, sizeof(buf), "rc %d %s; error %s %s", rc, parley_strerror(rc),
-             c ? parley_error_code(c) : "", c ? parley_error_message(c) : "");
-    return buf;
-}
-
 static int refused(parley_client *c, int rc, const char *code)
 {
     return rc == PARLEY_ERR_SERVER && strcmp(parley_error_code(c), code) == 0;

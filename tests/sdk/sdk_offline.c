@@ -10,16 +10,7 @@
 #include <string.h>
 
 #include "parley.h"
-
-static int test_no, failed;
-
-static void ok(int cond, const char *what)
-{
-    test_no++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", test_no, what);
-    if (!cond)
-        failed++;
-}
+#include "sdk_tap.h"
 
 /* A port nothing listens on: bind-and-close is racy, port 1 needs root to
  * listen and nothing here does. */
@@ -52,7 +43,7 @@ static void check_parsers(void)
            r->unread == -1 && r->role && strcmp(r->role, "owner") == 0 && r->n_members == 2 &&
            strcmp(r->members[0].name, "Ann") == 0 && strcmp(r->members[1].name, "bob") == 0 &&
            strcmp(r->members[1].status, "offline") == 0,
-       "parley_room_parse: a room with members (name falls back to the user)");
+       "parley_room_parse: a room with members (name falls back to the user)", NULL);
     parley_room_free(r);
     r = (struct parley_room *)&rc;
     ok(parley_room_parse("{\"private\":true}", &r) == PARLEY_ERR_PROTOCOL && r == NULL &&
@@ -63,20 +54,20 @@ static void check_parsers(void)
            parley_room_parse("[", &r) == PARLEY_ERR_PROTOCOL &&
            parley_room_parse(NULL, &r) == PARLEY_ERR_INVAL &&
            parley_room_parse("{}", NULL) == PARLEY_ERR_INVAL,
-       "parley_room_parse refuses what is not a room");
+       "parley_room_parse refuses what is not a room", NULL);
 
     rc = parley_rooms_parse("{\"rooms\":[{\"room\":\"a\",\"unread\":3},{\"room\":\"b\",\"private\":false,"
                             "\"unread\":0}]}",
                             &rs, &n);
     ok(rc == PARLEY_OK && n == 2 && strcmp(rs[0].name, "a") == 0 && rs[0].unread == 3 &&
            rs[1].unread == 0 && !rs[1].is_private && rs[0].members == NULL && rs[0].role == NULL,
-       "parley_rooms_parse: room:list's data");
+       "parley_rooms_parse: room:list's data", NULL);
     parley_rooms_free(rs, n);
     rc = parley_rooms_parse("{\"rooms\":[]}", &rs, &n);
-    ok(rc == PARLEY_OK && rs == NULL && n == 0, "parley_rooms_parse: no rooms is NULL and 0");
+    ok(rc == PARLEY_OK && rs == NULL && n == 0, "parley_rooms_parse: no rooms is NULL and 0", NULL);
     ok(parley_rooms_parse("{\"rooms\":[{\"room\":1}]}", &rs, &n) == PARLEY_ERR_PROTOCOL &&
            parley_rooms_parse("{\"x\":[]}", &rs, &n) == PARLEY_ERR_PROTOCOL && rs == NULL,
-       "parley_rooms_parse refuses bad shapes");
+       "parley_rooms_parse refuses bad shapes", NULL);
 
     n = 9;
     rc = parley_members_parse("{\"room\":\"r\",\"users\":[{\"user\":\"u\",\"name\":\"U\","
@@ -84,20 +75,20 @@ static void check_parsers(void)
                               &ms, &n);
     ok(rc == PARLEY_OK && n == 1 && strcmp(ms[0].user, "u") == 0 &&
            strcmp(ms[0].status, "away") == 0,
-       "parley_members_parse: room:online's data");
+       "parley_members_parse: room:online's data", NULL);
     parley_members_free(ms, n);
 
     rc = parley_strings_parse("{\"room\":\"r\",\"users\":[\"a\",\"b\\u00e9\"]}", "users", &ss);
     ok(rc == PARLEY_OK && ss && ss->n == 2 && strcmp(ss->items[1], "b\xc3\xa9") == 0,
-       "parley_strings_parse: by key");
+       "parley_strings_parse: by key", NULL);
     parley_strings_free(ss);
     rc = parley_strings_parse("[]", NULL, &ss);
-    ok(rc == PARLEY_OK && ss && ss->n == 0, "parley_strings_parse: an empty bare array");
+    ok(rc == PARLEY_OK && ss && ss->n == 0, "parley_strings_parse: an empty bare array", NULL);
     parley_strings_free(ss);
     ok(parley_strings_parse("{\"users\":[1]}", "users", &ss) == PARLEY_ERR_PROTOCOL &&
            parley_strings_parse("{\"users\":[]}", "other", &ss) == PARLEY_ERR_PROTOCOL &&
            parley_strings_parse("[\"a\"]", "users", &ss) == PARLEY_ERR_PROTOCOL && ss == NULL,
-       "parley_strings_parse refuses bad shapes");
+       "parley_strings_parse refuses bad shapes", NULL);
 
     rc = parley_subscribe_result_parse(
         "{\"subscribed\":[\"a\"],\"failed\":[{\"room\":\"b\",\"code\":\"forbidden\"},"
@@ -106,7 +97,7 @@ static void check_parsers(void)
     ok(rc == PARLEY_OK && sr && sr->n_subscribed == 1 && strcmp(sr->subscribed[0], "a") == 0 &&
            sr->n_failed == 2 && strcmp(sr->failed[1].code, "bad_request") == 0 &&
            strcmp(sr->failed[1].room, "bad room") == 0,
-       "parley_subscribe_result_parse");
+       "parley_subscribe_result_parse", NULL);
     parley_subscribe_result_free(sr);
 
     ok(parley_subscription_status_parse("{\"room\":\"r\",\"member\":true,\"subscribed\":false}",
@@ -114,14 +105,14 @@ static void check_parsers(void)
            member == 1 && subscribed == 0 &&
            parley_subscription_status_parse("{\"member\":true}", &member, &subscribed) ==
                PARLEY_ERR_PROTOCOL,
-       "parley_subscription_status_parse");
+       "parley_subscription_status_parse", NULL);
 
     rc = parley_subscriptions_parse("{\"subscriptions\":[{\"room\":\"r\",\"subscribed_at\":5,"
                                     "\"last_seq\":10,\"last_read_seq\":4,\"unread\":6}]}",
                                     &subs, &n);
     ok(rc == PARLEY_OK && n == 1 && subs[0].subscribed_at == 5 && subs[0].last_seq == 10 &&
            subs[0].last_read_seq == 4 && subs[0].unread == 6,
-       "parley_subscriptions_parse");
+       "parley_subscriptions_parse", NULL);
     parley_subscriptions_free(subs, n);
 
     rc = parley_delivery_status_parse(
@@ -132,23 +123,23 @@ static void check_parsers(void)
            strcmp(ds->delivered_to[1].user, "b") == 0 && ds->delivered_to[1].ts == 2 &&
            ds->n_read == 1 && ds->read_by[0].ts == 3 && ds->n_pending == 1 &&
            strcmp(ds->pending[0], "c") == 0,
-       "parley_delivery_status_parse");
+       "parley_delivery_status_parse", NULL);
     parley_delivery_status_free(ds);
     ok(parley_delivery_status_parse("{\"delivered_to\":[]}", &ds) == PARLEY_ERR_PROTOCOL &&
            parley_delivery_status_parse("{\"message_id\":1,\"read_by\":[{\"ts\":1}]}", &ds) ==
                PARLEY_ERR_PROTOCOL &&
            ds == NULL,
-       "parley_delivery_status_parse refuses bad shapes");
+       "parley_delivery_status_parse refuses bad shapes", NULL);
 
     ok(parley_read_parse("{\"message_id\":3,\"room\":\"r\",\"last_read_seq\":17}", &seq) ==
                PARLEY_OK &&
            seq == 17 && parley_read_parse("{}", &seq) == PARLEY_ERR_PROTOCOL && seq == 0,
-       "parley_read_parse");
+       "parley_read_parse", NULL);
     ok(parley_message_stats_parse("{\"sent\":4,\"delivered\":3,\"read\":2,\"deleted\":1}", &st) ==
                PARLEY_OK &&
            st.sent == 4 && st.delivered == 3 && st.read == 2 && st.deleted == 1 &&
            parley_message_stats_parse("{\"sent\":4}", &st) == PARLEY_ERR_PROTOCOL && st.sent == 0,
-       "parley_message_stats_parse");
+       "parley_message_stats_parse", NULL);
 
     parley_room_free(NULL);
     parley_rooms_free(NULL, 0);
@@ -186,7 +177,7 @@ static void check_room_calls_offline(parley_client *c)
            parley_delivery_status(c, 9007199254740992LL, 100, NULL) == PARLEY_ERR_INVAL &&
            parley_delete_async(c, 0, NULL, NULL) == PARLEY_ERR_INVAL &&
            parley_message_stats(c, "bad room", 100, &st) == PARLEY_ERR_INVAL && st.sent == 0,
-       "room and messaging calls refuse bad arguments before sending");
+       "room and messaging calls refuse bad arguments before sending", NULL);
     ok(parley_room_info(c, "r", 100, NULL) == PARLEY_ERR_NOT_CONNECTED &&
            parley_room_list(c, 100, NULL, NULL) == PARLEY_ERR_NOT_CONNECTED &&
            parley_subscribe(c, two, 2, 100, NULL) == PARLEY_ERR_NOT_CONNECTED &&
@@ -201,11 +192,11 @@ static void check_room_calls_offline(parley_client *c)
            parley_delete(c, 1, 100) == PARLEY_ERR_NOT_CONNECTED &&
            parley_request_async_id(c, "room:list", NULL, NULL, NULL, &id) ==
                PARLEY_ERR_NOT_CONNECTED,
-       "room and messaging calls need a connection (room names left to the server)");
+       "room and messaging calls need a connection (room names left to the server)", NULL);
     id = parley_reserve_id(c);
     seq = parley_reserve_id(c);
     ok(id > 0 && seq > id && parley_reserve_id(NULL) == 0,
-       "parley_reserve_id hands out increasing ids");
+       "parley_reserve_id hands out increasing ids", NULL);
     parley_on_typing(NULL, NULL);
     parley_on_unmatched_ack(NULL, NULL);
 }
@@ -222,17 +213,17 @@ int main(void)
     rc = parley_lib_version(&major, &minor, &patch);
     ok(major == PARLEY_VERSION_MAJOR && minor == PARLEY_VERSION_MINOR &&
            patch == PARLEY_VERSION_PATCH && rc == major * 10000 + minor * 100 + patch,
-       "run-time version matches the header");
+       "run-time version matches the header", NULL);
     ok(strcmp(parley_strerror(PARLEY_OK), "success") == 0 &&
            strlen(parley_strerror(PARLEY_ERR_SERVER)) > 0 && parley_strerror(12345) != NULL,
-       "every error has a description");
+       "every error has a description", NULL);
 
     ok(parley_client_new("ftp://h:1", NULL) == NULL && parley_client_new("ws://", NULL) == NULL &&
            parley_client_new("ws://h:0", NULL) == NULL &&
            parley_client_new("ws://h:70000", NULL) == NULL &&
            parley_client_new("ws://h:1/a b", NULL) == NULL &&
            parley_client_new("ws://[::1:1", NULL) == NULL && parley_client_new(NULL, NULL) == NULL,
-       "bad URLs are refused");
+       "bad URLs are refused", NULL);
     {
         /* TLS: the URLs are taken; the settings are checked when given. */
         parley_client *s = parley_client_new("https://h:1", NULL);
@@ -247,7 +238,7 @@ int main(void)
                !strcmp(parley_error_code(s), "tls") && plain == PARLEY_OK &&
                parley_set_tls(w, NULL) == PARLEY_OK && parley_set_tls(NULL, NULL) == PARLEY_ERR_INVAL &&
                strstr(parley_strerror(PARLEY_ERR_TLS), "TLS"),
-           "https and wss clients are created; parley_set_tls checks its CA file");
+           "https and wss clients are created; parley_set_tls checks its CA file", NULL);
         parley_client_destroy(s);
         parley_client_destroy(w);
         parley_client_destroy(p);
@@ -261,7 +252,7 @@ int main(void)
             all = all && g;
             parley_client_destroy(g);
         }
-        ok(all, "good URLs are accepted");
+        ok(all, "good URLs are accepted", NULL);
     }
 
     rc = parley_message_parse("{\"message\":{\"id\":7,\"room\":\"r\",\"seq\":3,\"user\":\"u\","
@@ -272,41 +263,41 @@ int main(void)
            strcmp(m->name, "U") == 0 && strcmp(m->text, "hi \xc3\xa9") == 0 &&
            m->ts == 1700000000000LL && m->client_msg_id == NULL && m->reply_to == 5 &&
            !m->deleted,
-       "a message:new data object parses");
+       "a message:new data object parses", NULL);
     parley_message_free(m);
     rc = parley_message_parse("{\"id\":1,\"room\":\"r\",\"seq\":1,\"user\":\"u\",\"text\":\"\","
                               "\"client_msg_id\":\"k\",\"deleted\":true}",
                               &m);
     ok(rc == PARLEY_OK && m && strcmp(m->name, "u") == 0 && m->client_msg_id &&
            strcmp(m->client_msg_id, "k") == 0 && m->deleted && m->reply_to == 0,
-       "a bare message object parses; name falls back to the user");
+       "a bare message object parses; name falls back to the user", NULL);
     parley_message_free(m);
     rc = parley_message_parse("{\"id\":9007199254740991,\"room\":\"r\",\"seq\":9007199254740990}", &m);
     ok(rc == PARLEY_OK && m && m->id == 9007199254740991LL && m->seq == 9007199254740990LL &&
            strcmp(m->text, "") == 0 && strcmp(m->user, "") == 0,
-       "ids up to 2^53-1 are exact; missing strings are empty");
+       "ids up to 2^53-1 are exact; missing strings are empty", NULL);
     parley_message_free(m);
     m = (struct parley_message *)&rc;
     ok(parley_message_parse("{\"id\":\"x\",\"room\":\"r\",\"seq\":1}", &m) == PARLEY_ERR_PROTOCOL &&
            m == NULL && parley_message_parse("nope", &m) == PARLEY_ERR_PROTOCOL &&
            parley_message_parse("{\"room\":\"r\",\"seq\":1}", &m) == PARLEY_ERR_PROTOCOL &&
            parley_message_parse(NULL, &m) == PARLEY_ERR_INVAL,
-       "malformed messages are refused");
+       "malformed messages are refused", NULL);
     parley_message_free(NULL);
     parley_messages_free(NULL, 0);
 
     check_parsers();
 
     c = parley_client_new(CLOSED_URL, NULL);
-    ok(c != NULL, "a client is created without connecting");
+    ok(c != NULL, "a client is created without connecting", NULL);
     ok(!parley_is_connected(c) && parley_socket(c) == -1 && !parley_want_write(c) &&
            parley_http_status(c) == 0 && parley_close_code(c) == 0 &&
            strcmp(parley_close_reason(c), "") == 0 && strcmp(parley_error_code(c), "") == 0,
-       "a new client is idle");
+       "a new client is idle", NULL);
     ok(parley_set_token(c, "abc.def.ghi") == PARLEY_OK &&
            parley_set_token(c, "abc\r\nX-Evil: 1") == PARLEY_ERR_INVAL &&
            parley_set_token(c, NULL) == PARLEY_OK,
-       "tokens that could break the header are refused");
+       "tokens that could break the header are refused", NULL);
 
     ok(parley_join(c, "bad room!", 0, 100) == PARLEY_ERR_INVAL &&
            parley_send(c, "r", "", NULL, 100, &out) == PARLEY_ERR_INVAL && out == NULL &&
@@ -315,21 +306,21 @@ int main(void)
            parley_history(c, "r", 0, 101, 100, &out, &n, &has_more) == PARLEY_ERR_INVAL &&
            parley_request(c, "", NULL, 100, NULL) == PARLEY_ERR_INVAL &&
            parley_request(c, "x", "[1]", 100, NULL) == PARLEY_ERR_INVAL,
-       "bad arguments are refused before anything is sent");
-    ok(n == 0 && has_more == 0 && out == NULL, "out-parameters are cleared on failure");
+       "bad arguments are refused before anything is sent", NULL);
+    ok(n == 0 && has_more == 0 && out == NULL, "out-parameters are cleared on failure", NULL);
     ok(parley_join(c, "r", 0, 100) == PARLEY_ERR_NOT_CONNECTED &&
            parley_send_async(c, "r", "x", NULL, NULL, NULL) == PARLEY_ERR_NOT_CONNECTED &&
            parley_send_text(c, "{}", 2) == PARLEY_ERR_NOT_CONNECTED &&
            parley_loop(c, 0) == PARLEY_ERR_NOT_CONNECTED &&
            parley_loop_read(c) == PARLEY_ERR_NOT_CONNECTED,
-       "calls that need a connection say so");
+       "calls that need a connection say so", NULL);
     check_room_calls_offline(c);
     rc = parley_connect(c, 2000);
-    ok(rc == PARLEY_ERR_CONNECT, "connecting to a closed port fails with PARLEY_ERR_CONNECT");
+    ok(rc == PARLEY_ERR_CONNECT, "connecting to a closed port fails with PARLEY_ERR_CONNECT", NULL);
     ok(parley_loop_start(c) == PARLEY_OK && parley_loop_start(c) == PARLEY_ERR_INVAL &&
            parley_loop(c, 0) == PARLEY_ERR_INVAL && parley_loop_stop(c) == PARLEY_OK &&
            parley_loop_stop(c) == PARLEY_ERR_INVAL,
-       "the loop thread starts and stops once");
+       "the loop thread starts and stops once", NULL);
     parley_disconnect(c);
     parley_client_destroy(c);
     parley_client_destroy(NULL);
@@ -338,15 +329,15 @@ int main(void)
     rc = parley_login(CLOSED_URL, "user", "password", 2000, &res);
     ok(rc == PARLEY_ERR_HTTP && res.token == NULL && res.http_status == 0 &&
            res.body_json == NULL,
-       "login to a closed port fails with PARLEY_ERR_HTTP");
+       "login to a closed port fails with PARLEY_ERR_HTTP", NULL);
     parley_auth_result_clear(&res);
     parley_auth_result_clear(NULL);
     ok(parley_register("ftp://127.0.0.1:1", "u", "p", 100, &res) == PARLEY_ERR_INVAL &&
            parley_register(CLOSED_URL, NULL, "p", 100, &res) == PARLEY_ERR_INVAL,
-       "register refuses bad arguments");
+       "register refuses bad arguments", NULL);
     /* Nothing listens: a connect failure, not a TLS one. */
     ok(parley_login_tls("https://127.0.0.1:1", "u", "p", 2000, NULL, &res) == PARLEY_ERR_HTTP,
-       "login over https to a closed port fails with PARLEY_ERR_HTTP");
+       "login over https to a closed port fails with PARLEY_ERR_HTTP", NULL);
     parley_auth_result_clear(&res);
 
     printf("1..%d\n", test_no);

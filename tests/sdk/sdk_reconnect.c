@@ -37,30 +37,9 @@
 #include <unistd.h>
 
 #include "parley.h"
+#include "sdk_tap.h"
 
 #define T_MS 5000
-
-static int test_no, failed;
-
-static void ok(int cond, const char *what, const char *detail)
-{
-    test_no++;
-    printf("%sok %d - %s", cond ? "" : "not ", test_no, what);
-    if (!cond && detail && *detail)
-        printf(" (%s)", detail);
-    printf("\n");
-    fflush(stdout);
-    if (!cond)
-        failed++;
-}
-
-static const char *rcs(parley_client *c, int rc)
-{
-    static char buf[512];
-    snprintf(buf, sizeof(buf), "rc %d %s; error %s %s", rc, parley_strerror(rc),
-             parley_error_code(c), parley_error_message(c));
-    return buf;
-}
 
 static int64_t now_ms(void)
 {

@@ -20,28 +20,7 @@
 #include <unistd.h>
 
 #include "parley.h"
-
-static int test_no, failed;
-
-static void ok(int cond, const char *what, const char *detail)
-{
-    test_no++;
-    printf("%sok %d - %s", cond ? "" : "not ", test_no, what);
-    if (!cond && detail && *detail)
-        printf(" (%s)", detail);
-    printf("\n");
-    fflush(stdout);
-    if (!cond)
-        failed++;
-}
-
-static const char *rcs(parley_client *c, int rc)
-{
-    static char buf[640];
-    snprintf(buf, sizeof(buf), "rc %d %s; error %s: %s", rc, parley_strerror(rc),
-             c ? parley_error_code(c) : "", c ? parley_error_message(c) : "");
-    return buf;
-}
+#include "sdk_tap.h"
 
 static long long now_ms(void)
 {
