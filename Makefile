@@ -320,6 +320,7 @@ LOADGEN_SRC    := $(wildcard bench/loadgen.c bench/loadgen/*.c)
 LOADGEN_CFLAGS := -O2 -Wall -Wextra -Werror -std=gnu11
 
 .PHONY: bench bench-peer
+all: $(BUILD)/loadgen   # tests/bats/37-bench.bats drives parleyd with it (make check)
 $(BUILD)/loadgen: $(LOADGEN_SRC)
 	@mkdir -p $(dir $@)
 	$(CC) $(LOADGEN_CFLAGS) $(LOADGEN_SRC) -o $@

@@ -7,13 +7,14 @@
  *
  *   loadgen --proto parley|sio --url http://127.0.0.1:PORT
  *           [--token-cmd 'CMD %s'] [--users U] [--size B] [--drain S]
- *           WORKLOAD [options]
+ *           [--connect-timeout S] [--src-addrs N] WORKLOAD [options]
  *   fanout  --members N --senders S --rate R --seconds T --probes P
  *   rooms   --rooms K --members-per-room N --senders-per-room S --rate R
  *           --seconds T [--probes P (per room)]
  *   idle    --conns N [--seconds T]     (hold until SIGTERM or T)
  *   durable --senders S --seconds T [--window W]
- *   churn   --rate R --seconds T
+ *   churn   --rate R --seconds T            (fixed rate: R cycles/s offered)
+ *   churn   --rate 0 --concurrency K --seconds T   (closed loop)
  *
  * One JSON line on stdout at the end; progress on stderr. Exit 0 when the run
  * completed, 1 on setup failure (a connection or join of fanout, rooms or
@@ -36,12 +37,40 @@
  * read()s, frames counted by walking headers only (every text frame counts:
  * after setup they are the message pushes; sio "2" pings are answered "3"
  * and not counted). Durable: one room per sender so acks are not slowed by
- * fanout. Churn: connect, join, leave, close frame; a cycle completes when
- * the server's close (or EOF) arrives; connect latency is connect() to the
- * 101. Idle: connect latency likewise (includes waiting behind the 256
- * handshakes allowed in flight). Setup opens at most 256 handshakes at once;
- * a connection not joined --connect-timeout (10) s after its connect() is
- * refused as timeout_<stage>.
+ * fanout. Churn: connect, upgrade (parley: the token in the upgrade request;
+ * sio: the Engine.IO open and the "40" connect with the token), join, leave,
+ * close frame; a cycle completes when the server's close (or EOF) arrives;
+ * connect latency is connect() to the 101, ready latency connect() to the
+ * join's ack. Fixed rate (--rate R > 0): R cycles/s started, at most one per
+ * user at a time, all in room 0. Closed loop (--rate 0): --concurrency K
+ * (16) slots, slot i is user i and uses room i, each starts its next cycle
+ * as soon as the last one completed: completed cycles/s and upgrades/s (101s
+ * received) are what the server sustains. Idle: connect latency likewise
+ * (includes waiting behind the 256 handshakes allowed in flight). Setup opens
+ * at most 256 handshakes at once; a connection not joined --connect-timeout
+ * (10) s after its connect() is refused as timeout_<stage>.
+ *
+ * Refusals (refused_how in the JSON) say at which step and how: http_NNN (an
+ * HTTP answer other than 101, e.g. http_503 or http_429; refused_retry_after
+ * counts those carrying Retry-After), econnrefused, reset_connect,
+ * eaddrnotavail (no local port left: the client's fault, not the server's),
+ * reset_before_101, eof_before_101, close_NNNN (a close frame before the
+ * join), sio_connect_error, timeout_connect / timeout_101 / timeout_sio_open
+ * / timeout_sio_connect (no answer within --connect-timeout).
+ *
+ * Ports on loopback: churn makes a connection per cycle and the client
+ * closes its socket when the server's close frame arrives, so TIME_WAIT
+ * entries pile up on the client's side. With --src-addrs N (churn's default
+ * is 8 when the server is on 127.0.0.0/8, else 1) the sockets are bound to
+ * 127.0.0.1..127.0.0.N (IP_BIND_ADDRESS_NO_PORT: the port is still chosen
+ * by connect()), N times the ephemeral ports (ip_local_port_range) per
+ * second of TIME_WAIT; the kernel's tcp_tw_reuse (2 = loopback, the default)
+ * reuses them after 1 s anyway. A port shortage would show as eaddrnotavail,
+ * never as a slower rate. No SO_LINGER 0: every close is the normal FIN.
+ *
+ * loadgen_cpu_pct is the loadgen's own CPU (getrusage, user + system) over
+ * the measured seconds, in % of one core: near 100 means the load generator,
+ * not the server, set the pace.
  *
  * Rates are over --seconds (what arrived by then); delivered_ratio also
  * counts what arrives during the --drain (3 s) that follows.
@@ -51,6 +80,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -114,6 +144,7 @@ static const char *url = NULL, *token_cmd = NULL;
 static char host[256] = "127.0.0.1", port[16] = "80";
 static int members = 100, senders = 1, probes = 1, nrooms = 1, conns_opt = 100;
 static int window_opt = 8, users_opt = 0, size_opt = 100;
+static int concurrency_opt = 16, src_addrs_opt = -1; /* -1: the workload's default */
 static double rate = 100, seconds = 10, drain_s = 3;
 static bool seconds_given = false;
 static const char *room_prefix = "bench";
@@ -133,7 +164,7 @@ static volatile sig_atomic_t stop_flag;
 static uint8_t scratch[1 << 18];
 
 static uint64_t n_sent, n_acked, n_ack_err, n_delivered, n_errors, n_refused, n_cycles;
-static uint64_t n_up, n_pending, n_joined, n_failed;
+static uint64_t n_up, n_pending, n_joined, n_failed, n_upgrades, n_retry_after;
 struct refusal {
     char how[24];
     uint64_t n;
@@ -144,7 +175,9 @@ struct samples {
     uint32_t *v; /* microseconds */
     size_t n, cap;
 };
-static struct samples lat, acklat, connlat;
+static struct samples lat, acklat, connlat, readylat;
+static int nsrc;                        /* source addresses in use (0: let the kernel pick) */
+static struct sockaddr_in src_base;     /* 127.0.0.1; source i is + i */
 
 static const uint8_t mask_key[4] = {0x37, 0xa1, 0x5c, 0xe2};
 
@@ -218,6 +251,23 @@ static void refused(const char *how)
 
 static void conn_fail(struct conn *c, const char *why);
 
+/* How a socket error before the 101 reads in refused_how. */
+static const char *connect_how(int err)
+{
+    switch (err) {
+    case ECONNREFUSED:
+        return "econnrefused";
+    case ECONNRESET:
+        return "reset_connect";
+    case ETIMEDOUT:
+        return "timeout_connect";
+    case EADDRNOTAVAIL:
+        return "eaddrnotavail";
+    default:
+        return "connect_error";
+    }
+}
+
 static void wreserve(struct conn *c, size_t n)
 {
     if (c->woff > 0 && c->woff == c->wlen)
@@ -255,7 +305,12 @@ static void flush(struct conn *c)
             }
             if (errno == EINTR)
                 continue;
-            conn_fail(c, "write");
+            if (c->state == S_CONNECTING)
+                conn_fail(c, connect_how(errno));
+            else if (c->state == S_HANDSHAKE)
+                conn_fail(c, errno == EPIPE || errno == ECONNRESET ? "reset_before_101" : "write");
+            else
+                conn_fail(c, "write");
             return;
         }
         c->woff += (size_t)k;
@@ -422,6 +477,20 @@ static void conn_start(struct conn *c)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (nsrc > 1) {
+        /* 127.0.0.(1 + slot % nsrc), the port left to connect() */
+        struct sockaddr_in sa = src_base;
+        sa.sin_addr.s_addr = htonl(ntohl(src_base.sin_addr.s_addr) + (uint32_t)(c->slot % nsrc));
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+            close(fd);
+            c->state = S_CONNECTING;
+            n_pending++;
+            c->fd = -1;
+            conn_fail(c, connect_how(errno));
+            return;
+        }
+    }
     c->fd = fd;
     c->t0 = now_ns();
     c->state = S_CONNECTING;
@@ -432,7 +501,7 @@ static void conn_start(struct conn *c)
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     if (connect(fd, addr->ai_addr, addr->ai_addrlen) < 0 && errno != EINPROGRESS)
-        conn_fail(c, "connect");
+        conn_fail(c, connect_how(errno));
 }
 
 static void on_connected(struct conn *c)
@@ -466,6 +535,7 @@ static void handle_msg(struct conn *c, const char *p, size_t n);
 /* After the 101 (parley) or "40" (sio). */
 static void upgraded(struct conn *c)
 {
+    n_upgrades++;
     sample_add(&connlat, now_ns() - c->t0);
     if (proto == P_SIO) {
         c->state = S_SIO_OPEN;
@@ -752,6 +822,41 @@ static bool parse_frames(struct conn *c)
     return true;
 }
 
+/* The status of the HTTP answer in rbuf (its status line complete), else 0. */
+static int handshake_status(struct conn *c)
+{
+    if (c->rlen < 13 || memcmp(c->rbuf, "HTTP/1.", 7) != 0 || c->rbuf[8] != ' ')
+        return 0;
+    return atoi(c->rbuf + 9);
+}
+
+/* A non-101 answer: refused as http_NNN (Retry-After counted). */
+static void handshake_refused(struct conn *c, int status)
+{
+    char how[24];
+    size_t n = c->rlen;
+    char *e = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
+    if (e)
+        n = (size_t)(e - c->rbuf);
+    if (memmem(c->rbuf, n, "\nRetry-After:", 13) || memmem(c->rbuf, n, "\nretry-after:", 13))
+        n_retry_after++;
+    snprintf(how, sizeof how, "http_%d", status);
+    if (n_refused < 3)
+        fprintf(stderr, "loadgen: upgrade refused: %.*s\n", (int)(c->rlen > 300 ? 300 : c->rlen), c->rbuf);
+    conn_fail(c, how);
+}
+
+/* EOF or an error while waiting for the 101: an answer already read counts as
+ * that answer (a server may send 503 and close at once). */
+static void handshake_lost(struct conn *c, const char *how)
+{
+    int status = handshake_status(c);
+    if (status > 0 && status != 101)
+        handshake_refused(c, status);
+    else
+        conn_fail(c, how);
+}
+
 static void on_handshake_data(struct conn *c)
 {
     char *e = memmem(c->rbuf, c->rlen, "\r\n\r\n", 4);
@@ -760,16 +865,9 @@ static void on_handshake_data(struct conn *c)
             conn_fail(c, "bad_http");
         return;
     }
-    int status = 0;
-    if (c->rlen > 12 && memcmp(c->rbuf, "HTTP/1.1 ", 9) == 0)
-        status = atoi(c->rbuf + 9);
+    int status = handshake_status(c);
     if (status != 101) {
-        char how[24];
-        snprintf(how, sizeof how, "http_%d", status);
-        if (n_refused < 3)
-            fprintf(stderr, "loadgen: upgrade refused: %.*s\n", (int)(c->rlen > 300 ? 300 : c->rlen),
-                    c->rbuf);
-        conn_fail(c, how);
+        handshake_refused(c, status);
         return;
     }
     size_t hl = (size_t)(e + 4 - c->rbuf);
@@ -818,13 +916,20 @@ static void on_readable(struct conn *c)
             continue;
         }
         if (k == 0) {
-            conn_fail(c, c->state == S_HANDSHAKE ? "eof_before_101" : "eof");
+            if (c->state == S_HANDSHAKE)
+                handshake_lost(c, "eof_before_101");
+            else
+                conn_fail(c, "eof");
             return;
         }
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            conn_fail(c, c->state == S_HANDSHAKE ? "reset_before_101" : "reset");
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            if (c->state == S_HANDSHAKE)
+                handshake_lost(c, "reset_before_101");
+            else
+                conn_fail(c, "reset");
+        }
         return;
     }
 }
@@ -836,7 +941,7 @@ static void on_event(struct conn *c, uint32_t ev)
         socklen_t l = sizeof err;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
         if (err != 0) {
-            conn_fail(c, err == ECONNREFUSED ? "econnrefused" : "connect_error");
+            conn_fail(c, connect_how(err));
             return;
         }
         if (!(ev & (EPOLLOUT | EPOLLIN)))
@@ -859,6 +964,7 @@ static void became_ready(struct conn *c)
     n_pending--;
     n_up++;
     n_joined++;
+    sample_add(&readylat, now_ns() - c->t0);
     if (wl == W_CHURN) {
         send_leave(c);
         return;
@@ -962,6 +1068,17 @@ static void settle(double s)
         loop_once(5);
 }
 
+/* The loadgen's own CPU (user + system), µs. */
+static uint64_t self_cpu_us(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000u +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static uint64_t cpu_at_start, cpu_in_t; /* self_cpu_us() when --seconds began, and used over it */
+
 static void reset_counters(void)
 {
     n_sent = n_acked = n_ack_err = n_delivered = 0;
@@ -996,6 +1113,7 @@ static int run_rooms(void)
             snd[k++] = &conns[i];
     settle(0.3);
     reset_counters();
+    cpu_at_start = self_cpu_us();
     uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9), last = t0;
     uint64_t rr = 0;
     while (!stop_flag) {
@@ -1020,6 +1138,7 @@ static int run_rooms(void)
         }
     }
     run_elapsed = (double)(now_ns() - t0) / 1e9;
+    cpu_in_t = self_cpu_us() - cpu_at_start;
     delivered_in_t = n_delivered;
     acked_in_t = n_acked;
     uint64_t expect = n_sent * (uint64_t)(members - 1);
@@ -1046,6 +1165,7 @@ static int run_durable(void)
         return 1;
     settle(0.2);
     reset_counters();
+    cpu_at_start = self_cpu_us();
     uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9), last = t0;
     while (!stop_flag && now_ns() < end) {
         for (int i = 0; i < nconns; i++)
@@ -1058,6 +1178,7 @@ static int run_durable(void)
         }
     }
     run_elapsed = (double)(now_ns() - t0) / 1e9;
+    cpu_in_t = self_cpu_us() - cpu_at_start;
     acked_in_t = n_acked;
     uint64_t dend = now_ns() + (uint64_t)(drain_s * 1e9);
     while (now_ns() < dend && !stop_flag && n_acked + n_ack_err < n_sent)
@@ -1071,8 +1192,10 @@ static int run_idle(void)
     for (int i = 0; i < nconns; i++)
         conns[i].role = R_DRAIN;
     uint64_t t0 = now_ns();
+    cpu_at_start = self_cpu_us();
     open_all(256);
     run_elapsed = (double)(now_ns() - t0) / 1e9;
+    cpu_in_t = self_cpu_us() - cpu_at_start;
     fprintf(stderr, "loadgen: idle: all up: %" PRIu64 " conns, %" PRIu64 " refused, %" PRIu64
                     " errors, %.1f s\n",
             n_up, n_refused, n_errors, run_elapsed);
@@ -1084,32 +1207,50 @@ static int run_idle(void)
     return 0;
 }
 
+/* churn: connect, join, leave, close, over and over. Fixed rate (rate > 0):
+ * `rate` cycles/s started on the users' slots (one cycle per user at a time),
+ * all in room 0. Closed loop (rate == 0): concurrency_opt slots, slot i is user
+ * i in room i, each restarted as soon as its cycle completed. */
+static uint64_t upgrades_in_t;
 static int run_churn(void)
 {
-    int slots = ntokens; /* one cycle per user at a time: a leave must not hit another cycle of the same user */
+    bool closed = rate == 0;
+    /* one cycle per user at a time: a leave must not hit another cycle of the same user */
+    int slots = closed ? concurrency_opt : ntokens;
     setup_conns(slots);
     for (int i = 0; i < nconns; i++) {
         conns[i].role = R_PROBE;
-        conns[i].room = 0;
+        conns[i].room = closed ? i : 0;
         conns[i].state = S_FREE;
     }
+    cpu_at_start = self_cpu_us();
     uint64_t started = 0, t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9), last = t0;
     int scan = 0;
     while (!stop_flag && now_ns() < end) {
-        uint64_t target = (uint64_t)(rate * (double)(now_ns() - t0) / 1e9);
-        int tries = 0;
-        while (started < target && tries < nconns) {
-            struct conn *c = &conns[scan];
-            scan = (scan + 1) % nconns;
-            tries++;
-            if (c->state == S_FREE || c->state == S_DEAD) {
-                c->state = S_FREE;
-                conn_start(c);
-                started++;
-                tries = 0;
+        if (closed) {
+            for (int i = 0; i < nconns; i++)
+                if (conns[i].state == S_FREE || conns[i].state == S_DEAD) {
+                    conns[i].state = S_FREE;
+                    conn_start(&conns[i]);
+                    started++;
+                }
+            loop_once(5);
+        } else {
+            uint64_t target = (uint64_t)(rate * (double)(now_ns() - t0) / 1e9);
+            int tries = 0;
+            while (started < target && tries < nconns) {
+                struct conn *c = &conns[scan];
+                scan = (scan + 1) % nconns;
+                tries++;
+                if (c->state == S_FREE || c->state == S_DEAD) {
+                    c->state = S_FREE;
+                    conn_start(c);
+                    started++;
+                    tries = 0;
+                }
             }
+            loop_once(1);
         }
-        loop_once(1);
         reap_stuck();
         if (now_ns() - last > 1000000000ull) {
             last = now_ns();
@@ -1117,7 +1258,9 @@ static int run_churn(void)
         }
     }
     run_elapsed = (double)(now_ns() - t0) / 1e9;
+    cpu_in_t = self_cpu_us() - cpu_at_start;
     cycles_in_t = n_cycles;
+    upgrades_in_t = n_upgrades;
     uint64_t dend = now_ns() + (uint64_t)(drain_s * 1e9);
     while (now_ns() < dend && !stop_flag && n_pending + n_up > 0) {
         loop_once(5);
@@ -1162,12 +1305,19 @@ static void usage(void)
 {
     fputs("usage: loadgen --proto parley|sio --url http://HOST:PORT [--token-cmd 'CMD %s']\n"
           "               [--users U] [--size B] [--drain S] [--drain-poll-ms MS]\n"
-          "               [--connect-timeout S] WORKLOAD [options]\n"
+          "               [--connect-timeout S] [--src-addrs N] WORKLOAD [options]\n"
           "  fanout  --members N --senders S --rate R --seconds T --probes P\n"
           "  rooms   --rooms K --members-per-room N --senders-per-room S --rate R --seconds T [--probes P]\n"
           "  idle    --conns N [--seconds T]\n"
           "  durable --senders S --seconds T [--window W]\n"
-          "  churn   --rate R --seconds T [--users U (concurrent cycles)]\n",
+          "  churn   --rate R --seconds T [--users U (concurrent cycles)]   (fixed rate)\n"
+          "  churn   --rate 0 --concurrency K --seconds T   (closed loop: K clients, each\n"
+          "          connect, auth, join, leave, close, again at once)\n"
+          "  --src-addrs N: bind the client sockets to 127.0.0.1..127.0.0.N (churn's default\n"
+          "          8 on loopback, else 1): more ephemeral ports for TIME_WAIT\n"
+          "  refused_how: http_NNN (503, 429, ...), econnrefused, reset_connect,\n"
+          "          eaddrnotavail, reset_before_101, eof_before_101, close_NNNN,\n"
+          "          sio_connect_error, timeout_connect|101|sio_open|sio_connect\n",
           stderr);
     exit(2);
 }
@@ -1210,6 +1360,10 @@ int main(int argc, char **argv)
             conns_opt = atoi(v);
         else if (OPT("--window"))
             window_opt = atoi(v);
+        else if (OPT("--concurrency"))
+            concurrency_opt = atoi(v);
+        else if (OPT("--src-addrs"))
+            src_addrs_opt = atoi(v);
         else if (OPT("--users"))
             users_opt = atoi(v);
         else if (OPT("--size"))
@@ -1246,7 +1400,10 @@ int main(int argc, char **argv)
 #undef OPT
     }
     if (!have_wl || url == NULL || members < 1 || senders < 0 || probes < 0 || nrooms < 1 ||
-        conns_opt < 1 || window_opt < 1 || size_opt < 24 || size_opt > 4000 || rate < 0)
+        conns_opt < 1 || window_opt < 1 || size_opt < 24 || size_opt > 4000 || rate < 0 ||
+        concurrency_opt < 1 || src_addrs_opt > 254)
+        usage();
+    if (rate == 0 && wl != W_CHURN)
         usage();
     if (wl == W_FANOUT)
         nrooms = 1;
@@ -1273,6 +1430,14 @@ int main(int argc, char **argv)
     int gr = getaddrinfo(host, port, &hints, &addr);
     if (gr != 0)
         die("%s: %s", host, gai_strerror(gr));
+    /* Source addresses: only towards 127.0.0.0/8 (every 127.x is local there). */
+    bool loopback4 = addr->ai_family == AF_INET &&
+                     (ntohl(((struct sockaddr_in *)addr->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+    nsrc = src_addrs_opt >= 0 ? src_addrs_opt : (wl == W_CHURN && loopback4 ? 8 : 1);
+    if (nsrc > 1 && !loopback4)
+        die("--src-addrs needs a server on 127.0.0.0/8");
+    src_base.sin_family = AF_INET;
+    src_base.sin_addr.s_addr = htonl(0x7f000001);
 
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -1286,6 +1451,8 @@ int main(int argc, char **argv)
     ep_drain = epoll_create1(EPOLL_CLOEXEC);
 
     int nusers = users_opt > 0 ? users_opt : 100;
+    if (wl == W_CHURN && rate == 0 && nusers < concurrency_opt)
+        nusers = concurrency_opt; /* a user per closed-loop slot */
     get_tokens(nusers);
 
     int rc;
@@ -1319,6 +1486,7 @@ int main(int argc, char **argv)
     qsort(lat.v, lat.n, sizeof *lat.v, cmp_u32);
     qsort(acklat.v, acklat.n, sizeof *acklat.v, cmp_u32);
     qsort(connlat.v, connlat.n, sizeof *connlat.v, cmp_u32);
+    qsort(readylat.v, readylat.n, sizeof *readylat.v, cmp_u32);
 
     double T = run_elapsed > 0 ? run_elapsed : 1;
     printf("{\"workload\":\"%s\",\"proto\":\"%s\"", wl_names[wl], proto == P_PARLEY ? "parley" : "sio");
@@ -1341,6 +1509,7 @@ int main(int argc, char **argv)
         jnum("p99_ms", pct_ms(&lat, 0.99));
         jnum("max_ms", lat.n ? lat.v[lat.n - 1] / 1000.0 : 0);
         jnum("latency_samples", (double)lat.n);
+        jnum("acked", (double)n_acked);
         jnum("msgs_acked_s", (double)acked_in_t / T);
         jnum("ack_p50_ms", pct_ms(&acklat, 0.5));
         jnum("ack_p99_ms", pct_ms(&acklat, 0.99));
@@ -1348,17 +1517,29 @@ int main(int argc, char **argv)
         jnum("senders", senders);
         jnum("window", window_opt);
         jnum("seconds", T);
+        jnum("sent", (double)n_sent);
+        jnum("acked", (double)n_acked);
         jnum("msgs_acked_s", (double)acked_in_t / T);
         jnum("ack_p50_ms", pct_ms(&acklat, 0.5));
         jnum("ack_p99_ms", pct_ms(&acklat, 0.99));
         jnum("ack_max_ms", acklat.n ? acklat.v[acklat.n - 1] / 1000.0 : 0);
     } else if (wl == W_CHURN) {
+        printf(",\"mode\":\"%s\"", rate == 0 ? "closed" : "fixed");
+        if (rate == 0)
+            jnum("concurrency", concurrency_opt);
+        else
+            jnum("offered_cycles_s", rate);
         jnum("seconds", T);
-        jnum("offered_cycles_s", rate);
         jnum("cycles_s", (double)cycles_in_t / T);
+        jnum("upgrades_s", (double)upgrades_in_t / T);
         jnum("cycles", (double)n_cycles);
+        jnum("upgrades", (double)n_upgrades);
         jnum("connect_p50_ms", pct_ms(&connlat, 0.5));
         jnum("connect_p99_ms", pct_ms(&connlat, 0.99));
+        jnum("connect_max_ms", connlat.n ? connlat.v[connlat.n - 1] / 1000.0 : 0);
+        jnum("ready_p50_ms", pct_ms(&readylat, 0.5));
+        jnum("ready_p99_ms", pct_ms(&readylat, 0.99));
+        jnum("src_addrs", nsrc > 1 ? nsrc : 1);
     } else {
         jnum("requested", conns_opt);
         jnum("setup_s", T);
@@ -1373,8 +1554,10 @@ int main(int argc, char **argv)
         for (size_t i = 0, first = 1; i < sizeof refusals / sizeof *refusals && refusals[i].n; i++, first = 0)
             printf("%s\"%s\":%" PRIu64, first ? "" : ",", refusals[i].how, refusals[i].n);
         printf("}");
+        jnum("refused_retry_after", (double)n_retry_after);
     }
     jnum("errors", (double)(n_errors + n_ack_err));
+    jnum("loadgen_cpu_pct", cpu_in_t / 1e4 / T);
     printf("}\n");
     fflush(stdout);
     return 0;

@@ -5,11 +5,15 @@
 # BUILD/bench/results.md (the raw loadgen JSON lines beside it, in
 # BUILD/bench/raw.jsonl, and the servers' logs in BUILD/bench/logs/).
 #   BENCH_QUICK=1    a few seconds per workload, small sizes (smoke check)
+#   BENCH_SECONDS=S  seconds per workload instead of 20 (3 with BENCH_QUICK)
 #   BENCH_ONLY="fanout-50k idle ..."   run only these workloads
 #   BENCH_NO_CALLGRIND=1               skip the callgrind step
+#   BENCH_PEER=none  parleyd alone: no node, no socket.io column or ratios
+# Under the table, one "targets" line per target of issue 6, met or not
+# met, computed from the figures of this run.
 # Needs: BUILD/parleyd, BUILD/parley, BUILD/loadgen, node with
-# bench/sio-peer/node_modules installed (npm ci), jq; valgrind for the
-# instruction counts (skipped with a note when absent).
+# bench/sio-peer/node_modules installed (npm ci; not with BENCH_PEER=none),
+# jq; valgrind for the instruction counts (skipped with a note when absent).
 set -u -o pipefail
 
 BUILD=${1:-${BUILD:-build}}
@@ -21,14 +25,18 @@ LOADGEN=$BUILD/loadgen
 PARLEYD=$BUILD/parleyd
 PARLEY=$BUILD/parley
 QUICK=${BENCH_QUICK:-0}
+PEER=${BENCH_PEER:-sio}
+case $PEER in sio | none) ;; *) echo "run.sh: BENCH_PEER is sio (default) or none" >&2; exit 1 ;; esac
 SECRET=bench-secret-0123456789abcdef0123456789abcdef
 TCK=$(getconf CLK_TCK)
 
 for f in "$LOADGEN" "$PARLEYD" "$PARLEY"; do
 	[ -x "$f" ] || { echo "run.sh: missing $f (make BUILD=$BUILD bench builds it)" >&2; exit 1; }
 done
-[ -f "$PEER_DIR/server.js" ] || { echo "run.sh: missing $PEER_DIR/server.js" >&2; exit 1; }
-[ -d "$PEER_DIR/node_modules" ] || { echo "run.sh: run npm ci in $PEER_DIR first" >&2; exit 1; }
+if [ "$PEER" = sio ]; then
+	[ -f "$PEER_DIR/server.js" ] || { echo "run.sh: missing $PEER_DIR/server.js" >&2; exit 1; }
+	[ -d "$PEER_DIR/node_modules" ] || { echo "run.sh: run npm ci in $PEER_DIR first" >&2; exit 1; }
+fi
 command -v jq >/dev/null || { echo "run.sh: needs jq" >&2; exit 1; }
 
 # Every process here (servers and loadgen) gets the hard fd limit.
@@ -50,7 +58,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { echo "# $*" >&2; }
+log() { echo "# $(date +%T.%3N) $*" >&2; }
 
 # --- parameters ----------------------------------------------------------
 if [ "$QUICK" = 1 ]; then
@@ -60,8 +68,8 @@ if [ "$QUICK" = 1 ]; then
 	ROOMS="--rooms 10 --members-per-room 10 --senders-per-room 2 --rate 200"
 	IDLE_N=300
 	LIMIT_FD=128          # the refusal run: server fd limit (conns asked: LIMIT_FD+1)
-	DURABLE="--senders 4 --window 4"
 	CHURN="--rate 50"
+	CHURN_K=16            # closed-loop churn: concurrent clients
 	PROBES=5
 	CG_MSGS=50
 else
@@ -71,12 +79,29 @@ else
 	ROOMS="--rooms 100 --members-per-room 50 --senders-per-room 2 --rate 1000"
 	IDLE_N=$(( FDMAX - 1000 < 19000 ? FDMAX - 1000 : 19000 ))
 	LIMIT_FD=1024
-	DURABLE="--senders 10 --window 8"
 	CHURN="--rate 200"
+	CHURN_K=64
 	PROBES=20
 	CG_MSGS=200
 fi
+# Durable sends: 10 senders, 8 then 32 requests in flight each (both modes).
+DURABLE_WINDOWS="8 32"
+T=${BENCH_SECONDS:-$T}
 HOLD=$(( T > 5 ? T : 5 ))     # idle: seconds the connections are held
+[ -n "${BENCH_SECONDS:-}" ] && HOLD=$T
+
+# --- tokens ----------------------------------------------------------------
+# The loadgen asks --token-cmd once per user (bench0, bench1, ...) at every
+# start: minted once here (parley token, valid a day) and read back with cat,
+# which is ten times cheaper than a parley process per user and run.
+TOKDIR=$TMP/tokens
+mkdir -p "$TOKDIR"
+NTOK=$(( CHURN_K > 100 ? CHURN_K : 100 ))
+for (( i = 0; i < NTOK; i++ )); do
+	"$PARLEY" token --secret "$SECRET" --sub "bench$i" --ttl 86400 >"$TOKDIR/bench$i" ||
+		{ echo "run.sh: parley token failed" >&2; exit 1; }
+done
+TOKEN_CMD="cat $TOKDIR/%s"
 
 # --- servers ---------------------------------------------------------------
 # start_server parley|sio [FDLIMIT]: sets SPID and PORT; the server runs in
@@ -113,7 +138,7 @@ stop_server() {
 	[ -n "$SPID" ] || return 0
 	kill "$SPID" 2>/dev/null
 	local i
-	for i in $(seq 50); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
+	for i in $(seq 100); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.05; done
 	kill -9 "$SPID" 2>/dev/null
 	wait "$SPID" 2>/dev/null
 	SPID=
@@ -128,7 +153,7 @@ loadgen() {   # loadgen KIND WORKLOAD ARGS...: the JSON line on stdout
 	local kind=$1; shift
 	if [ "$kind" = parley ]; then
 		"$LOADGEN" --proto parley --url "http://127.0.0.1:$PORT" \
-			--token-cmd "$PARLEY token --secret $SECRET --sub %s" "$@"
+			--token-cmd "$TOKEN_CMD" "$@"
 	else
 		"$LOADGEN" --proto sio --url "http://127.0.0.1:$PORT" "$@"
 	fi
@@ -149,7 +174,7 @@ run_one() {
 	local c0 r0 c1 r1 peak rc lpid r
 	c0=$(cpu_ticks "$SPID"); r0=$(rss_kb "$SPID"); peak=$r0
 	if [ "$kind" = parley ]; then
-		LG_PRE=(--proto parley --url "http://127.0.0.1:$PORT" --token-cmd "$PARLEY token --secret $SECRET --sub %s")
+		LG_PRE=(--proto parley --url "http://127.0.0.1:$PORT" --token-cmd "$TOKEN_CMD")
 	else
 		LG_PRE=(--proto sio --url "http://127.0.0.1:$PORT")
 	fi
@@ -180,10 +205,14 @@ run_one() {
 }
 
 # both WORKLOAD ARGS...: the same run against parleyd, then the peer.
+# The results stay in RES_parley[WL] and RES_sio[WL] for the targets.
+declare -A RES_parley RES_sio
 both() {
 	R_parley='{}'; R_sio='{}'
 	run_one parley "$@"
-	run_one sio "$@"
+	[ "$PEER" = none ] || run_one sio "$@"
+	RES_parley[$WL]=$R_parley
+	RES_sio[$WL]=$R_sio
 }
 
 # row WORKLOAD METRIC JQ-EXPR BETTER(lower|higher|-) [DECIMALS]
@@ -251,32 +280,49 @@ if want limit; then
 	# server's own: listener, db, epoll, so a few more are refused).
 	WL=limit
 	SERVER_FD=$LIMIT_FD LG_TIMEOUT=$(( T + 20 )) both idle --conns "$(( LIMIT_FD + 1 ))" --seconds 3
-	row "$WL" "fd limit / conns asked" "\"$LIMIT_FD / $(( LIMIT_FD + 1 ))\"" - 0
+	row "$WL" "fd limit / conns asked" "if .requested then \"$LIMIT_FD / \\(.requested)\" else null end" - 0
 	row "$WL" "connections up" '.conns' - 0
 	row "$WL" "refused" '.refused' - 0
-	row "$WL" "refused how" '.refused_how | select(.) | tostring' - 0
+	row "$WL" "refused how" '.refused_how | select(.) | to_entries | map("\(.key) \(.value)") | join(", ")' - 0
+	row "$WL" "refusals with Retry-After" '.refused_retry_after' - 0
 	row "$WL" "neither up nor refused (no answer)" '.requested - .conns - .refused' - 0
-	row "$WL" "server alive after" 'if .rss1_kb > 0 then "yes" else "no" end' - 0
+	row "$WL" "server alive after" 'if .rss1_kb == null then null elif .rss1_kb > 0 then "yes" else "no" end' - 0
 fi
-if want durable; then
-	WL=durable
-	both durable $DURABLE --seconds "$T"
-	row "$WL" "messages acked/s" '.msgs_acked_s | floor' higher 0
+for W in $DURABLE_WINDOWS; do
+	want durable || break
+	WL=durable-w$W
+	both durable --senders 10 --window "$W" --seconds "$T"
+	row "$WL" "messages acked/s (10 senders, window $W)" '.msgs_acked_s | floor' higher 0
 	row "$WL" "ack p50 ms" '.ack_p50_ms' lower 2
 	row "$WL" "ack p99 ms" '.ack_p99_ms' lower 2
 	row "$WL" "server CPU µs per acked message" \
 		'(.acked // ((.msgs_acked_s // 0) * (.seconds // (env.T|tonumber)))) as $n | if $n > 0 then .cpu_us / $n else null end' lower 1
 	row "$WL" "errors" '.errors' lower 0
-fi
+done
 if want churn; then
+	# Fixed rate: the same cycles/s offered to both (for the latencies).
 	WL=churn
 	both churn $CHURN --seconds "$T"
-	row "$WL" "cycles/s" '.cycles_s | floor' higher 0
+	row "$WL" "cycles/s (fixed rate, ${CHURN#--rate } offered)" '.cycles_s | floor' higher 0
 	row "$WL" "connect p50 ms" '.connect_p50_ms // .p50_ms' lower 2
 	row "$WL" "connect p99 ms" '.connect_p99_ms // .p99_ms' lower 2
 	row "$WL" "server CPU µs per cycle" \
 		'(.cycles // ((.cycles_s // 0) * (.seconds // (env.T|tonumber)))) as $n | if $n > 0 then .cpu_us / $n else null end' lower 0
 	row "$WL" "server RSS after MB" '.rss1_kb / 1024' lower 1
+	row "$WL" "errors" '.errors' lower 0
+	# Closed loop: CHURN_K clients, each connect, authenticate, join, leave,
+	# close and again at once: what the server sustains, not what is offered.
+	WL=churn-closed
+	both churn --rate 0 --concurrency "$CHURN_K" --seconds "$T"
+	row "$WL" "upgrades/s (closed loop, $CHURN_K concurrent)" '.upgrades_s | floor' higher 0
+	row "$WL" "cycles/s (closed loop, $CHURN_K concurrent)" '.cycles_s | floor' higher 0
+	row "$WL" "connect p50 ms" '.connect_p50_ms' lower 2
+	row "$WL" "connect p99 ms" '.connect_p99_ms' lower 2
+	row "$WL" "connect to joined p99 ms" '.ready_p99_ms' lower 2
+	row "$WL" "server CPU µs per cycle" \
+		'(.cycles // 0) as $n | if $n > 0 then .cpu_us / $n else null end' lower 0
+	row "$WL" "loadgen CPU % (client side, of one core)" '.loadgen_cpu_pct | round' - 0
+	row "$WL" "refused" '.refused' lower 0
 	row "$WL" "errors" '.errors' lower 0
 fi
 
@@ -341,9 +387,108 @@ ratio_cells() {   # ratio_cells P S BETTER: "p/s | who is better by how much"
 		print out " | " who }'
 }
 
+# --- targets (issue 6) -------------------------------------------------------------
+# One line per target: the figure, the comparison and met / not met. Ratios
+# are parleyd / socket.io of this run.
+TGT=$TMP/targets.txt
+: >"$TGT"
+# pj WL EXPR / sj WL EXPR: a jq expression over parleyd's / the peer's result
+# of workload WL (empty when absent or null).
+pj() { jq -r "($2) // empty" <<<"${RES_parley[$1]:-{\}}" 2>/dev/null; }
+sj() { jq -r "($2) // empty" <<<"${RES_sio[$1]:-{\}}" 2>/dev/null; }
+# tline LABEL VALUE OP LIMIT FMT [UNIT]: "- LABEL: VALUE OP LIMIT: met|not met"
+tline() {
+	local label=$1 v=$2 op=$3 lim=$4 fmt=$5 unit=${6:-}
+	if [ -z "$v" ]; then
+		echo "- $label: no figure: not met" >>"$TGT"
+		return
+	fi
+	awk -v l="$label" -v v="$v" -v op="$op" -v lim="$lim" -v f="$fmt" -v u="$unit" 'BEGIN {
+		ok = (op == ">=") ? (v + 0 >= lim + 0) : (v + 0 <= lim + 0);
+		printf "- %s: " f "%s %s " f "%s: %s\n", l, v, u, op, lim, u, (ok ? "met" : "not met") }' >>"$TGT"
+}
+# ratio WL EXPR: parleyd / peer of EXPR on workload WL (empty without both).
+ratio() {
+	local p s
+	p=$(pj "$1" "$2"); s=$(sj "$1" "$2")
+	[ -n "$p" ] && [ -n "$s" ] || return 0
+	awk -v p="$p" -v s="$s" 'BEGIN { if (s + 0 != 0) printf "%.4f", p / s }'
+}
+noline() { echo "- $1: $2" >>"$TGT"; }
+offered() { pj "$1" '.offered_deliveries_s | floor'; }
+peer_ratio() {   # peer_ratio LABEL WL EXPR OP LIMIT: a ratio target
+	if [ "$PEER" = none ]; then noline "$1" "no peer in this run (BENCH_PEER=none)"; return; fi
+	tline "$1" "$(ratio "$2" "$3")" "$4" "$5" "%.2f" x
+}
+if [ -n "${RES_parley[fanout-500k]:-}" ]; then
+	o=$(offered fanout-500k)
+	peer_ratio "fan-out at ${o:-?} deliveries/s offered: deliveries/s parleyd/socket.io" fanout-500k .deliveries_s ">=" 3
+	tline "fan-out at ${o:-?} deliveries/s offered: parleyd delivered ratio" "$(pj fanout-500k .delivered_ratio)" ">=" 0.99 "%.3f"
+	tline "fan-out at ${o:-?} deliveries/s offered: parleyd p99" "$(pj fanout-500k .p99_ms)" "<=" 100 "%.1f" " ms"
+else
+	noline "fan-out at ~500k deliveries/s offered" "not run"
+fi
+if [ -n "${RES_parley[fanout-50k]:-}" ]; then
+	o=$(offered fanout-50k)
+	peer_ratio "fan-out at ${o:-?} deliveries/s offered: server CPU per delivery parleyd/socket.io" fanout-50k \
+		'if (.delivered // 0) > 0 then .cpu_us / .delivered else null end' "<=" 0.5
+	tline "fan-out at ${o:-?} deliveries/s offered: parleyd p99" "$(pj fanout-50k .p99_ms)" "<=" 10 "%.2f" " ms"
+else
+	noline "fan-out at ~50k deliveries/s offered" "not run"
+fi
+if [ -n "${RES_parley[idle]:-}" ]; then
+	IDLE_KB='if (.conns // 0) > 0 then (([.rss_peak_kb, .rss1_kb] | max) - .rss0_kb) / .conns else null end'
+	peer_ratio "idle: RSS per connection parleyd/socket.io" idle "$IDLE_KB" "<=" 0.5
+	tline "idle: parleyd RSS per connection (aim)" "$(pj idle "$IDLE_KB")" "<=" 4 "%.2f" " KiB"
+	tline "idle: connections held by parleyd" "$(pj idle .conns)" ">=" 19000 "%d"
+else
+	noline "idle" "not run"
+fi
+if [ -n "${RES_parley[limit]:-}" ]; then
+	# Clean: every connection past the cap got an answer (an HTTP status),
+	# none left unanswered or reset, and the server lived on.
+	how=$(pj limit '.refused_how | select(.) | to_entries | map("\(.key) \(.value)") | join(", ")')
+	unclean=$(pj limit '[(.refused_how // {}) | to_entries[] | select(.key | startswith("http_") | not) | .value] | add // 0')
+	unans=$(pj limit '.requested - .conns - .refused')
+	alive=$(pj limit 'if .rss1_kb == null then null elif .rss1_kb > 0 then "yes" else "no" end')
+	refd=$(pj limit .refused)
+	verdict="not met"
+	[ "${refd:-0}" -gt 0 ] && [ "${unclean:-1}" = 0 ] && [ "${unans:-1}" = 0 ] && [ "$alive" = yes ] && verdict=met
+	noline "limit: a clean refusal past the limit (every extra connection answered with an HTTP status, the server alive)" \
+		"parleyd up $(pj limit .conns), refused ${refd:-0} (${how:-none}), unanswered ${unans:-?}, alive ${alive:-?}: $verdict"
+else
+	noline "limit" "not run"
+fi
+if [ -n "${RES_parley[durable-w32]:-}${RES_parley[durable-w8]:-}" ]; then
+	best=; bw=; others=
+	for W in $DURABLE_WINDOWS; do
+		v=$(pj "durable-w$W" '.msgs_acked_s | floor')
+		[ -n "$v" ] || continue
+		if [ -z "$best" ] || [ "$v" -gt "$best" ]; then
+			[ -n "$best" ] && others="$others; window $bw: $best/s"
+			best=$v bw=$W
+		else
+			others="$others; window $W: $v/s"
+		fi
+	done
+	tline "durable sends: parleyd acked message:send/s (10 senders, window ${bw:-?}${others})" "$best" ">=" 20000 "%d"
+else
+	noline "durable sends" "not run"
+fi
+if [ -n "${RES_parley[churn-closed]:-}" ]; then
+	peer_ratio "upgrades: upgrades/s parleyd/socket.io (closed loop, $CHURN_K concurrent)" churn-closed .upgrades_s ">=" 4
+else
+	noline "upgrades" "not run"
+fi
+noline "join, leave and disconnect O(what they touch)" "not measured by make bench"
+
 RES=$OUT/results.md
 {
-	echo "## parleyd vs Socket.IO $(jq -r '.dependencies["socket.io"] // "4.8"' "$PEER_DIR/package.json" 2>/dev/null) (node $(node --version 2>/dev/null))"
+	if [ "$PEER" = none ]; then
+		echo "## parleyd alone (BENCH_PEER=none: no Socket.IO peer, no ratios)"
+	else
+		echo "## parleyd vs Socket.IO $(jq -r '.dependencies["socket.io"] // "4.8"' "$PEER_DIR/package.json" 2>/dev/null) (node $(node --version 2>/dev/null))"
+	fi
 	echo
 	echo "$date_start, $(nproc) cores ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)), server and loadgen on the same machine;"
 	echo "$( [ "$QUICK" = 1 ] && echo "**BENCH_QUICK=1 (smoke run, short and small: not a measurement)**; " )$T s per workload, each against a freshly started server, same loadgen parameters for both."
@@ -366,15 +511,21 @@ RES=$OUT/results.md
 		echo "| run | messages | deliveries | delivered ratio | Ir total | Ir per delivery |"
 		echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 		for n in $n1 $n2; do
-			per=—; [ "${CG[d$n]}" -gt 0 ] 2>/dev/null && per=$(( CG[ir$n] / CG[d$n] ))
+			per=—; [ "${CG[d$n]}" -gt 0 ] 2>/dev/null && per=$(( ${CG[ir$n]} / ${CG[d$n]} ))
 			echo "| $n msgs | $n | ${CG[d$n]} | ${CG[ratio$n]} | ${CG[ir$n]} | $per (setup included) |"
 		done
-		dd=$(( CG[d$n2] - CG[d$n1] ))
+		dd=$(( ${CG[d$n2]} - ${CG[d$n1]} ))
+		dir=$(( ${CG[ir$n2]} - ${CG[ir$n1]} ))
 		if [ "$dd" -gt 0 ]; then
-			echo "| marginal | $n1 more | $dd more | | $(( CG[ir$n2] - CG[ir$n1] )) more | **$(( (CG[ir$n2] - CG[ir$n1]) / dd ))** |"
+			echo "| marginal | $n1 more | $dd more | | $dir more | **$(( dir / dd ))** |"
 		fi
 		echo
 	fi
+	echo "### targets (issue 6)"
+	echo
+	[ "$QUICK" = 1 ] && echo "BENCH_QUICK=1: smaller loads than the issue's (see the offered figures); the verdicts are for this run only." && echo
+	cat "$TGT"
+	echo
 	echo "Notes:"
 	echo
 	echo "- CPU is the server process's utime+stime from /proc/PID/stat (clock ticks, CLK_TCK=$TCK) over the whole loadgen run,"
@@ -386,6 +537,10 @@ RES=$OUT/results.md
 	echo "  nothing but a per-room seq and accepts any non-empty token as the user name, no JWT verification (see bench/sio-peer/PROTOCOL.txt)."
 	echo "- node runs one thread for JS (plus libuv's pool); parleyd's threads are counted together, as the process."
 	echo "- Instruction counts are for parleyd only: node under valgrind (a JIT) gives no meaningful count."
+	echo "- churn-closed: $CHURN_K clients in a closed loop (connect, authenticate, join, leave, close, again at once); upgrades/s"
+	echo "  counts the 101s received in the measured seconds. parleyd commits each join and leave (SQLite, fsync) before its ack,"
+	echo "  the peer keeps rooms in memory. The loadgen binds its sockets to 127.0.0.1-8 (more ephemeral ports for TIME_WAIT);"
+	echo "  its own CPU is in the table: near 100% would mean the client set the pace."
 	[ -n "$CG_NOTE" ] && echo "- $CG_NOTE"
 	[ "$QUICK" = 1 ] && echo "- BENCH_QUICK=1: a smoke run of every workload at small sizes; do not quote these numbers."
 	echo "- raw loadgen JSON (plus the sampled server numbers) per run: $RAW; logs: $OUT/logs/"
