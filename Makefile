@@ -14,7 +14,7 @@ CFLAGS   += -std=gnu11 $(WARN) -fPIC -fvisibility=hidden -pthread -MMD -MP
 CPPFLAGS += -D_GNU_SOURCE -Icommon -Isdk/include
 LDFLAGS  += -pthread
 
-SERVER_LIBS := -lmicrohttpd -lwslay -lcjson -ljwt -lsqlite3 -lssl -lcrypto -lm
+SERVER_LIBS := -lmicrohttpd -lcjson -ljwt -lsqlite3 -lssl -lcrypto -lm
 SDK_LIBS    := -lwslay -lcjson -lcurl -lssl -lcrypto
 CLI_LIBS    := -lreadline
 CLIENT_LIBS := -lncursesw

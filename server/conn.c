@@ -1,14 +1,19 @@
 /* One upgraded WebSocket per struct pd_conn, all owned by the loop thread.
  *
- * Input: a wslay server context parses what the client sends. wslay checks
- * framing, masking, UTF-8 across fragments (close 1007) and, with
- * max_recv_msg_length set, the message size (close 1009) before allocating;
- * it answers pings and echoes the peer's close. We refuse binary (1003).
+ * Input: reads go into one buffer shared by every connection (the table's,
+ * READ_BUF bytes; at most READ_BUDGET per connection per pass) and through
+ * the connection's frame reader (wsread.h), which checks framing, masking,
+ * UTF-8 across fragments (close 1007) and the message size (close 1009)
+ * before allocating. A message whole in one read is handed over in place,
+ * unmasked in the shared buffer; only a message split across reads or
+ * fragmented is copied, into a buffer the reader frees once it is
+ * delivered, so an idle connection holds no heap beyond its structs. We
+ * answer pings, echo the peer's close, and refuse binary (1003).
  *
- * Output: one contiguous byte queue per connection. wslay's send callback
- * appends its control frames (pong, close) to it whole, and our text frames
- * are framed once (a broadcast is framed once for all recipients) and
- * copied in; so every byte leaves in the order it was queued. The queue is
+ * Output: one contiguous byte queue per connection. Control frames (pong,
+ * ping, close) are appended to it whole, and our text frames are framed
+ * once (a broadcast is framed once for all recipients) and copied in; so
+ * every byte leaves in the order it was queued. The queue is
  * written once per loop pass, from the after-pass callback, with one write()
  * per connection: coalescing is what makes fan-out cheap (DESIGN.md 3).
  * EPOLLOUT is wanted only while bytes remain.
@@ -31,7 +36,6 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
-#include <wslay/wslay.h>
 
 #include "clock.h"
 #include "conns.h"
@@ -41,13 +45,19 @@
 #include "monitoring.h"
 #include "server.h"
 #include "wsproto.h"
+#include "wsread.h"
 
 /* How long a closing connection may take to flush and see the peer's EOF. */
 #define CLOSE_GRACE_MS 2000
 /* Socket bytes read per connection per pass, so one fast sender cannot
  * starve the others (level-triggered epoll brings us back next pass). */
 #define READ_BUDGET (128 * 1024)
+/* The shared read buffer: one read() fills at most this much. */
+#define READ_BUF (64 * 1024)
 #define TICK_MS 1000
+/* The close code recorded when no close frame was sent or received
+ * (RFC 6455 7.1.5: abnormal closure). */
+#define CODE_NONE 1006
 
 enum io_state {
     ST_OPEN,     /* parsing input, dispatching messages */
@@ -60,21 +70,18 @@ struct pd_conn_io {
     int fd;
     int tcp_fd; /* != fd under TLS: MHD forwards between the two */
     struct MHD_UpgradeResponseHandle *urh;
-    wslay_event_context_ptr ws;
     enum io_state state;
     uint32_t events; /* what epoll watches now */
 
     uint8_t *extra; /* bytes MHD read before the upgrade: parsed first */
-    size_t extra_len, extra_off;
-    size_t read_budget;
+    size_t extra_len;
     bool peer_eof;
     bool graceful; /* died in DRAINING: all our bytes, close frame included,
                     * were handed to the socket */
-    bool wslay_error; /* wslay queued its own close (1002/1007/1009): reported
-                       * to monitoring once the frame is sent */
-    bool recv_failed; /* ws_recv saw end of stream or an I/O error */
-    bool close_1002;  /* the close wslay queued without a code goes out as
-                       * 1002 (see read_open and ws_send) */
+    bool close_received; /* the peer's close frame was read */
+    /* Close codes for the log and monitoring: CODE_NONE until a close
+     * frame is queued or read, 1005 for one without a code. */
+    uint16_t code_sent, code_received;
 
     /* Outbound queue: bytes [out_off, out_len) are unsent. frame_base is a
      * frame boundary at or before out_off, so the queue can be compacted,
@@ -86,6 +93,7 @@ struct pd_conn_io {
     bool services_open; /* pd_services_conn_open called, close not yet */
     bool dirty;         /* on the flush list */
     int64_t frag_start_ms; /* monotonic: a fragmented message began; 0: none */
+    struct pd_wsread rd;   /* what the client sends */
 
     struct pd_conn *prev, *next; /* every connection */
     struct pd_conn *next_dirty, *next_closed, *next_dead;
@@ -101,6 +109,7 @@ struct pd_conns {
     struct pd_conn *dirty;  /* output queued this pass */
     struct pd_conn *closed; /* stopped being open: services to be told */
     struct pd_conn *dead;   /* to be freed after the pass */
+    uint8_t *rbuf;          /* READ_BUF bytes: every connection reads here */
     size_t live;            /* atomic: read by HTTP threads */
     bool paused;            /* shutdown: no more input is read */
     bool shutting_down;     /* shutdown: new connections close at once */
@@ -257,7 +266,7 @@ static void kill_conn(struct pd_conn *c, const char *why)
     t->dead = c;
 }
 
-/* OPEN → CLOSING once a close frame is queued (by us or by wslay). */
+/* OPEN → CLOSING once our close frame is queued (send_close). */
 static void begin_closing(struct pd_conn *c)
 {
     struct pd_conn_io *io = c->io;
@@ -274,8 +283,7 @@ static void begin_closing(struct pd_conn *c)
 /* ---- outbound queue ---------------------------------------------------------- */
 
 /* Length of the whole frame starting at p (header + payload). Every frame in
- * the queue is complete: ours are appended whole, and wslay's send callback
- * never sees a short write. */
+ * the queue is complete: every frame is appended whole. */
 static size_t frame_len(const uint8_t *p)
 {
     size_t n = p[1] & 0x7f, hdr = 2;
@@ -394,7 +402,7 @@ struct pd_frame *pd_frame_text(const char *payload, size_t len)
 
     if (f == NULL)
         return NULL;
-    hlen = pd_ws_frame_header(f->bytes, WSLAY_TEXT_FRAME, len, NULL);
+    hlen = pd_ws_frame_header(f->bytes, PD_WS_TEXT, len, NULL);
     memcpy(f->bytes + hlen, payload, len);
     f->len = hlen + len;
     return f;
@@ -403,7 +411,7 @@ struct pd_frame *pd_frame_text(const char *payload, size_t len)
 int pd_conn_send(struct pd_conn *c, const char *json, size_t len)
 {
     uint8_t hdr[PD_WS_MAX_HEADER];
-    size_t hlen = pd_ws_frame_header(hdr, WSLAY_TEXT_FRAME, len, NULL);
+    size_t hlen = pd_ws_frame_header(hdr, PD_WS_TEXT, len, NULL);
 
     if (queue_frame(c, hdr, hlen, json, len) != 0)
         return -1;
@@ -425,7 +433,7 @@ static bool handshake_done(struct pd_conn *c)
 {
     struct pd_conn_io *io = c->io;
 
-    if (io->state == ST_DRAINING && (io->peer_eof || wslay_event_get_close_received(io->ws))) {
+    if (io->state == ST_DRAINING && (io->peer_eof || io->close_received)) {
         kill_conn(c, "closed");
         return true;
     }
@@ -439,16 +447,6 @@ static void flush(struct pd_conn *c)
 
     if (io->state == ST_DEAD)
         return;
-    /* Control frames wslay queued (pong, close) join the queue here. */
-    if (wslay_event_want_write(io->ws) && wslay_event_send(io->ws) != 0) {
-        kill_conn(c, "out of memory queueing a control frame");
-        return;
-    }
-    if (io->wslay_error && wslay_event_get_close_sent(io->ws)) { /* monitoring */
-        io->wslay_error = false;
-        pd_mon_conn_event(c, PD_MON_PROTOCOL_ERROR, "closed %u by the frame parser",
-                          wslay_event_get_status_code_sent(io->ws));
-    }
     while (io->out_off < io->out_len) {
         ssize_t n = send(io->fd, io->out + io->out_off, io->out_len - io->out_off, MSG_NOSIGNAL);
         if (n > 0) {
@@ -467,7 +465,9 @@ static void flush(struct pd_conn *c)
         free(io->out);
         io->out = NULL;
         io->out_off = io->out_len = io->out_cap = io->frame_base = 0;
-        if (io->state == ST_CLOSING && !wslay_event_want_write(io->ws)) {
+        /* The close frame went into the queue before CLOSING began, so
+         * an empty queue means it has been handed to the socket. */
+        if (io->state == ST_CLOSING) {
             shutdown(io->fd, SHUT_WR);
             io->state = ST_DRAINING;
             if (handshake_done(c))
@@ -477,192 +477,154 @@ static void flush(struct pd_conn *c)
     update_events(c);
 }
 
+/* ---- control frames ------------------------------------------------------------ */
+
+/* Appends a control frame (pong, ping, close) to the queue whole. They are
+ * not held to outbound_limit: the close frame for a slow consumer must go
+ * out. Returns 0, or -1 when out of memory killed the connection. */
+static int queue_control(struct pd_conn *c, unsigned opcode, const void *payload, size_t len)
+{
+    uint8_t hdr[PD_WS_MAX_HEADER];
+    size_t hlen = pd_ws_frame_header(hdr, opcode, len, NULL);
+
+    if (out_append(c->io, hdr, hlen, payload, len) != 0) {
+        kill_conn(c, "out of memory queueing a control frame");
+        return -1;
+    }
+    mark_dirty(c);
+    return 0;
+}
+
+/* Queues our close frame after what is queued and goes CLOSING. Code 0
+ * sends one without a code: the answer to a peer's close without one. */
+static void send_close(struct pd_conn *c, unsigned code, const void *reason, size_t rlen)
+{
+    uint8_t payload[125];
+    size_t len = 0;
+
+    if (code != 0) {
+        payload[0] = (uint8_t)(code >> 8);
+        payload[1] = (uint8_t)code;
+        if (rlen > 123) /* a control frame's payload is at most 125 bytes */
+            rlen = 123;
+        if (rlen > 0)
+            memcpy(payload + 2, reason, rlen);
+        len = 2 + rlen;
+    }
+    if (queue_control(c, PD_WS_CLOSE, len > 0 ? payload : NULL, len) != 0)
+        return;
+    c->io->code_sent = code != 0 ? (uint16_t)code : PD_WS_NO_STATUS;
+    begin_closing(c);
+}
+
 /* ---- input -------------------------------------------------------------------- */
 
-static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                       void *user_data)
+/* The reader's callbacks. After our close (c->closing) messages are
+ * ignored and pings not answered; the peer's close is still seen. */
+static void on_message(void *arg, unsigned opcode, const uint8_t *data, size_t len)
 {
-    struct pd_conn *c = user_data;
-    struct pd_conn_io *io = c->io;
-    ssize_t n;
+    struct pd_conn *c = arg;
 
-    if (io->extra_off < io->extra_len) {
-        size_t k = io->extra_len - io->extra_off;
-        if (k > len)
-            k = len;
-        memcpy(buf, io->extra + io->extra_off, k);
-        io->extra_off += k;
-        if (io->extra_off == io->extra_len) {
-            free(io->extra);
-            io->extra = NULL;
-            io->extra_off = io->extra_len = 0;
-        }
-        return (ssize_t)k;
-    }
-    if (io->read_budget == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    if (len > io->read_budget)
-        len = io->read_budget;
-    n = read(io->fd, buf, len);
-    if (n > 0) {
-        io->read_budget -= (size_t)n;
-        io->last_recv_ms = pd_mono_ms();
-        return n;
-    }
-    if (n == 0)
-        io->peer_eof = true;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    } else {
-        io->recv_failed = true;
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    }
-    return -1;
-}
-
-/* wslay's frames (pong, close) go into our queue whole, never partially. */
-static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                       void *user_data)
-{
-    static const uint8_t close_1002[] = {0x88, 0x02, PD_CLOSE_PROTOCOL >> 8,
-                                         PD_CLOSE_PROTOCOL & 0xff};
-    struct pd_conn *c = user_data;
-
-    if (c->io->close_1002 && len == 2 && data[0] == 0x88 && data[1] == 0x00) {
-        /* wslay's close without a code, for a frame RFC 6455 calls a
-         * protocol error: it goes out as 1002 (read_open, ws_on_msg). */
-        c->io->close_1002 = false;
-        if (out_append(c->io, close_1002, sizeof(close_1002), NULL, 0) != 0) {
-            wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-            return -1;
-        }
-        return (ssize_t)len;
-    }
-    if (out_append(c->io, data, len, NULL, 0) != 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    return (ssize_t)len;
-}
-
-static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                      void *user_data)
-{
-    struct pd_conn *c = user_data;
-
-    /* A close whose payload is 1 byte holds half a code (RFC 6455 5.5.1: a
-     * protocol error); wslay answers it with a close without a code, which
-     * ws_send turns into 1002. */
-    if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->msg_length == 1)
-        c->io->close_1002 = true;
     if (c->closing)
         return;
-    if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
-        c->io->frag_start_ms = 0; /* fragment_timeout: the message is complete */
-    switch (arg->opcode) {
-    case WSLAY_TEXT_FRAME:
-        pd_mon_in(c->srv, arg->msg_length); /* monitoring */
-        /* wslay hands an empty message over as NULL. */
-        pd_dispatch(c->srv, c, arg->msg ? (const char *)arg->msg : "", arg->msg_length);
-        break;
-    case WSLAY_BINARY_FRAME:
-        pd_mon_in(c->srv, arg->msg_length); /* monitoring */
+    c->io->frag_start_ms = 0; /* fragment_timeout: the message is complete */
+    pd_mon_in(c->srv, len);   /* monitoring */
+    if (opcode == PD_WS_BINARY)
         pd_conn_close(c, PD_CLOSE_UNSUPPORTED, "binary frames are not accepted");
-        break;
-    case WSLAY_CONNECTION_CLOSE:
-        pd_debug("conn %llu: peer sent close %u", (unsigned long long)c->id, arg->status_code);
-        break;
-    default:
-        break; /* ping (wslay answers it), pong */
-    }
+    else
+        pd_dispatch(c->srv, c, (const char *)data, len);
+}
+
+static void on_ping(void *arg, const uint8_t *data, size_t len)
+{
+    struct pd_conn *c = arg;
+
+    if (!c->closing)
+        queue_control(c, PD_WS_PONG, data, len);
+}
+
+/* The peer's close is echoed, code and reason, and one without a code is
+ * answered without one (what wslay did). */
+static void on_close(void *arg, unsigned code, const uint8_t *reason, size_t len)
+{
+    struct pd_conn *c = arg;
+
+    c->io->close_received = true;
+    c->io->code_received = (uint16_t)code;
+    pd_debug("conn %llu: peer sent close %u", (unsigned long long)c->id, code);
+    if (!c->closing)
+        send_close(c, code == PD_WS_NO_STATUS ? 0 : code, reason, len);
 }
 
 /* fragment_timeout: the first frame of a data message without FIN starts
  * the clock (control frames in between do not), its completion in
- * ws_on_msg stops it, and the 1 s tick closes 1008 when too slow. */
-static void ws_on_frame_start(wslay_event_context_ptr ctx,
-                              const struct wslay_event_on_frame_recv_start_arg *arg,
-                              void *user_data)
+ * on_message stops it, and the 1 s tick closes 1008 when too slow. */
+static void on_frag_start(void *arg, unsigned opcode)
 {
-    struct pd_conn *c = user_data;
+    struct pd_conn *c = arg;
 
-    if (!arg->fin && (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME))
-        c->io->frag_start_ms = pd_mono_ms();
+    c->io->frag_start_ms = pd_mono_ms();
 }
 
-static const struct wslay_event_callbacks ws_callbacks = {
-    .recv_callback = ws_recv,
-    .send_callback = ws_send,
-    .on_msg_recv_callback = ws_on_msg,
-    .on_frame_recv_start_callback = ws_on_frame_start,
+static const struct pd_wsread_cb reader_cb = {
+    .message = on_message,
+    .ping = on_ping,
+    .close = on_close,
+    .frag_start = on_frag_start,
 };
 
-/* Input while open: through wslay, which calls ws_on_msg per message. */
-static void read_open(struct pd_conn *c)
+/* Bytes through the reader while it runs. A frame it refuses closes the
+ * connection with its code (1002, 1007, 1009) while open; once closing,
+ * it only stops the reader (our close is already queued). */
+static void feed(struct pd_conn *c, uint8_t *buf, size_t len)
 {
-    struct pd_conn_io *io = c->io;
-    int r;
+    struct pd_wsread *rd = &c->io->rd;
 
-    io->read_budget = READ_BUDGET;
-    r = wslay_event_recv(io->ws);
-    if (io->state == ST_DEAD)
+    if (pd_wsread_stopped(rd))
         return;
-    if (r != 0 && !io->recv_failed && !wslay_event_get_read_enabled(io->ws)) {
-        /* A frame wslay's framing layer refuses (a control frame over 125
-         * bytes or fragmented, a 64-bit length with its top bit set) makes
-         * it queue a close without a code, stop reading and return an
-         * error. RFC 6455 7.1.7 asks for a close frame: that one goes out,
-         * as 1002 (ws_send), and the rest of the input is drained. */
-        io->close_1002 = true;
-        r = 0;
-    }
-    if (r != 0) {
-        kill_conn(c, io->peer_eof ? "peer closed the connection" : "read failed");
-        return;
-    }
-    /* wslay stops reading once it queued a close: its answer to the peer's
-     * close, or its own 1002/1007/1009 for a bad frame. */
-    if (io->state == ST_OPEN && !wslay_event_get_read_enabled(io->ws)) {
-        /* monitoring: no close from the peer, so wslay refused a frame */
-        io->wslay_error = !wslay_event_get_close_received(io->ws);
-        begin_closing(c);
-    }
-    if (wslay_event_want_write(io->ws))
-        mark_dirty(c);
+    pd_wsread_feed(rd, buf, len, &reader_cb, c);
+    if (pd_wsread_error(rd) != 0 && c->io->state == ST_OPEN)
+        pd_conn_close(c, (uint16_t)pd_wsread_error(rd), pd_wsread_error_reason(rd));
 }
 
-/* Input while closing: wslay still parses it, so the peer's close frame
- * is seen (messages are ignored: c->closing); once wslay has stopped
- * reading (it saw a close, or a bad frame), input is discarded until EOF. */
-static void read_closing(struct pd_conn *c)
+/* Reads what the socket has, at most READ_BUDGET per pass, into the
+ * shared buffer. Once the reader has stopped (the peer's close, a refused
+ * frame) input is read only to be discarded until EOF, so the peer reads
+ * our close frame rather than a reset. */
+static void read_input(struct pd_conn *c)
 {
     struct pd_conn_io *io = c->io;
-    uint8_t buf[4096];
+    uint8_t *buf = c->srv->conns->rbuf;
     size_t budget = READ_BUDGET;
 
-    if (wslay_event_get_read_enabled(io->ws)) {
-        io->read_budget = READ_BUDGET;
-        if (wslay_event_recv(io->ws) != 0 && !io->peer_eof) {
-            kill_conn(c, "read failed");
+    if (io->extra != NULL) {
+        feed(c, io->extra, io->extra_len);
+        free(io->extra);
+        io->extra = NULL;
+        io->extra_len = 0;
+    }
+    while (budget > 0 && !io->peer_eof && io->state != ST_DEAD) {
+        ssize_t n = read(io->fd, buf, budget < READ_BUF ? budget : READ_BUF);
+        if (n > 0) {
+            budget -= (size_t)n;
+            io->last_recv_ms = pd_mono_ms();
+            feed(c, buf, (size_t)n);
+        } else if (n == 0) {
+            io->peer_eof = true;
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            break;
+        } else {
+            kill_conn(c, strerror(errno));
             return;
         }
     }
-    while (!io->peer_eof && !wslay_event_get_read_enabled(io->ws) && budget > 0) {
-        ssize_t n = read(io->fd, buf, sizeof(buf));
-        if (n > 0) {
-            budget -= (size_t)n < budget ? (size_t)n : budget;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            break;
-        } else if (n < 0) {
-            kill_conn(c, strerror(errno));
-            return;
-        } else {
-            io->peer_eof = true;
-        }
+    if (io->state == ST_DEAD)
+        return;
+    if (io->peer_eof && io->state == ST_OPEN) {
+        kill_conn(c, "peer closed the connection");
+        return;
     }
     if (!handshake_done(c))
         update_events(c); /* after EOF, stop watching input */
@@ -673,12 +635,8 @@ static void on_io(void *arg, uint32_t events)
     struct pd_conn *c = arg;
     struct pd_conn_io *io = c->io;
 
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        if (io->state == ST_OPEN)
-            read_open(c);
-        else if (io->state != ST_DEAD)
-            read_closing(c);
-    }
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && io->state != ST_DEAD)
+        read_input(c);
     if ((events & EPOLLOUT) && io->state != ST_DEAD)
         flush(c);
 }
@@ -688,21 +646,16 @@ static void on_io(void *arg, uint32_t events)
 void pd_conn_close(struct pd_conn *c, uint16_t code, const char *reason)
 {
     struct pd_conn_io *io = c->io;
-    size_t rlen = reason ? strlen(reason) : 0;
 
     if (c->closing || io->state != ST_OPEN)
         return;
     if (code == PD_CLOSE_POLICY)
         out_cut_unsent(io);
-    /* A close reason fits in a control frame: at most 123 bytes. */
-    if (rlen > 123)
-        rlen = 123;
-    wslay_event_queue_close(io->ws, code, (const uint8_t *)reason, rlen);
     if (code == 1002 || code == 1003 || code == 1007 || code == 1009) /* monitoring */
         pd_mon_conn_event(c, PD_MON_PROTOCOL_ERROR, "closed %u: %.100s", code, reason ? reason : "");
     pd_info("conn %llu (%s): closing %u %s", (unsigned long long)c->id, c->ident.sub, code,
             reason ? reason : "");
-    begin_closing(c);
+    send_close(c, code, reason, reason ? strlen(reason) : 0);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------- */
@@ -743,11 +696,10 @@ static void conn_free(struct pd_conn *c)
     pd_info("conn %llu (%s) closed after %llds: sent %u, received %u",
             (unsigned long long)c->id, c->ident.sub,
             (long long)((pd_now_ms() - c->connected_ms) / 1000),
-            wslay_event_get_status_code_sent(io->ws), wslay_event_get_status_code_received(io->ws));
+            io->code_sent, io->code_received);
     /* monitoring: every connection freed here was recorded by pd_conn_adopt */
-    pd_mon_conn_close(c, wslay_event_get_status_code_sent(io->ws),
-                      wslay_event_get_status_code_received(io->ws));
-    wslay_event_context_free(io->ws);
+    pd_mon_conn_close(c, io->code_sent, io->code_received);
+    pd_wsread_free(&io->rd);
     /* Under TLS, MHD 0.9.75 ends its forwarding only once the client's side
      * is done too, and a client waits for the server to close first: ending
      * our read side of the TCP socket lets MHD send what is left, then
@@ -784,13 +736,14 @@ static struct pd_conn *conn_new(struct pd_upgrade *up)
     struct pd_conn_io *io = calloc(1, sizeof(*io));
     int64_t now = pd_mono_ms();
 
-    if (c == NULL || io == NULL ||
-        wslay_event_context_server_init(&io->ws, &ws_callbacks, c) != 0) {
+    if (c == NULL || io == NULL) {
         free(c);
         free(io);
         return NULL;
     }
-    wslay_event_config_set_max_recv_msg_length(io->ws, srv->cfg.max_message_bytes);
+    /* max_message_bytes is at most INT32_MAX (config.c). */
+    pd_wsread_init(&io->rd, (uint32_t)srv->cfg.max_message_bytes);
+    io->code_sent = io->code_received = CODE_NONE;
     c->srv = srv;
     c->io = io;
     c->ident = up->ident;
@@ -816,14 +769,12 @@ void pd_conn_adopt(void *upgrade)
         goto fail;
     c->id = ++t->last_id;
     if (table_put(t, c) != 0) {
-        wslay_event_context_free(c->io->ws);
         free(c->io);
         free(c);
         goto fail;
     }
     if (pd_loop_add(up->srv->loop, up->fd, EPOLLIN, on_io, c) != 0) {
         table_del(t, c->id);
-        wslay_event_context_free(c->io->ws);
         free(c->io);
         free(c);
         goto fail;
@@ -849,7 +800,7 @@ void pd_conn_adopt(void *upgrade)
     }
     /* Bytes that came with the request are not signalled by epoll. */
     if (c->io->extra_len > 0)
-        read_open(c);
+        read_input(c);
     return;
 fail:
     pd_error("out of memory accepting a connection from %s", up->ip);
@@ -902,10 +853,8 @@ static void tick_one(struct pd_conn *c, int64_t now, int64_t wall_s)
     } else if (now - io->last_recv_ms >= (int64_t)cfg->idle_timeout * 1000) {
         pd_conn_close(c, PD_CLOSE_GOING_AWAY, "idle timeout");
     } else if (now >= io->next_ping_ms) {
-        struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
         io->next_ping_ms = now + (int64_t)cfg->ping_interval * 1000;
-        if (wslay_event_queue_msg(io->ws, &ping) == 0)
-            mark_dirty(c);
+        queue_control(c, PD_WS_PING, NULL, 0);
     }
 }
 
@@ -926,6 +875,11 @@ int pd_conns_new(struct server *srv)
 
     if (t == NULL)
         return -1;
+    t->rbuf = malloc(READ_BUF);
+    if (t->rbuf == NULL) {
+        free(t);
+        return -1;
+    }
     t->srv = srv;
     srv->conns = t;
     return 0;
@@ -951,6 +905,7 @@ void pd_conns_free(struct server *srv)
         conn_free(c);
     }
     free(t->slots);
+    free(t->rbuf);
     free(t);
     srv->conns = NULL;
 }

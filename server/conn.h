@@ -1,6 +1,7 @@
-/* One upgraded WebSocket connection: the socket, its wslay context for what
- * the client sends, a bounded outbound buffer flushed once per loop pass,
- * timeouts, and close codes (PROTOCOL.md 1.4). Owned by the loop thread.
+/* One upgraded WebSocket connection: the socket, its frame reader for what
+ * the client sends (wsread.h), a bounded outbound buffer flushed once per
+ * loop pass, timeouts, and close codes (PROTOCOL.md 1.4). Owned by the loop
+ * thread.
  * A connection is never freed inside its own callback: pd_conn_close marks
  * it, and the loop frees it after the pass (Redis freeClientAsync). */
 #ifndef PD_CONN_H

@@ -19,7 +19,8 @@
  * FUZZ_VERBOSE=1 in the environment prints every text frame received.
  *
  * Lines that are not valid UTF-8 or are over max_message_bytes are skipped:
- * wslay refuses them before pd_dispatch is ever called (conn.c). */
+ * the frame reader (server/wsread.c) refuses them before pd_dispatch is
+ * ever called (conn.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
