@@ -82,6 +82,7 @@ static const struct setting settings[] = {
     {"ping_interval", K_UINT, OFF(ping_interval), 1, SECONDS_MAX, "seconds between pings"},
     {"idle_timeout", K_UINT, OFF(idle_timeout), 1, SECONDS_MAX, "seconds of silence before close 1001"},
     {"outbound_limit", K_SIZE, OFF(outbound_limit), 1024, 1u << 30, "bytes queued per connection before close 1008"},
+    {"max_connections", K_UINT, OFF(max_connections), 0, 1000000, "WebSockets held at once (more: 503), 0 for what the open file limit allows"},
     {"log_level", K_LEVEL, OFF(log_level), 0, 0, "error, warn, info or debug"},
 };
 
@@ -601,7 +602,8 @@ static void usage(FILE *out)
             "trusted_proxies none, max_message_bytes 65536, max_json_depth 32,\n"
             "max_json_array 1000, fragment_timeout 10, rooms_per_user 1000,\n"
             "session_ttl 120, recover_max 1000, typing_timeout 5, ping_interval 25,\n"
-            "idle_timeout 60, outbound_limit 1048576, log_level info.\n");
+            "idle_timeout 60, outbound_limit 1048576, max_connections 0 (from the\n"
+            "open file limit), log_level info.\n");
 }
 
 /* Splits argv into flags without applying them (they are applied last, to

@@ -45,6 +45,7 @@ struct pd_config {
     unsigned ping_interval;    /* 25 s */
     unsigned idle_timeout;     /* 60 s */
     size_t outbound_limit;     /* 1048576 */
+    unsigned max_connections;  /* 0: from the open file limit (http.c); else at most that */
     enum pd_log_level log_level;
     unsigned rooms_per_user;         /* 1000; 0: no limit */
     struct pd_cidr *trusted_proxies; /* NULL: none, X-Forwarded-For ignored */

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -49,13 +50,35 @@
 #define PASSWORD_MAX 1024
 #define TOKEN_TTL_S 86400
 #define USER_AGENT_MAX 256
-/* MHD's per-connection pool: the requests we accept are small, and MHD
- * keeps this pool for the whole life of an upgraded connection. */
+/* MHD's per-connection pool. MHD keeps it for the whole life of an
+ * upgraded connection and all of it ends up resident (10.9 KB of RSS per
+ * idle WebSocket with 8192, 6.9 KB with 4096, 5000 of them). But it also
+ * bounds the request: the request line and headers, one record per header,
+ * and MHD 0.9.75 copies a Cookie header to split it (one more record per
+ * cookie), all before the response headers go in the same pool. With 4096
+ * a 3 KB Cookie (which browsers send to /ws along with the token) gets no
+ * answer at all and realistic browser cookies past about 600 bytes get
+ * 431; with 8192 a 3.4 KB Cookie, or 7 KB of other headers, still upgrade,
+ * and more is answered 431 (parleyd.8, tests/bats/38-conn-limit.bats). */
 #define CONN_MEMORY_LIMIT 8192
+/* Under TLS the pool also holds the upgrade's forwarding buffers; 0.9.75
+ * stalls on large messages with small ones, so it keeps its default. */
+#define CONN_MEMORY_LIMIT_TLS 32768
 #define HTTP_TIMEOUT_S 10
+/* The WebSocket cap (max_connections) at most, and at least (when the open
+ * file limit is too low to give that many, it is what it was before). */
 #define CONN_LIMIT_MAX 19000
+#define CONN_LIMIT_MIN 64
 /* File descriptors kept back from MHD's share: store, epoll, eventfds... */
 #define FD_RESERVE 256
+/* MHD accepts this many connections beyond the WebSocket cap, so a request
+ * past the cap is still read and answered (503, /healthz, /metrics,
+ * logins) instead of waiting unaccepted in the kernel's backlog. */
+#define CONN_HEADROOM 128
+/* Retry-After of a 503 at the cap, and how often the refusals are logged
+ * at most (a flood of them must not flood the log). */
+#define CONN_FULL_RETRY_S 10
+#define CONN_FULL_LOG_MS 10000
 
 struct pd_http {
     struct server *srv;
@@ -66,6 +89,16 @@ struct pd_http {
      * failed login takes as long whether or not the user exists. */
     pthread_mutex_t dummy_mu;
     char *dummy_hash;
+    /* The WebSocket cap (pd_http_conn_limit) and, atomic, the upgrades the
+     * gate has admitted that are not yet among pd_conns_count: reserved
+     * before the 101, handed back when the loop has adopted the socket
+     * (or the upgrade did not happen). */
+    unsigned ws_cap;
+    size_t pending;
+    /* Refusals at the cap: when one was last logged (monotonic ms) and how
+     * many since then; atomic (MHD's threads). */
+    int64_t full_logged_ms;
+    uint64_t full_unlogged;
 };
 
 enum route { R_NONE, R_HEALTHZ, R_METRICS, R_REGISTER, R_LOGIN, R_WS };
@@ -81,12 +114,16 @@ struct req {
     /* /ws: what the gate verified, for the upgrade callback. */
     struct pd_identity ident;
     char *user_agent;
+    bool admitted; /* holds one of h->pending */
+    bool upgraded; /* on_upgrade took it over */
 };
 
 /* ---- responses ------------------------------------------------------------- */
 
-static enum MHD_Result send_json(struct MHD_Connection *conn, struct req *r, unsigned status,
-                                 cJSON *body, const char *hname, const char *hval)
+/* The body, with the extra headers hdrs (name, value pairs, NULL-ended;
+ * may be NULL). */
+static enum MHD_Result send_json_hdrs(struct MHD_Connection *conn, struct req *r,
+                                      unsigned status, cJSON *body, const char *const *hdrs)
 {
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     struct MHD_Response *resp;
@@ -103,13 +140,21 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, struct req *r, uns
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    if (hname != NULL)
-        MHD_add_response_header(resp, hname, hval);
+    for (; hdrs != NULL && hdrs[0] != NULL; hdrs += 2)
+        MHD_add_response_header(resp, hdrs[0], hdrs[1]);
     ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     if (r != NULL)
         r->responded = true;
     return ret;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *conn, struct req *r, unsigned status,
+                                 cJSON *body, const char *hname, const char *hval)
+{
+    const char *hdrs[] = {hname, hval, NULL};
+
+    return send_json_hdrs(conn, r, status, body, hdrs);
 }
 
 /* {"error":{"code","message"}} with the given HTTP status. */
@@ -508,6 +553,83 @@ out:
 
 /* ---- GET /ws ------------------------------------------------------------------ */
 
+/* 503 at the WebSocket cap: Retry-After, the JSON error, Connection:
+ * close (the slot in MHD's headroom is wanted back at once). Counted for
+ * monitoring; logged at warn at most every CONN_FULL_LOG_MS with how many
+ * were refused meanwhile, so a flood of refusals does not flood the log. */
+static enum MHD_Result send_full(struct pd_http *h, struct MHD_Connection *conn, struct req *r,
+                                 const char *ip, size_t open)
+{
+    char secs[16], msg[160];
+    const char *hdrs[] = {"Retry-After", secs, MHD_HTTP_HEADER_CONNECTION, "close", NULL};
+    int64_t now = pd_mono_ms(), last = __atomic_load_n(&h->full_logged_ms, __ATOMIC_RELAXED);
+    cJSON *body = cJSON_CreateObject(), *err;
+
+    __atomic_add_fetch(&h->full_unlogged, 1, __ATOMIC_RELAXED);
+    pd_mon_conn_refused(h->srv);
+    if ((last == 0 || now - last >= CONN_FULL_LOG_MS) &&
+        __atomic_compare_exchange_n(&h->full_logged_ms, &last, now, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED)) {
+        uint64_t n = __atomic_exchange_n(&h->full_unlogged, 0, __ATOMIC_RELAXED);
+        pd_warn("connection limit reached: %zu of %u WebSockets open or opening; upgrade from %s "
+                "refused with 503 (%llu refused since the last such line, logged at most every "
+                "%d s)",
+                open, h->ws_cap, ip, (unsigned long long)n, CONN_FULL_LOG_MS / 1000);
+    }
+    snprintf(secs, sizeof(secs), "%d", CONN_FULL_RETRY_S);
+    snprintf(msg, sizeof(msg),
+             "the server is at its limit of %u WebSocket connections: try again in %d s",
+             h->ws_cap, CONN_FULL_RETRY_S);
+    err = cJSON_AddObjectToObject(body, "error");
+    if (err == NULL || cJSON_AddStringToObject(err, "code", pd_err_name(PD_E_INTERNAL)) == NULL ||
+        cJSON_AddStringToObject(err, "message", msg) == NULL) {
+        cJSON_Delete(body);
+        return MHD_NO;
+    }
+    return send_json_hdrs(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, body, hdrs);
+}
+
+/* The WebSocket cap: reserves one of h->pending for this upgrade while the
+ * open WebSockets and the other reservations stay under the cap, else
+ * answers 503 into *ret. The compare-and-swap makes the check and the
+ * reservation one step, so a burst of upgrades cannot all pass on the same
+ * count. A socket the loop adopts is counted by pd_conns_count before its
+ * reservation goes (adopt), so the sum never drops in between. */
+static bool admit(struct pd_http *h, struct MHD_Connection *conn, struct req *r, const char *ip,
+                  enum MHD_Result *ret)
+{
+    size_t p = __atomic_load_n(&h->pending, __ATOMIC_ACQUIRE), open;
+
+    do {
+        open = pd_conns_count(h->srv) + p;
+        if (open >= h->ws_cap) {
+            *ret = send_full(h, conn, r, ip, open);
+            return false;
+        }
+    } while (!__atomic_compare_exchange_n(&h->pending, &p, p + 1, true, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_ACQUIRE));
+    r->admitted = true;
+    return true;
+}
+
+/* Gives back the reservation of admit. */
+static void unreserve(struct pd_http *h)
+{
+    __atomic_sub_fetch(&h->pending, 1, __ATOMIC_RELEASE);
+}
+
+/* pd_conn_adopt on the loop thread, then the socket's reservation (admit)
+ * goes: it is counted by pd_conns_count from now on, or is gone. The loop
+ * runs this only after pd_http_start has returned into srv->http. */
+static void adopt(void *arg)
+{
+    struct pd_upgrade *up = arg;
+    struct pd_http *h = up->srv->http;
+
+    pd_conn_adopt(up); /* frees up */
+    unreserve(h);
+}
+
 static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
                        struct MHD_UpgradeResponseHandle *urh)
@@ -520,8 +642,12 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
     int one = 1, fl;
 
     pd_reqdl_upgraded(conn);
+    /* From here the reservation goes with the socket, in adopt or when it
+     * is given up below. */
+    r->upgraded = true;
     if (up == NULL) {
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        unreserve(h);
         return;
     }
     up->srv = h->srv;
@@ -537,6 +663,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
         up->extra = malloc(extra_in_size);
         if (up->extra == NULL) {
             pd_upgrade_discard(up);
+            unreserve(h);
             return;
         }
         memcpy(up->extra, extra_in, extra_in_size);
@@ -549,8 +676,10 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
     fl = fcntl(sock, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK))
         fcntl(sock, F_SETFL, fl | O_NONBLOCK);
-    if (pd_loop_call(h->srv->loop, pd_conn_adopt, up) != 0)
+    if (pd_loop_call(h->srv->loop, adopt, up) != 0) {
         pd_upgrade_discard(up);
+        unreserve(h);
+    }
 }
 
 /* The JWT from Authorization: Bearer, else ?token= (PROTOCOL.md 1.1). */
@@ -596,8 +725,14 @@ static enum MHD_Result handle_ws(struct pd_http *h, struct MHD_Connection *conn,
 
     client_ip(h, conn, ip, sizeof(ip));
 
-    /* PROTOCOL.md 1.3, first and before any auth work: upgrade attempts
-     * per client IP (rate_connections). */
+    /* First of all, the WebSocket cap (max_connections): a full server
+     * does no further work for the request, and a refusal for its sake
+     * does not spend the client's rate_connections budget. */
+    if (!admit(h, conn, r, ip, &ret))
+        return ret;
+
+    /* PROTOCOL.md 1.3, before any auth work: upgrade attempts per client
+     * IP (rate_connections). */
     if ((retry = pd_ratelimit_take(h->srv, PD_RL_CONNECT, ip)) > 0) {
         char limit[64];
         pd_ratelimit_describe(h->srv, PD_RL_CONNECT, limit, sizeof(limit));
@@ -769,6 +904,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     pd_reqdl_next(h->reqdl, conn); /* a next request on this connection has its deadline */
     if (r == NULL)
         return;
+    /* Admitted, then refused (origin, token) or gone before the 101. */
+    if (r->admitted && !r->upgraded)
+        unreserve(h);
     if (r->body != NULL)
         explicit_bzero(r->body, r->len); /* it held a password */
     free(r->body);
@@ -851,23 +989,50 @@ static int load_tls(struct pd_http *h, const struct pd_config *cfg, char *err, s
     return 0;
 }
 
-/* MHD's connection ceiling: upgraded sockets count toward it, and its
- * default is sized for select(), so it is set from the fd limit. */
-static unsigned conn_limit(void);
-unsigned pd_http_conn_limit(void)
-{
-    return conn_limit();
-}
-
-static unsigned conn_limit(void)
+/* The WebSocket cap: max_connections when set, else (and at most) what
+ * the open file limit allows, at most CONN_LIMIT_MAX. The file limit is
+ * read as main left it (raised to the hard limit). It must hold, besides
+ * FD_RESERVE for everything else, the cap's WebSockets (one descriptor
+ * each; three under TLS, where MHD forwards the TCP socket through a
+ * socketpair) and MHD's CONN_HEADROOM connections beyond the cap (one
+ * each, as plain HTTP). Below CONN_LIMIT_MIN the cap stays CONN_LIMIT_MIN,
+ * as it was before there was a headroom. why (may be NULL) says what set
+ * it, for the start-up line; *fd_cap gets what the file limit alone
+ * allows. */
+static unsigned conn_cap(const struct pd_config *cfg, unsigned *fd_cap, char *why, size_t whylen)
 {
     struct rlimit rl;
-    rlim_t n = 1024;
+    unsigned long long fds = 1024, avail, n;
+    unsigned per = cfg->tls_cert != NULL ? 3 : 1, cap;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-        n = rl.rlim_cur;
-    n = n > FD_RESERVE + 64 ? n - FD_RESERVE : 64;
-    return n > CONN_LIMIT_MAX ? CONN_LIMIT_MAX : (unsigned)n;
+        fds = rl.rlim_cur == RLIM_INFINITY ? ULLONG_MAX : (unsigned long long)rl.rlim_cur;
+    avail = fds > FD_RESERVE + CONN_HEADROOM ? fds - FD_RESERVE - CONN_HEADROOM : 0;
+    n = avail / per;
+    cap = n < CONN_LIMIT_MIN ? CONN_LIMIT_MIN : n > CONN_LIMIT_MAX ? CONN_LIMIT_MAX : (unsigned)n;
+    if (fd_cap != NULL)
+        *fd_cap = cap;
+    if (cfg->max_connections != 0 && cfg->max_connections <= cap) {
+        if (why != NULL)
+            snprintf(why, whylen, "max_connections");
+        return cfg->max_connections;
+    }
+    if (why == NULL)
+        return cap;
+    if (n > CONN_LIMIT_MAX)
+        snprintf(why, whylen, "the most parleyd holds");
+    else if (n < CONN_LIMIT_MIN)
+        snprintf(why, whylen, "the least parleyd takes: the open file limit %llu is lower than it "
+                 "needs", fds);
+    else
+        snprintf(why, whylen, "from the open file limit %llu, less %d kept back and %d for HTTP%s",
+                 fds, FD_RESERVE, CONN_HEADROOM, per > 1 ? ", 3 per TLS WebSocket" : "");
+    return cap;
+}
+
+unsigned pd_http_conn_limit(const struct pd_config *cfg)
+{
+    return conn_cap(cfg, NULL, NULL, 0);
 }
 
 static int resolve(const struct pd_config *cfg, struct sockaddr_storage *ss, socklen_t *sslen,
@@ -914,6 +1079,8 @@ int pd_http_start(struct pd_http **out, struct server *srv, uint16_t *port, char
     unsigned flags = MHD_ALLOW_UPGRADE | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
                      MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
+    unsigned fd_cap, mhd_limit;
+    char why[160];
     bool tls;
 
     *out = NULL;
@@ -933,20 +1100,25 @@ int pd_http_start(struct pd_http **out, struct server *srv, uint16_t *port, char
         return -1;
     }
     tls = h->tls_cert != NULL;
+    h->ws_cap = conn_cap(cfg, &fd_cap, why, sizeof(why));
+    if (cfg->max_connections > fd_cap)
+        pd_warn("max_connections %u is more than this server can hold (%s): the cap is %u",
+                cfg->max_connections, why, fd_cap);
+    /* MHD counts upgraded sockets too; the headroom lets a request past the
+     * cap in, to be answered 503. */
+    mhd_limit = h->ws_cap + CONN_HEADROOM;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (tls)
         flags |= MHD_USE_TLS;
-    /* Under TLS the pool also holds the upgrade's forwarding buffers; 0.9.75
-     * stalls on large messages with small ones, so it keeps its default. */
     h->d = MHD_start_daemon(
         flags, cfg->listen_port, NULL, NULL, on_request, h,
         /* First, so MHD's own start-up messages come through it too. */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h, MHD_OPTION_SOCK_ADDR, &ss,
-        MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, conn_limit(),
+        MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, pd_reqdl_notify, h->reqdl,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(tls ? 32768 : CONN_MEMORY_LIMIT),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(tls ? CONN_MEMORY_LIMIT_TLS : CONN_MEMORY_LIMIT),
         tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
         h->tls_key, MHD_OPTION_END);
     if (h->d == NULL) {
@@ -963,6 +1135,9 @@ int pd_http_start(struct pd_http **out, struct server *srv, uint16_t *port, char
         http_free(h);
         return -1;
     }
+    pd_info("connection limit: %u WebSockets (%s); upgrades past it are refused with 503, "
+            "and HTTP takes %u connections in all",
+            h->ws_cap, why, mhd_limit);
     info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     *port = info ? info->port : cfg->listen_port;
     (void)sslen;

@@ -107,7 +107,7 @@ struct mon_count {
 
 struct sample {
     int64_t t; /* monotonic ms */
-    uint64_t messages_in, connections_total, auth_failures, slow_consumers, store_errors;
+    uint64_t messages_in, connections_total, auth_failures, slow_consumers, store_errors, refused;
     int64_t lag_ms, store_ms; /* maxima over the second that ended at t */
 };
 
@@ -120,6 +120,7 @@ struct figures {
     double duration_sum_s;
     uint64_t duration_count;
     uint64_t by_type[PD_MON__COUNT];
+    uint64_t refused; /* upgrades refused at the connection limit */
     struct pd_store_stats store;
     int64_t rss_bytes;
     int64_t lag_ms, store_ms; /* slowest in the last minute */
@@ -143,6 +144,10 @@ struct pd_monitor {
     int64_t store_cur_ms;
     int64_t lag_last;    /* when the lag probe last ran (monotonic ms) */
     unsigned conn_limit;
+    /* Atomic, any thread: upgrades refused at the connection limit (503).
+     * Not an event: PROTOCOL.md 6 has no type for it, and rate_limited
+     * counts refusals of a client, not of a full server. */
+    uint64_t refused;
 
     /* ev_mu: the ring and the per-type counters (HTTP threads write both). */
     pthread_mutex_t ev_mu;
@@ -203,6 +208,12 @@ void pd_mon_conn_event(const struct pd_conn *c, enum pd_mon_event type, const ch
     va_start(ap, fmt);
     record(c->srv->monitor, type, c->ident.sub, c->ip, c->user_agent, fmt, ap);
     va_end(ap);
+}
+
+void pd_mon_conn_refused(struct server *srv)
+{
+    if (srv != NULL && srv->monitor != NULL)
+        __atomic_add_fetch(&srv->monitor->refused, 1, __ATOMIC_RELAXED);
 }
 
 static void counters_read(struct pd_monitor *m, uint64_t out[PD_MON__COUNT])
@@ -366,19 +377,27 @@ static void health_eval(const struct pd_monitor *m, struct figures *f, const str
     uint64_t failures = f->by_type[PD_MON_AUTH_FAILED] - base->auth_failures;
     uint64_t slow = f->by_type[PD_MON_SLOW_CONSUMER] - base->slow_consumers;
     uint64_t store_errors = f->store.failed_batches - base->store_errors;
+    uint64_t refused = f->refused - base->refused;
     int64_t rss_mb = f->rss_bytes / (1024 * 1024);
 
     k = &h->c[CK_CONNECTIONS];
     if (pct >= CONN_FAIL_PCT)
         set_check(k, CHK_FAIL, (double)f->connections, (double)f->conn_limit * CONN_FAIL_PCT / 100);
-    else if (pct >= CONN_WARN_PCT)
+    else if (pct >= CONN_WARN_PCT || refused > 0) /* refusals: it was full this minute */
         set_check(k, CHK_WARN, (double)f->connections, (double)f->conn_limit * CONN_WARN_PCT / 100);
     else
         set_check(k, CHK_OK, (double)f->connections, (double)f->conn_limit * CONN_WARN_PCT / 100);
-    if (k->status != CHK_OK)
+    if (k->status != CHK_OK && refused > 0)
         snprintf(k->rec, sizeof(k->rec),
-                 "connections at %.0f %% of the limit (%llu of %llu): raise the file descriptor "
-                 "limit or add a node",
+                 "connections at %.0f %% of the limit (%llu of %llu), %llu upgrade%s refused with "
+                 "503 in the last minute: raise max_connections or the open file limit, or add a "
+                 "node",
+                 pct, (unsigned long long)f->connections, (unsigned long long)f->conn_limit,
+                 (unsigned long long)refused, refused == 1 ? "" : "s");
+    else if (k->status != CHK_OK)
+        snprintf(k->rec, sizeof(k->rec),
+                 "connections at %.0f %% of the limit (%llu of %llu): past it upgrades are "
+                 "refused with 503; raise max_connections or the open file limit, or add a node",
                  pct, (unsigned long long)f->connections, (unsigned long long)f->conn_limit);
 
     k = &h->c[CK_MEMORY];
@@ -467,6 +486,7 @@ static void collect(struct pd_monitor *m, struct figures *f)
     f->users_online = m->by_user.len;
     f->sessions = pd_recovery_count(srv);
     counters_read(m, f->by_type);
+    f->refused = __atomic_load_n(&m->refused, __ATOMIC_RELAXED);
     f->messages_in_per_s = per_s(m->messages_in, rate_base->messages_in, now - rate_base->t);
     f->connections_per_s =
         per_s(f->by_type[PD_MON_CONNECT], rate_base->connections_total, now - rate_base->t);
@@ -498,6 +518,7 @@ static void take_sample(struct pd_monitor *m, const struct figures *f, int64_t n
     s->auth_failures = f->by_type[PD_MON_AUTH_FAILED];
     s->slow_consumers = f->by_type[PD_MON_SLOW_CONSUMER];
     s->store_errors = f->store.failed_batches;
+    s->refused = f->refused;
     s->lag_ms = m->lag_cur_ms;
     s->store_ms = m->store_cur_ms;
     m->lag_cur_ms = 0;
@@ -552,7 +573,7 @@ int pd_monitor_new(struct server *srv)
         return -1;
     }
     m->srv = srv;
-    m->conn_limit = pd_http_conn_limit();
+    m->conn_limit = pd_http_conn_limit(&srv->cfg);
     srv->monitor = m;
     /* A first sample (the start) and snapshot, so windows and /healthz
      * have something to compare with from the first second. */
@@ -791,6 +812,7 @@ static void snapshot(struct pd_monitor *m, struct figures *f)
     /* These two are live on any thread. */
     counters_read(m, f->by_type);
     f->connections = __atomic_load_n(&m->open, __ATOMIC_RELAXED);
+    f->refused = __atomic_load_n(&m->refused, __ATOMIC_RELAXED);
 }
 
 cJSON *pd_monitor_healthz(struct server *srv, unsigned *http_status)
@@ -873,6 +895,8 @@ char *pd_monitor_prometheus(struct server *srv)
            f.by_type[PD_MON_RATE_LIMITED]);
     prom_u(o, "parley_origin_rejected_total", "counter", "Upgrades refused for their Origin.",
            f.by_type[PD_MON_ORIGIN_REJECTED]);
+    prom_u(o, "parley_connections_refused_total", "counter",
+           "Upgrades refused with 503 at the connection limit.", f.refused);
     prom_u(o, "parley_slow_consumer_closes_total", "counter",
            "Connections closed with 1008 for not reading (outbound queue full).",
            f.by_type[PD_MON_SLOW_CONSUMER]);
@@ -905,7 +929,8 @@ char *pd_monitor_prometheus(struct server *srv)
            (double)f.lag_ms / 1000.0);
     prom_u(o, "parley_resident_memory_bytes", "gauge", "Resident set size of the server.",
            (uint64_t)f.rss_bytes);
-    prom_u(o, "parley_connection_limit", "gauge", "Connections the server accepts at most.",
+    prom_u(o, "parley_connection_limit", "gauge",
+           "WebSocket connections the server holds at most (past it upgrades get 503).",
            f.conn_limit);
     prom_u(o, "parley_health_status", "gauge", "0 healthy, 1 degraded, 2 unhealthy.",
            (uint64_t)f.health.status);

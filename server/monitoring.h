@@ -73,6 +73,10 @@ void pd_mon_conn_event(const struct pd_conn *c, enum pd_mon_event type, const ch
 void pd_mon_event(struct server *srv, enum pd_mon_event type, const char *user, const char *ip,
                   const char *user_agent, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+/* An upgrade refused at the connection limit (503): counted for /metrics
+ * and the connections health check, not an event (PROTOCOL.md 6 has no
+ * type for it). */
+void pd_mon_conn_refused(struct server *srv);
 
 /* ---- handlers (dispatch.c's table) -------------------------------------- */
 
