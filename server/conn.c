@@ -667,7 +667,7 @@ void pd_upgrade_discard(struct pd_upgrade *up)
     if (up->urh != NULL)
         MHD_upgrade_action(up->urh, MHD_UPGRADE_ACTION_CLOSE);
     else if (up->fd >= 0)
-        close(up->fd); /* for tests and fuzzing: no MHD behind it */
+        close(up->fd); /* handed off by MHD, or no MHD behind it (tests) */
     free(up->extra);
     free(up->user_agent);
     free(up);
@@ -706,9 +706,9 @@ static void conn_free(struct pd_conn *c)
      * close. Without a handshake, both sides end now. */
     if (io->tcp_fd != io->fd)
         shutdown(io->tcp_fd, io->graceful ? SHUT_RD : SHUT_RDWR);
-    /* The one way the socket is closed: MHD owns it. For tests and
-     * fuzzing, a connection adopted without MHD (urh NULL, fd one end of a
-     * socketpair) owns its fd and closes it here. */
+    /* Under TLS MHD owns the socket and closes it. Otherwise the socket is
+     * ours (http.c handed it off from MHD; in tests and fuzzing it is one
+     * end of a socketpair) and is closed here. */
     if (io->urh != NULL)
         MHD_upgrade_action(io->urh, MHD_UPGRADE_ACTION_CLOSE);
     else

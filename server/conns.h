@@ -20,7 +20,7 @@ struct pd_upgrade {
     int fd;     /* what we read and write */
     int tcp_fd; /* the TCP socket: fd itself, or under TLS the one MHD
                  * forwards to from the socketpair end in fd */
-    struct MHD_UpgradeResponseHandle *urh;
+    struct MHD_UpgradeResponseHandle *urh; /* NULL: fd is ours to close */
     uint8_t *extra; /* owned: bytes MHD read past the request, may be NULL */
     size_t extra_len;
     char ip[64];

@@ -50,9 +50,9 @@
 #define PASSWORD_MAX 1024
 #define TOKEN_TTL_S 86400
 #define USER_AGENT_MAX 256
-/* MHD's per-connection pool. MHD keeps it for the whole life of an
- * upgraded connection and all of it ends up resident (10.9 KB of RSS per
- * idle WebSocket with 8192, 6.9 KB with 4096, 5000 of them). But it also
+/* MHD's per-connection pool. Under TLS MHD keeps it for the whole life of
+ * an upgraded connection, all of it resident (without TLS it goes at the
+ * upgrade: handoff). Smaller would save memory per request, but it also
  * bounds the request: the request line and headers, one record per header,
  * and MHD 0.9.75 copies a Cookie header to split it (one more record per
  * cookie), all before the response headers go in the same pool. With 4096
@@ -630,6 +630,26 @@ static void adopt(void *arg)
     unreserve(h);
 }
 
+/* Without TLS the socket is taken from MHD altogether: a duplicate of it
+ * is ours, and MHD closes its own descriptor and frees the connection,
+ * whose memory pool (CONN_MEMORY_LIMIT, all of it resident) it would
+ * otherwise keep for the WebSocket's whole life; an idle WebSocket then
+ * costs our few hundred bytes instead of about 11 KB. MHD takes its
+ * descriptor out of its epoll set before closing it, and MHD_USE_TURBO
+ * keeps it from shutting the socket down, which would end ours too. If
+ * the descriptor cannot be duplicated (fd limit), MHD keeps the socket as
+ * under TLS. */
+static void handoff(struct pd_upgrade *up)
+{
+    int fd = fcntl(up->fd, F_DUPFD_CLOEXEC, 0);
+
+    if (fd < 0)
+        return;
+    MHD_upgrade_action(up->urh, MHD_UPGRADE_ACTION_CLOSE);
+    up->urh = NULL;
+    up->fd = up->tcp_fd = fd;
+}
+
 static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
                        const char *extra_in, size_t extra_in_size, MHD_socket sock,
                        struct MHD_UpgradeResponseHandle *urh)
@@ -676,6 +696,8 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
     fl = fcntl(sock, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK))
         fcntl(sock, F_SETFL, fl | O_NONBLOCK);
+    if (up->tcp_fd == sock) /* last: it ends MHD's part in the request */
+        handoff(up);
     if (pd_loop_call(h->srv->loop, adopt, up) != 0) {
         pd_upgrade_discard(up);
         unreserve(h);
@@ -1104,13 +1126,14 @@ int pd_http_start(struct pd_http **out, struct server *srv, uint16_t *port, char
     if (cfg->max_connections > fd_cap)
         pd_warn("max_connections %u is more than this server can hold (%s): the cap is %u",
                 cfg->max_connections, why, fd_cap);
-    /* MHD counts upgraded sockets too; the headroom lets a request past the
-     * cap in, to be answered 503. */
+    /* MHD counts the WebSockets it keeps (TLS); the headroom lets a
+     * request past the cap in, to be answered 503. */
     mhd_limit = h->ws_cap + CONN_HEADROOM;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    if (tls)
-        flags |= MHD_USE_TLS;
+    /* TURBO: no shutdown() before MHD closes a socket, so a WebSocket
+     * handed off (handoff) survives MHD closing its descriptor. */
+    flags |= tls ? MHD_USE_TLS : MHD_USE_TURBO;
     h->d = MHD_start_daemon(
         flags, cfg->listen_port, NULL, NULL, on_request, h,
         /* First, so MHD's own start-up messages come through it too. */
