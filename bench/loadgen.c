@@ -14,14 +14,15 @@
  *   idle    --conns N [--seconds T]     (hold until SIGTERM or T)
  *   durable --senders S --seconds T [--window W]
  *   churn   --rate R --seconds T            (fixed rate: R cycles/s offered)
- *   churn   --rate 0 --concurrency K --seconds T   (closed loop)
+ *   churn   --rate 0 --concurrency K --seconds T [--no-join]   (closed loop)
  *
  * One JSON line on stdout at the end; progress on stderr. Exit 0 when the run
  * completed, 1 on setup failure (a connection or join of fanout, rooms or
  * durable failed, or no idle connection came up: the line then carries
  * "error"), 2 on usage errors.
  *
- * Users: --users U (default 100) users bench0..bench{U-1}, connection i
+ * Users: --users U (default 100) users bench0..bench{U-1} (--user-prefix
+ * names them otherwise), connection i
  * authenticates as user i % U (parley: one --token-cmd run per user, so
  * 19000 connections do not cost 19000 processes; sio: the token is the user
  * name). A user already in a room only subscribes when another of its
@@ -45,7 +46,9 @@
  * user at a time, all in room 0. Closed loop (--rate 0): --concurrency K
  * (16) slots, slot i is user i and uses room i, each starts its next cycle
  * as soon as the last one completed: completed cycles/s and upgrades/s (101s
- * received) are what the server sustains. Idle: connect latency likewise
+ * received) are what the server sustains. --no-join leaves the room out: a
+ * cycle is connect, upgrade with auth, close, so upgrades/s measures the
+ * handshake alone. Idle: connect latency likewise
  * (includes waiting behind the 256 handshakes allowed in flight). Setup opens
  * at most 256 handshakes at once; a connection not joined --connect-timeout
  * (10) s after its connect() is refused as timeout_<stage>.
@@ -145,9 +148,11 @@ static char host[256] = "127.0.0.1", port[16] = "80";
 static int members = 100, senders = 1, probes = 1, nrooms = 1, conns_opt = 100;
 static int window_opt = 8, users_opt = 0, size_opt = 100;
 static int concurrency_opt = 16, src_addrs_opt = -1; /* -1: the workload's default */
+static bool no_join_opt; /* churn: upgrade (and auth) then close, no join/leave */
 static double rate = 100, seconds = 10, drain_s = 3;
 static bool seconds_given = false;
 static const char *room_prefix = "bench";
+static const char *user_prefix = "bench"; /* users are PREFIX0, PREFIX1, ... */
 
 /* ---- state ------------------------------------------------------------------------ */
 
@@ -541,7 +546,10 @@ static void upgraded(struct conn *c)
         c->state = S_SIO_OPEN;
         return;
     }
-    send_join(c);
+    if (no_join_opt)
+        became_ready(c); /* authenticated with the 101: ready to close */
+    else
+        send_join(c);
 }
 
 /* ---- counting mode: walk frame headers only ---------------------------------------- */
@@ -733,7 +741,10 @@ static void handle_msg(struct conn *c, const char *p, size_t n)
         return;
     }
     if (n >= 2 && p[0] == '4' && p[1] == '0' && c->state == S_SIO_CONN) {
-        send_join(c);
+        if (no_join_opt)
+            became_ready(c); /* the token checked: what parley's 101 means */
+        else
+            send_join(c);
         return;
     }
     if (n >= 2 && p[0] == '4' && p[1] == '4') {
@@ -966,7 +977,10 @@ static void became_ready(struct conn *c)
     n_joined++;
     sample_add(&readylat, now_ns() - c->t0);
     if (wl == W_CHURN) {
-        send_leave(c);
+        if (no_join_opt)
+            send_close(c);
+        else
+            send_leave(c);
         return;
     }
     if (c->role == R_DRAIN)
@@ -1277,7 +1291,7 @@ static void get_tokens(int n)
     ntokens = n;
     for (int i = 0; i < n; i++) {
         char user[64];
-        snprintf(user, sizeof user, "bench%d", i);
+        snprintf(user, sizeof user, "%s%d", user_prefix, i);
         if (proto == P_SIO || token_cmd == NULL) {
             tokens[i] = strdup(user);
             continue;
@@ -1305,7 +1319,8 @@ static void usage(void)
 {
     fputs("usage: loadgen --proto parley|sio --url http://HOST:PORT [--token-cmd 'CMD %s']\n"
           "               [--users U] [--size B] [--drain S] [--drain-poll-ms MS]\n"
-          "               [--connect-timeout S] [--src-addrs N] WORKLOAD [options]\n"
+          "               [--connect-timeout S] [--src-addrs N] [--room-prefix P]\n"
+          "               [--user-prefix P] WORKLOAD [options]\n"
           "  fanout  --members N --senders S --rate R --seconds T --probes P\n"
           "  rooms   --rooms K --members-per-room N --senders-per-room S --rate R --seconds T [--probes P]\n"
           "  idle    --conns N [--seconds T]\n"
@@ -1313,6 +1328,7 @@ static void usage(void)
           "  churn   --rate R --seconds T [--users U (concurrent cycles)]   (fixed rate)\n"
           "  churn   --rate 0 --concurrency K --seconds T   (closed loop: K clients, each\n"
           "          connect, auth, join, leave, close, again at once)\n"
+          "          --no-join: connect, auth (parley: the 101; sio: the \"40\"), close\n"
           "  --src-addrs N: bind the client sockets to 127.0.0.1..127.0.0.N (churn's default\n"
           "          8 on loopback, else 1): more ephemeral ports for TIME_WAIT\n"
           "  refused_how: http_NNN (503, 429, ...), econnrefused, reset_connect,\n"
@@ -1337,7 +1353,9 @@ int main(int argc, char **argv)
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define OPT(name) (strcmp(a, name) == 0 && v != NULL && ++i)
-        if (OPT("--proto")) {
+        if (strcmp(a, "--no-join") == 0) {
+            no_join_opt = true;
+        } else if (OPT("--proto")) {
             if (strcmp(v, "parley") == 0)
                 proto = P_PARLEY;
             else if (strcmp(v, "sio") == 0)
@@ -1381,6 +1399,8 @@ int main(int argc, char **argv)
             drain_poll_ms = atof(v);
         else if (OPT("--room-prefix"))
             room_prefix = v;
+        else if (OPT("--user-prefix"))
+            user_prefix = v;
         else if (a[0] != '-' && !have_wl) {
             have_wl = true;
             if (strcmp(a, "fanout") == 0)
@@ -1403,7 +1423,7 @@ int main(int argc, char **argv)
         conns_opt < 1 || window_opt < 1 || size_opt < 24 || size_opt > 4000 || rate < 0 ||
         concurrency_opt < 1 || src_addrs_opt > 254)
         usage();
-    if (rate == 0 && wl != W_CHURN)
+    if ((rate == 0 || no_join_opt) && wl != W_CHURN)
         usage();
     if (wl == W_FANOUT)
         nrooms = 1;
@@ -1525,6 +1545,7 @@ int main(int argc, char **argv)
         jnum("ack_max_ms", acklat.n ? acklat.v[acklat.n - 1] / 1000.0 : 0);
     } else if (wl == W_CHURN) {
         printf(",\"mode\":\"%s\"", rate == 0 ? "closed" : "fixed");
+        printf(",\"join\":%s", no_join_opt ? "false" : "true");
         if (rate == 0)
             jnum("concurrency", concurrency_opt);
         else

@@ -124,7 +124,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
     latencies ack_p50_ms ack_p99_ms ack_max_ms
 }
 
-@test "churn, closed loop of 8 and a fixed rate: cycles complete, no error" {
+@test "churn, closed loop of 8 (with and without the join) and a fixed rate: cycles complete, no error" {
     start_server
     lg churn --rate 0 --concurrency 8 --seconds 2
     assert_status 0
@@ -139,6 +139,17 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
     assert_status 0
     jcheck '.mode == "fixed" and .offered_cycles_s == 50'
     jcheck '.cycles > 0 and .errors == 0 and .refused == 0'
+
+    # The upgrade alone, in rooms of their own (--room-prefix): no join, so
+    # no room is made.
+    local before after
+    before=$(curl -s "$PARLEY_URL/metrics" | grep '^parley_rooms ')
+    lg --room-prefix nojoin churn --rate 0 --concurrency 8 --no-join --seconds 1
+    assert_status 0
+    jcheck '.mode == "closed" and .join == false and .cycles > 0 and .upgrades >= .cycles'
+    jcheck '.errors == 0 and .refused == 0'
+    after=$(curl -s "$PARLEY_URL/metrics" | grep '^parley_rooms ')
+    [ -n "$before" ] && [ "$before" = "$after" ] || fail "rooms before and after: '$before' '$after'"
 }
 
 @test "limit: --max-connections 20, 21 asked: 20 up, one refused with HTTP 503 and Retry-After" {
@@ -166,7 +177,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
     [ -f "$res" ] || fail "no $res"
     grep -q '^## parleyd alone (BENCH_PEER=none' "$res" || fail "no title:" "$(cat "$res")"
     local wl
-    for wl in fanout-50k fanout-500k rooms idle durable-w8 durable-w32 churn churn-closed; do
+    for wl in fanout-50k fanout-500k rooms idle durable-w8 durable-w32 churn churn-closed churn-upgrade-16; do
         grep -qE "^\| $wl \| " "$res" || fail "no $wl rows in the table:" "$(cat "$res")"
     done
     # A parleyd figure, no peer figure and no ratio.
@@ -182,7 +193,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
     grep -qE '^- fan-out at [0-9]+ deliveries/s offered: parleyd delivered ratio: 1\.000 >= 0\.990: met$' "$res" ||
         fail "no fan-out target line:" "$(sed -n '/^### targets/,/^Notes/p' "$res")"
     # Every run's JSON line is in raw.jsonl, none with an error.
-    [ "$(grep -c . "$b/bench/raw.jsonl")" -eq 8 ] || fail "raw.jsonl:" "$(cat "$b/bench/raw.jsonl")"
+    [ "$(grep -c . "$b/bench/raw.jsonl")" -eq 9 ] || fail "raw.jsonl:" "$(cat "$b/bench/raw.jsonl")"
     run jq -s -e 'all(.[]; (has("error") | not) and .errors == 0 and .lg_rc == 0)' "$b/bench/raw.jsonl"
     assert_status 0
 }
