@@ -95,6 +95,8 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
     # socket was taken over from MHD at the upgrade it was about 10 KiB
     # (MHD's 8 KiB request pool), and 19 KiB with wslay's event context.
     ulimit -n 4096 2>/dev/null || [ "$(ulimit -n)" -ge 2100 ] || skip "needs 2,100 descriptors"
+    # AddressSanitizer's redzones and quarantine multiply every allocation.
+    ! grep -qa __asan_init "$PARLEYD" || skip "the sanitizer build's memory is not parleyd's"
     start_server
     local a=$BATS_TEST_TMPDIR/a b=$BATS_TEST_TMPDIR/b r0 r1
     "$LOADGEN" --proto parley --url "$PARLEY_URL" --token-cmd "cat $TOKDIR/%s" \
