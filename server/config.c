@@ -55,7 +55,7 @@ struct setting {
 
 static const struct setting settings[] = {
     {"listen", K_LISTEN, 0, 0, 0, "HOST:PORT to listen on ([::1]:PORT for IPv6; port 0 picks one)"},
-    {"db", K_STR, OFF(db), 0, 0, "SQLite database file"},
+    {"db", K_STR, OFF(db), 0, 0, "SQLite database file, or postgresql://USER[:PASSWORD]@HOST:PORT/DBNAME"},
     {"jwt_secret", K_STR, OFF(jwt_secret), 0, 0, "HS256 secret, at least 32 bytes"},
     {"jwt_secret_file", K_STR, OFF(jwt_secret_file), 0, 0, "file holding the HS256 secret"},
     {"jwt_alg", K_ALG, OFF(jwt_alg), 0, 0, "the one accepted algorithm: HS256, RS256 or ES256"},

@@ -388,13 +388,19 @@ static int start_writer(struct pd_store *st, char *err, size_t errlen)
     return 0;
 }
 
-/* The backend for a db path. Only SQLite is built in: every path goes to
- * it, and it refuses what is not a file path. A second backend is one more
- * ops table and a case here on its scheme (config.c decides which db
- * values are accepted at all). */
+/* The PostgreSQL backend's table (store_pg.c). */
+const struct pd_store_backend_ops *pd_store_pg_backend(void);
+
+/* The backend for a db path: a libpq URI (postgresql:// or postgres://,
+ * the two schemes libpq accepts) is PostgreSQL (store_pg.c); anything else
+ * is a SQLite file (store_sqlite.c, which refuses what is not a file
+ * path). Another backend is one more ops table and a case here on its
+ * scheme. */
 static const struct pd_store_backend_ops *backend_for(const char *path)
 {
-    (void)path;
+    if (path != NULL &&
+        (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0))
+        return pd_store_pg_backend();
     return pd_store_sqlite_backend();
 }
 
