@@ -6,6 +6,7 @@
  * sees the token and again after it decoded it, and every claim is checked
  * here from the verified grants. */
 #include "auth.h"
+#include "store.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -468,6 +469,13 @@ static int load_keys(struct pd_auth *a, const struct pd_config *cfg, char *err, 
         }
         if (cfg->jwt_secret != NULL)
             return use_secret(a, cfg->jwt_secret, err, errlen);
+        /* The generated secret lives next to a database file; a database
+         * server has no such place, and every node must share one secret. */
+        if (pd_db_is_url(cfg->db)) {
+            set_msg(err, errlen, "jwt_secret_file (or jwt_secret) must be set when db is a "
+                                 "postgresql:// URL: every node needs the same secret");
+            return -1;
+        }
         return use_db_secret(a, cfg->db, err, errlen);
     }
     if (cfg->jwt_secret != NULL) {

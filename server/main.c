@@ -139,6 +139,7 @@ static int start(struct app *app, char *err, size_t errlen)
 {
     struct server *srv = &app->srv;
     uint16_t port = 0;
+    char dbname[1024];
 
     if (pd_auth_new(&srv->auth, &srv->cfg, err, errlen) != 0)
         return 2;
@@ -171,7 +172,8 @@ static int start(struct app *app, char *err, size_t errlen)
     if (pd_http_start(&srv->http, srv, &port, err, errlen) != 0)
         return 1;
     print_listening(&srv->cfg, port);
-    pd_info("parleyd listening on port %u (db %s)", port, srv->cfg.db);
+    pd_db_redact(srv->cfg.db, dbname, sizeof(dbname));
+    pd_info("parleyd listening on port %u (db %s)", port, dbname);
     return 0;
 }
 

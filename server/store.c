@@ -388,8 +388,23 @@ static int start_writer(struct pd_store *st, char *err, size_t errlen)
     return 0;
 }
 
-/* The PostgreSQL backend's table (store_pg.c). */
-const struct pd_store_backend_ops *pd_store_pg_backend(void);
+bool pd_db_is_url(const char *db)
+{
+    return db != NULL &&
+           (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0);
+}
+
+void pd_db_redact(const char *db, char *out, size_t outlen)
+{
+    const char *auth = pd_db_is_url(db) ? strstr(db, "://") + 3 : NULL;
+    const char *at = auth ? strchr(auth, '@') : NULL;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+
+    if (colon == NULL)
+        snprintf(out, outlen, "%s", db ? db : "");
+    else
+        snprintf(out, outlen, "%.*s:***%s", (int)(colon - db), db, at);
+}
 
 /* The backend for a db path: a libpq URI (postgresql:// or postgres://,
  * the two schemes libpq accepts) is PostgreSQL (store_pg.c); anything else
@@ -398,10 +413,7 @@ const struct pd_store_backend_ops *pd_store_pg_backend(void);
  * scheme. */
 static const struct pd_store_backend_ops *backend_for(const char *path)
 {
-    if (path != NULL &&
-        (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0))
-        return pd_store_pg_backend();
-    return pd_store_sqlite_backend();
+    return pd_db_is_url(path) ? pd_store_pg_backend() : pd_store_sqlite_backend();
 }
 
 int pd_store_open(struct pd_store **out, const char *path, char *err, size_t errlen)

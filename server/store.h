@@ -63,6 +63,11 @@ struct pd_invite_row {
  * starts the writer thread. ":memory:" is not allowed (three connections
  * must share it); tests use a temp file. */
 int pd_store_open(struct pd_store **out, const char *path, char *err, size_t errlen);
+/* True when db names a PostgreSQL server (postgresql:// or postgres://)
+ * rather than a SQLite file. */
+bool pd_db_is_url(const char *db);
+/* db for a log line: a password in a URL becomes "***". */
+void pd_db_redact(const char *db, char *out, size_t outlen);
 /* Commits everything queued, runs nothing further, stops the thread. */
 void pd_store_close(struct pd_store *st);
 

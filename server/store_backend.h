@@ -110,6 +110,7 @@ struct pd_store_backend_ops {
 
 /* The SQLite backend's table (store_sqlite.c). */
 const struct pd_store_backend_ops *pd_store_sqlite_backend(void);
+const struct pd_store_backend_ops *pd_store_pg_backend(void);
 
 /* snprintf into err (when err is not NULL and errlen > 0); store.c. */
 void pd_store_set_err(char *err, size_t errlen, const char *fmt, ...)

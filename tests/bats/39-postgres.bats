@@ -258,3 +258,19 @@ start_server() {
     bg_wait "$other" 10
     [ "$BG_STATUS" -eq 0 ] || fail "the other parleyd exited $BG_STATUS: $(cat "$OUT/other.err")"
 }
+
+@test "postgresql: a password in the db URL never reaches the log; a URL without a JWT secret is refused at start, saying why" {
+    local url=${PG_URL/@/:hunter2-secret@}
+    launch_server --listen 127.0.0.1:0 --db "$url" --jwt-secret "$SECRET"
+    run pcli --token "$TA" -c "join lobby" -c "send lobby hi"
+    assert_status 0
+    server_logs | grep -q "db postgresql://$PG_ROLE:\*\*\*@127.0.0.1:$PG_PORT/$PG_DB" ||
+        fail "the start line does not name the db redacted:" "$(server_logs)"
+    ! server_logs | grep -q hunter2 || fail "the password is in the log:" "$(server_logs | grep hunter2)"
+    stop_server
+
+    run "$PARLEYD" --listen 127.0.0.1:0 --db "$PG_URL"
+    [ "$status" -eq 2 ] || fail "exit $status, expected 2:" "$output"
+    [[ "$output" == *"jwt_secret_file (or jwt_secret) must be set when db is a postgresql:// URL"* ]] ||
+        fail "no reason given:" "$output"
+}
