@@ -35,7 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
+
+/* The reader's wait between reconnect attempts (struct pg_conn). */
+#define RESET_BACKOFF_MIN_MS 250
+#define RESET_BACKOFF_MAX_MS 8000
 
 /* Any 64-bit key only parleyd uses: serialises migrations of nodes that
  * start at once. */
@@ -226,6 +231,14 @@ struct pg_conn {
     int n;
     char prefix;
     const char *what; /* for logs */
+    /* The reader runs on the loop thread, where a reconnect attempt blocks
+     * every connection (up to connect_timeout): after a failed one it
+     * waits before the next, doubling up to RESET_BACKOFF_MAX_MS, and
+     * reads fail at once (internal) meanwhile. 0: no backoff (the writer
+     * and accounts threads may block). */
+    bool backoff;
+    int64_t retry_at_ms;
+    int64_t wait_ms;
 };
 
 struct pg_store {
@@ -279,12 +292,21 @@ static int conn_ensure(struct pg_conn *pc)
 
     if (PQstatus(pc->c) == CONNECTION_OK)
         return 0;
+    if (pc->backoff && pd_mono_ms() < pc->retry_at_ms)
+        return -1;
     PQreset(pc->c);
     if (PQstatus(pc->c) != CONNECTION_OK) {
         pd_error("store: postgresql %s connection lost, reconnecting failed: %s", pc->what,
                  PQerrorMessage(pc->c));
+        if (pc->backoff) {
+            pc->wait_ms = pc->wait_ms ? pc->wait_ms * 2 : RESET_BACKOFF_MIN_MS;
+            if (pc->wait_ms > RESET_BACKOFF_MAX_MS)
+                pc->wait_ms = RESET_BACKOFF_MAX_MS;
+            pc->retry_at_ms = pd_mono_ms() + pc->wait_ms;
+        }
         return -1;
     }
+    pc->wait_ms = 0;
     if (prepare_all(pc, err, sizeof(err)) != 0) {
         pd_error("store: postgresql %s connection: %s", pc->what, err);
         return -1;
@@ -1268,9 +1290,10 @@ static int pg_open(struct pd_store_backend **out, const char *uri, char *err, si
         return -1;
     }
     st->base.ops = pd_store_pg_backend();
-    st->w = (struct pg_conn){NULL, w_sql, W_COUNT, 'w', "writer"};
-    st->r = (struct pg_conn){NULL, r_sql, R_COUNT, 'r', "reader"};
-    st->a = (struct pg_conn){NULL, a_sql, A_COUNT, 'a', "accounts"};
+    st->w = (struct pg_conn){.sql = w_sql, .n = W_COUNT, .prefix = 'w', .what = "writer"};
+    st->r = (struct pg_conn){
+        .sql = r_sql, .n = R_COUNT, .prefix = 'r', .what = "reader", .backoff = true};
+    st->a = (struct pg_conn){.sql = a_sql, .n = A_COUNT, .prefix = 'a', .what = "accounts"};
     if (pthread_mutex_init(&st->accounts_mu, NULL) != 0) {
         pd_store_set_err(err, errlen, "cannot initialise store locks");
         free(st);
