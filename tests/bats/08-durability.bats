@@ -12,28 +12,7 @@ setup() {
 }
 
 @test "every acknowledged message survives kill -9, with contiguous seq" {
-    local n=60
-    {
-        echo "join vault"
-        for i in $(seq 1 "$n"); do echo "send vault durable $i"; done
-    } | pcli --token "$TA" >"$OUT/acks" 2>"$OUT/acks.err" || fail "sending failed: $(tail -n 5 "$OUT/acks" "$OUT/acks.err")"
-    # The CLI has exited after the last ack: kill the server at once.
-    kill9_server
-    [ "$(jcount '.ok == true and .data.message != null' "$(cat "$OUT/acks")")" -eq "$n" ] || fail "not $n acks"
-    start_server
-    run pcli --token "$TA" -c 'history vault --limit 100'
-    assert_status 0
-    local h
-    h=$(jfirst '.ok == true and .data.messages != null')
-    jq -e --argjson n "$n" '.data.messages | length == $n and (map(.seq) == [range(1; $n + 1)])
-        and all(.text == "durable \(.seq)")' <<<"$h" >/dev/null || fail "history after kill -9: $h"
-    # Every acked id is there.
-    [ "$(jsel '.ok == true and .data.message != null' "$(cat "$OUT/acks")" | jq -s -c 'map(.data.message.id)')" = \
-        "$(jq -c '.data.messages | map(.id)' <<<"$h")" ] || fail "ids differ between acks and history"
-    # seq continues after the restart.
-    run pcli --token "$TA" -c 'send vault after-restart'
-    assert_status 0
-    expect_json ".ok == true and .data.message.seq == $((n + 1))"
+    acked_survive_kill9
 }
 
 @test "acknowledged messages of concurrent senders all survive kill -9" {
