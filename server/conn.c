@@ -122,6 +122,11 @@ struct pd_conns {
     uint8_t *spare[SPARE_MAX];
     size_t nspare;
     size_t live;            /* atomic: read by HTTP threads */
+    /* Atomic: live connections plus the upgrades HTTP threads admitted
+     * that the loop has not adopted yet (pd_conns_reserve). One counter, so
+     * an upgrade moving from admitted to live is never counted twice (a
+     * false 503 at the cap) nor not at all (one past it). */
+    size_t places;
     bool paused;            /* shutdown: no more input is read */
     bool shutting_down;     /* shutdown: new connections close at once */
     uint16_t shutdown_code;
@@ -217,6 +222,25 @@ struct pd_conn *pd_conn_find(struct server *srv, uint64_t id)
 size_t pd_conns_count(const struct server *srv)
 {
     return srv->conns ? __atomic_load_n(&srv->conns->live, __ATOMIC_RELAXED) : 0;
+}
+
+bool pd_conns_reserve(struct server *srv, size_t cap, size_t *taken)
+{
+    struct pd_conns *t = srv->conns;
+    size_t n = __atomic_load_n(&t->places, __ATOMIC_ACQUIRE);
+
+    do {
+        *taken = n;
+        if (n >= cap)
+            return false;
+    } while (!__atomic_compare_exchange_n(&t->places, &n, n + 1, true, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_ACQUIRE));
+    return true;
+}
+
+void pd_conns_unreserve(struct server *srv)
+{
+    __atomic_sub_fetch(&srv->conns->places, 1, __ATOMIC_RELEASE);
 }
 
 /* ---- state changes --------------------------------------------------------- */
@@ -695,6 +719,8 @@ void pd_upgrade_discard(struct pd_upgrade *up)
         MHD_upgrade_action(up->urh, MHD_UPGRADE_ACTION_CLOSE);
     else if (up->fd >= 0)
         close(up->fd); /* handed off by MHD, or no MHD behind it (tests) */
+    if (up->reserved)
+        pd_conns_unreserve(up->srv);
     free(up->extra);
     free(up->user_agent);
     free(up);
@@ -746,6 +772,7 @@ static void conn_free(struct pd_conn *c)
     free(io);
     free(c);
     __atomic_sub_fetch(&t->live, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&t->places, 1, __ATOMIC_RELEASE);
 }
 
 static void services_close(struct pd_conn *c)
@@ -815,6 +842,8 @@ void pd_conn_adopt(void *upgrade)
         t->all->io->prev = c;
     t->all = c;
     __atomic_add_fetch(&t->live, 1, __ATOMIC_RELAXED);
+    if (!up->reserved) /* else its reservation is its place from now on */
+        __atomic_add_fetch(&t->places, 1, __ATOMIC_RELEASE);
     free(up);
 
     pd_info("conn %llu open: user %s from %s", (unsigned long long)c->id, c->ident.sub, c->ip);

@@ -21,6 +21,8 @@ struct pd_upgrade {
     int tcp_fd; /* the TCP socket: fd itself, or under TLS the one MHD
                  * forwards to from the socketpair end in fd */
     struct MHD_UpgradeResponseHandle *urh; /* NULL: fd is ours to close */
+    bool reserved; /* holds a place of pd_conns_reserve: the connection
+                    * takes it over, or pd_upgrade_discard gives it back */
     uint8_t *extra; /* owned: bytes MHD read past the request, may be NULL */
     size_t extra_len;
     char ip[64];
@@ -48,6 +50,13 @@ void pd_upgrade_discard(struct pd_upgrade *up);
 
 /* Open connections; safe from any thread (for /healthz). */
 size_t pd_conns_count(const struct server *srv);
+/* Any thread: takes a place for an upgrade while fewer than cap are taken
+ * (open connections and upgrades admitted but not yet adopted), else
+ * false; *taken is the count seen. A place goes back with
+ * pd_conns_unreserve, or passes to the connection an upgrade with
+ * `reserved` set becomes, and goes back when it is freed. */
+bool pd_conns_reserve(struct server *srv, size_t cap, size_t *taken);
+void pd_conns_unreserve(struct server *srv);
 
 /* Shutdown, loop thread. First stop reading client input (queued output
  * still flushes), then, once committed work has been acknowledged, close

@@ -89,12 +89,9 @@ struct pd_http {
      * failed login takes as long whether or not the user exists. */
     pthread_mutex_t dummy_mu;
     char *dummy_hash;
-    /* The WebSocket cap (pd_http_conn_limit) and, atomic, the upgrades the
-     * gate has admitted that are not yet among pd_conns_count: reserved
-     * before the 101, handed back when the loop has adopted the socket
-     * (or the upgrade did not happen). */
+    /* The WebSocket cap (pd_http_conn_limit); the places under it are
+     * counted by the connection table (pd_conns_reserve). */
     unsigned ws_cap;
-    size_t pending;
     /* Refusals at the cap: when one was last logged (monotonic ms) and how
      * many since then; atomic (MHD's threads). */
     int64_t full_logged_ms;
@@ -114,7 +111,7 @@ struct req {
     /* /ws: what the gate verified, for the upgrade callback. */
     struct pd_identity ident;
     char *user_agent;
-    bool admitted; /* holds one of h->pending */
+    bool admitted; /* holds a place (pd_conns_reserve) */
     bool upgraded; /* on_upgrade took it over */
 };
 
@@ -589,45 +586,34 @@ static enum MHD_Result send_full(struct pd_http *h, struct MHD_Connection *conn,
     return send_json_hdrs(conn, r, MHD_HTTP_SERVICE_UNAVAILABLE, body, hdrs);
 }
 
-/* The WebSocket cap: reserves one of h->pending for this upgrade while the
- * open WebSockets and the other reservations stay under the cap, else
- * answers 503 into *ret. The compare-and-swap makes the check and the
- * reservation one step, so a burst of upgrades cannot all pass on the same
- * count. A socket the loop adopts is counted by pd_conns_count before its
- * reservation goes (adopt), so the sum never drops in between. */
+/* The WebSocket cap: takes a place for this upgrade while the open
+ * WebSockets and the admitted upgrades stay under the cap, else answers
+ * 503 into *ret. The check and the taking are one compare-and-swap
+ * (pd_conns_reserve), so a burst of upgrades cannot all pass on the same
+ * count; the place passes to the connection when the loop adopts it. */
 static bool admit(struct pd_http *h, struct MHD_Connection *conn, struct req *r, const char *ip,
                   enum MHD_Result *ret)
 {
-    size_t p = __atomic_load_n(&h->pending, __ATOMIC_ACQUIRE), open;
+    size_t taken;
 
-    do {
-        open = pd_conns_count(h->srv) + p;
-        if (open >= h->ws_cap) {
-            *ret = send_full(h, conn, r, ip, open);
-            return false;
-        }
-    } while (!__atomic_compare_exchange_n(&h->pending, &p, p + 1, true, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_ACQUIRE));
+    if (!pd_conns_reserve(h->srv, h->ws_cap, &taken)) {
+        *ret = send_full(h, conn, r, ip, taken);
+        return false;
+    }
     r->admitted = true;
     return true;
 }
 
-/* Gives back the reservation of admit. */
+/* Gives back the place of admit, for an upgrade that did not happen. */
 static void unreserve(struct pd_http *h)
 {
-    __atomic_sub_fetch(&h->pending, 1, __ATOMIC_RELEASE);
+    pd_conns_unreserve(h->srv);
 }
 
-/* pd_conn_adopt on the loop thread, then the socket's reservation (admit)
- * goes: it is counted by pd_conns_count from now on, or is gone. The loop
- * runs this only after pd_http_start has returned into srv->http. */
+/* On the loop thread: the connection takes over the upgrade's place. */
 static void adopt(void *arg)
 {
-    struct pd_upgrade *up = arg;
-    struct pd_http *h = up->srv->http;
-
-    pd_conn_adopt(up); /* frees up */
-    unreserve(h);
+    pd_conn_adopt(arg); /* frees it */
 }
 
 /* Without TLS the socket is taken from MHD altogether: a duplicate of it
@@ -698,10 +684,9 @@ static void on_upgrade(void *cls, struct MHD_Connection *conn, void *con_cls,
         fcntl(sock, F_SETFL, fl | O_NONBLOCK);
     if (up->tcp_fd == sock) /* last: it ends MHD's part in the request */
         handoff(up);
-    if (pd_loop_call(h->srv->loop, adopt, up) != 0) {
+    up->reserved = true; /* the place goes with up from here */
+    if (pd_loop_call(h->srv->loop, adopt, up) != 0)
         pd_upgrade_discard(up);
-        unreserve(h);
-    }
 }
 
 /* The JWT from Authorization: Bearer, else ?token= (PROTOCOL.md 1.1). */
