@@ -227,8 +227,12 @@ size_t pd_conns_count(const struct server *srv)
 bool pd_conns_reserve(struct server *srv, size_t cap, size_t *taken)
 {
     struct pd_conns *t = srv->conns;
-    size_t n = __atomic_load_n(&t->places, __ATOMIC_ACQUIRE);
+    size_t n;
 
+    *taken = 0;
+    if (t == NULL) /* shutting down: the table is gone */
+        return false;
+    n = __atomic_load_n(&t->places, __ATOMIC_ACQUIRE);
     do {
         *taken = n;
         if (n >= cap)
@@ -240,7 +244,8 @@ bool pd_conns_reserve(struct server *srv, size_t cap, size_t *taken)
 
 void pd_conns_unreserve(struct server *srv)
 {
-    __atomic_sub_fetch(&srv->conns->places, 1, __ATOMIC_RELEASE);
+    if (srv->conns != NULL)
+        __atomic_sub_fetch(&srv->conns->places, 1, __ATOMIC_RELEASE);
 }
 
 /* ---- state changes --------------------------------------------------------- */
