@@ -5,7 +5,7 @@
  * read in big chunks and count messages by walking frame headers; senders and
  * probes parse every message (acks, and the send time in pushed texts).
  *
- *   loadgen --proto parley|sio --url http://127.0.0.1:PORT
+ *   loadgen --proto parley|sio --url http://127.0.0.1:PORT [--url ...]
  *           [--token-cmd 'CMD %s'] [--users U] [--size B] [--drain S]
  *           [--connect-timeout S] [--src-addrs N] WORKLOAD [options]
  *   fanout  --members N --senders S --rate R --seconds T --probes P
@@ -15,6 +15,15 @@
  *   durable --senders S --seconds T [--window W]
  *   churn   --rate R --seconds T            (fixed rate: R cycles/s offered)
  *   churn   --rate 0 --concurrency K --seconds T [--no-join]   (closed loop)
+ *
+ * Several servers (a cluster's nodes): --url given more than once (up to 16).
+ * Fanout and rooms: in each room the senders connect to the first URL and the
+ * receivers (probes, then the drained ones) round-robin over all the URLs, so
+ * with two nodes half the receivers are on the senders' node and half on the
+ * other; the JSON line gains "urls" and "per_url" (per server: conns,
+ * deliveries_s, delivered, p50/p99/max_ms and latency_samples of its probes).
+ * Idle, durable and churn: connection (slot) i goes to URL i % N. With one
+ * --url nothing changes.
  *
  * One JSON line on stdout at the end; progress on stderr. Exit 0 when the run
  * completed, 1 on setup failure (a connection or join of fanout, rooms or
@@ -128,6 +137,7 @@ struct conn {
     uint8_t hdr[14];
     uint64_t skip;
     int user, room, slot;
+    int url; /* index into targets (--url given several times) */
     char *rbuf;
     size_t rlen, rcap;
     char *wbuf;
@@ -143,8 +153,16 @@ struct conn {
 
 static enum proto proto = P_PARLEY;
 static enum workload wl = W_FANOUT;
-static const char *url = NULL, *token_cmd = NULL;
-static char host[256] = "127.0.0.1", port[16] = "80";
+static const char *token_cmd = NULL;
+/* The servers: --url may be given up to MAX_URLS times (a cluster's nodes). */
+#define MAX_URLS 16
+struct target {
+    const char *url;
+    char host[256], port[16];
+    struct addrinfo *addr;
+};
+static struct target targets[MAX_URLS];
+static int nurls;
 static int members = 100, senders = 1, probes = 1, nrooms = 1, conns_opt = 100;
 static int window_opt = 8, users_opt = 0, size_opt = 100;
 static int concurrency_opt = 16, src_addrs_opt = -1; /* -1: the workload's default */
@@ -156,7 +174,6 @@ static const char *user_prefix = "bench"; /* users are PREFIX0, PREFIX1, ... */
 
 /* ---- state ------------------------------------------------------------------------ */
 
-static struct addrinfo *addr;
 static int ep, ep_drain;
 static double drain_poll_ms = 10;
 static double connect_timeout_s = 10;
@@ -181,6 +198,11 @@ struct samples {
     size_t n, cap;
 };
 static struct samples lat, acklat, connlat, readylat;
+/* Per --url (with more than one): deliveries counted and latency samples
+ * taken on the connections to that server. */
+static uint64_t url_delivered[MAX_URLS], url_delivered_in_t[MAX_URLS];
+static struct samples url_lat[MAX_URLS];
+static int url_conns[MAX_URLS];
 static int nsrc;                        /* source addresses in use (0: let the kernel pick) */
 static struct sockaddr_in src_base;     /* 127.0.0.1; source i is + i */
 
@@ -472,6 +494,7 @@ static void conn_fail(struct conn *c, const char *why)
 
 static void conn_start(struct conn *c)
 {
+    const struct addrinfo *addr = targets[c->url].addr;
     int fd = socket(addr->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         c->state = S_CONNECTING;
@@ -514,6 +537,7 @@ static void on_connected(struct conn *c)
     char b[4096];
     int n;
     const char *tok = ntokens ? tokens[c->user % ntokens] : "";
+    const char *host = targets[c->url].host, *port = targets[c->url].port;
     if (proto == P_PARLEY)
         n = snprintf(b, sizeof b,
                      "GET /ws HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
@@ -560,6 +584,12 @@ static void pong_sio(struct conn *c)
     flush(c);
 }
 
+static void delivered(struct conn *c)
+{
+    n_delivered++;
+    url_delivered[c->url]++;
+}
+
 static void frame_start(struct conn *c, int op, uint64_t len)
 {
     c->op = (uint8_t)op;
@@ -569,7 +599,7 @@ static void frame_start(struct conn *c, int op, uint64_t len)
         if (proto == P_SIO && len == 1)
             c->peek1 = 1;
         else
-            n_delivered++;
+            delivered(c);
     } else if (op == 9) {
         ws_frame(c, 10, NULL, 0);
         flush(c);
@@ -587,7 +617,7 @@ static void count_bytes(struct conn *c, const uint8_t *p, size_t n)
                 if (p[0] == '2')
                     pong_sio(c);
                 else
-                    n_delivered++;
+                    delivered(c);
                 c->peek1 = 0;
             }
             p += k;
@@ -664,14 +694,17 @@ static uint64_t parse_u64(const char *p, const char *end)
     return v;
 }
 
-static void got_text_ts(const char *p, size_t n)
+static void got_text_ts(struct conn *c, const char *p, size_t n)
 {
     const char *t = memmem(p, n, "\"text\":\"t=", 10);
     if (t == NULL)
         return;
     uint64_t ts = parse_u64(t + 10, p + n), now = now_ns();
-    if (ts > 0 && ts <= now)
+    if (ts > 0 && ts <= now) {
         sample_add(&lat, now - ts);
+        if (nurls > 1)
+            sample_add(&url_lat[c->url], now - ts);
+    }
 }
 
 static void got_ack(struct conn *c, uint64_t id, bool ok, const char *p, size_t n)
@@ -719,10 +752,10 @@ static void handle_msg(struct conn *c, const char *p, size_t n)
             return;
         }
         if (n > 30 && memmem(p, n < 40 ? n : 40, "\"message:new\"", 13)) {
-            n_delivered++;
-            got_text_ts(p, n);
+            delivered(c);
+            got_text_ts(c, p, n);
         } else if (c->state == S_READY) {
-            n_delivered++; /* other pushes count as in the drained path */
+            delivered(c); /* other pushes count as in the drained path */
         }
         return;
     }
@@ -758,9 +791,9 @@ static void handle_msg(struct conn *c, const char *p, size_t n)
         return;
     }
     if (n >= 2 && p[0] == '4' && p[1] == '2') {
-        n_delivered++;
+        delivered(c);
         if (memmem(p, n < 20 ? n : 20, "\"message\"", 9))
-            got_text_ts(p, n);
+            got_text_ts(c, p, n);
         return;
     }
     if (n >= 2 && p[0] == '4' && p[1] == '1') {
@@ -1072,6 +1105,7 @@ static void setup_conns(int n)
         conns[i].fd = -1;
         conns[i].slot = i;
         conns[i].user = i;
+        conns[i].url = i % nurls; /* fanout and rooms assign their own */
     }
 }
 
@@ -1097,6 +1131,10 @@ static void reset_counters(void)
 {
     n_sent = n_acked = n_ack_err = n_delivered = 0;
     lat.n = acklat.n = 0;
+    for (int u = 0; u < MAX_URLS; u++) {
+        url_delivered[u] = 0;
+        url_lat[u].n = 0;
+    }
 }
 
 /* fanout and rooms: nrooms rooms of members each */
@@ -1111,6 +1149,9 @@ static int run_rooms(void)
             struct conn *c = &conns[r * members + i];
             c->room = r;
             c->role = i < senders ? R_SENDER : i < senders + probes ? R_PROBE : R_DRAIN;
+            /* Senders on the first server; the receivers (probes, then the
+             * drained ones) round-robin over the servers. */
+            c->url = c->role == R_SENDER ? 0 : (i - senders) % nurls;
             if (c->role == R_SENDER) {
                 c->ts = calloc(TS_RING, sizeof *c->ts);
                 nsend++;
@@ -1154,6 +1195,7 @@ static int run_rooms(void)
     run_elapsed = (double)(now_ns() - t0) / 1e9;
     cpu_in_t = self_cpu_us() - cpu_at_start;
     delivered_in_t = n_delivered;
+    memcpy(url_delivered_in_t, url_delivered, sizeof url_delivered);
     acked_in_t = n_acked;
     uint64_t expect = n_sent * (uint64_t)(members - 1);
     uint64_t dend = now_ns() + (uint64_t)(drain_s * 1e9);
@@ -1317,7 +1359,7 @@ static void get_tokens(int n)
 
 static void usage(void)
 {
-    fputs("usage: loadgen --proto parley|sio --url http://HOST:PORT [--token-cmd 'CMD %s']\n"
+    fputs("usage: loadgen --proto parley|sio --url http://HOST:PORT [--url ...] [--token-cmd 'CMD %s']\n"
           "               [--users U] [--size B] [--drain S] [--drain-poll-ms MS]\n"
           "               [--connect-timeout S] [--src-addrs N] [--room-prefix P]\n"
           "               [--user-prefix P] WORKLOAD [options]\n"
@@ -1331,6 +1373,8 @@ static void usage(void)
           "          --no-join: connect, auth (parley: the 101; sio: the \"40\"), close\n"
           "  --src-addrs N: bind the client sockets to 127.0.0.1..127.0.0.N (churn's default\n"
           "          8 on loopback, else 1): more ephemeral ports for TIME_WAIT\n"
+          "  --url more than once (a cluster): fanout/rooms senders on the first, receivers\n"
+          "          round-robin over all; other workloads: connection i on URL i % N\n"
           "  refused_how: http_NNN (503, 429, ...), econnrefused, reset_connect,\n"
           "          eaddrnotavail, reset_before_101, eof_before_101, close_NNNN,\n"
           "          sio_connect_error, timeout_connect|101|sio_open|sio_connect\n",
@@ -1362,8 +1406,11 @@ int main(int argc, char **argv)
                 proto = P_SIO;
             else
                 usage();
-        } else if (OPT("--url"))
-            url = v;
+        } else if (OPT("--url")) {
+            if (nurls == MAX_URLS)
+                usage();
+            targets[nurls++].url = v;
+        }
         else if (OPT("--token-cmd"))
             token_cmd = v;
         else if (OPT("--members") || OPT("--members-per-room"))
@@ -1419,7 +1466,7 @@ int main(int argc, char **argv)
             usage();
 #undef OPT
     }
-    if (!have_wl || url == NULL || members < 1 || senders < 0 || probes < 0 || nrooms < 1 ||
+    if (!have_wl || nurls == 0 || members < 1 || senders < 0 || probes < 0 || nrooms < 1 ||
         conns_opt < 1 || window_opt < 1 || size_opt < 24 || size_opt > 4000 || rate < 0 ||
         concurrency_opt < 1 || src_addrs_opt > 254)
         usage();
@@ -1435,24 +1482,30 @@ int main(int argc, char **argv)
     if (proto == P_PARLEY && token_cmd == NULL)
         die("--proto parley needs --token-cmd");
 
-    /* url: http://host:port */
-    const char *h = strstr(url, "://");
-    h = h ? h + 3 : url;
-    const char *colon = strrchr(h, ':');
-    size_t hlen = colon ? (size_t)(colon - h) : strcspn(h, "/");
-    if (hlen >= sizeof host)
-        usage();
-    memcpy(host, h, hlen);
-    host[hlen] = 0;
-    if (colon)
-        snprintf(port, sizeof port, "%.*s", (int)strcspn(colon + 1, "/"), colon + 1);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-    int gr = getaddrinfo(host, port, &hints, &addr);
-    if (gr != 0)
-        die("%s: %s", host, gai_strerror(gr));
-    /* Source addresses: only towards 127.0.0.0/8 (every 127.x is local there). */
-    bool loopback4 = addr->ai_family == AF_INET &&
-                     (ntohl(((struct sockaddr_in *)addr->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+    /* each url: http://host:port */
+    bool loopback4 = true;
+    for (int u = 0; u < nurls; u++) {
+        struct target *tg = &targets[u];
+        const char *h = strstr(tg->url, "://");
+        h = h ? h + 3 : tg->url;
+        const char *colon = strrchr(h, ':');
+        size_t hlen = colon ? (size_t)(colon - h) : strcspn(h, "/");
+        if (hlen >= sizeof tg->host)
+            usage();
+        memcpy(tg->host, h, hlen);
+        tg->host[hlen] = 0;
+        snprintf(tg->port, sizeof tg->port, "80");
+        if (colon)
+            snprintf(tg->port, sizeof tg->port, "%.*s", (int)strcspn(colon + 1, "/"), colon + 1);
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+        int gr = getaddrinfo(tg->host, tg->port, &hints, &tg->addr);
+        if (gr != 0)
+            die("%s: %s", tg->host, gai_strerror(gr));
+        /* Source addresses: only towards 127.0.0.0/8 (every 127.x is local there). */
+        if (!(tg->addr->ai_family == AF_INET &&
+              (ntohl(((struct sockaddr_in *)tg->addr->ai_addr)->sin_addr.s_addr) >> 24) == 127))
+            loopback4 = false;
+    }
     nsrc = src_addrs_opt >= 0 ? src_addrs_opt : (wl == W_CHURN && loopback4 ? 8 : 1);
     if (nsrc > 1 && !loopback4)
         die("--src-addrs needs a server on 127.0.0.0/8");
@@ -1504,6 +1557,8 @@ int main(int argc, char **argv)
         return 1;
     }
     qsort(lat.v, lat.n, sizeof *lat.v, cmp_u32);
+    for (int u = 0; u < nurls; u++)
+        qsort(url_lat[u].v, url_lat[u].n, sizeof *url_lat[u].v, cmp_u32);
     qsort(acklat.v, acklat.n, sizeof *acklat.v, cmp_u32);
     qsort(connlat.v, connlat.n, sizeof *connlat.v, cmp_u32);
     qsort(readylat.v, readylat.n, sizeof *readylat.v, cmp_u32);
@@ -1533,6 +1588,27 @@ int main(int argc, char **argv)
         jnum("msgs_acked_s", (double)acked_in_t / T);
         jnum("ack_p50_ms", pct_ms(&acklat, 0.5));
         jnum("ack_p99_ms", pct_ms(&acklat, 0.99));
+        if (nurls > 1) {
+            /* Per server: its connections, what they received (over
+             * --seconds, and in all) and the latency on its probes. */
+            for (int i = 0; i < nconns; i++)
+                url_conns[conns[i].url]++;
+            jnum("urls", nurls);
+            printf(",\"per_url\":[");
+            for (int u = 0; u < nurls; u++) {
+                struct samples *sm = &url_lat[u];
+                printf("%s{\"url\":\"%s\"", u ? "," : "", targets[u].url);
+                jnum("conns", url_conns[u]);
+                jnum("deliveries_s", (double)url_delivered_in_t[u] / T);
+                jnum("delivered", (double)url_delivered[u]);
+                jnum("p50_ms", pct_ms(sm, 0.5));
+                jnum("p99_ms", pct_ms(sm, 0.99));
+                jnum("max_ms", sm->n ? sm->v[sm->n - 1] / 1000.0 : 0);
+                jnum("latency_samples", (double)sm->n);
+                printf("}");
+            }
+            printf("]");
+        }
     } else if (wl == W_DURABLE) {
         jnum("senders", senders);
         jnum("window", window_opt);

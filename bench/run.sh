@@ -9,6 +9,9 @@
 #   BENCH_ONLY="fanout-50k idle ..."   run only these workloads
 #   BENCH_NO_CALLGRIND=1               skip the callgrind step
 #   BENCH_PEER=none  parleyd alone: no node, no socket.io column or ratios
+#   BENCH_CLUSTER=0  skip the cluster section (issue 9: one parleyd on
+#                    PostgreSQL, then two nodes on it and a Redis; needs
+#                    PostgreSQL and redis-server, skipped with a note without)
 # Under the table, one "targets" line per target of issue 6, met or not
 # met, computed from the figures of this run.
 # Needs: BUILD/parleyd, BUILD/parley, BUILD/loadgen, node with
@@ -50,9 +53,50 @@ RAW=$OUT/raw.jsonl
 ROWS=$TMP/rows.tsv
 : >"$ROWS"
 SPID=
+LPID=
+
+# The cluster section's processes and directories (see there).
+CL_PIDS=()
+CL_PG_DIR='' CL_PG_BIN='' CL_REDIS_DIR='' CL_REDIS_PID=''
+cl_as_postgres() {   # cl_as_postgres CMD...: CMD as the postgres user when root
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+cl_stop_nodes() {   # every parleyd node of the cluster section: TERM, then KILL
+	local p i
+	for p in "${CL_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${CL_PIDS[@]}"; do
+		for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	CL_PIDS=()
+}
+cl_cleanup() {   # nodes, Redis, PostgreSQL, their directories (logs kept in OUT/logs)
+	cl_stop_nodes
+	if [ -n "$CL_REDIS_PID" ]; then
+		kill "$CL_REDIS_PID" 2>/dev/null
+		wait "$CL_REDIS_PID" 2>/dev/null
+		CL_REDIS_PID=
+	fi
+	if [ -n "$CL_REDIS_DIR" ]; then
+		cp "$CL_REDIS_DIR/redis.log" "$OUT/logs/cluster-redis.log" 2>/dev/null
+		rm -rf "$CL_REDIS_DIR"
+		CL_REDIS_DIR=
+	fi
+	if [ -n "$CL_PG_DIR" ]; then
+		[ -f "$CL_PG_DIR/data/postmaster.pid" ] &&
+			cl_as_postgres "$CL_PG_BIN/pg_ctl" -D "$CL_PG_DIR/data" -m fast -w -t 30 stop >/dev/null 2>&1
+		cp "$CL_PG_DIR/server.log" "$OUT/logs/cluster-postgres.log" 2>/dev/null
+		rm -rf "$CL_PG_DIR"
+		CL_PG_DIR=
+	fi
+}
 
 cleanup() {
+	# A loadgen still running (run.sh itself got INT or TERM): it ends first.
+	[ -n "$LPID" ] && kill "$LPID" 2>/dev/null && wait "$LPID" 2>/dev/null
 	[ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
+	cl_cleanup
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -76,6 +120,7 @@ if [ "$QUICK" = 1 ]; then
 	SCALE_CONNS=500
 	PROBES=5
 	CG_MSGS=50
+	CL_FAN="--members 100 --senders 5 --rate 100"     #  ~9.9k deliveries/s offered
 else
 	T=20
 	FAN_LO="--members 500 --senders 10 --rate 100"    #  ~50k deliveries/s offered
@@ -91,6 +136,7 @@ else
 	SCALE_CONNS=5000
 	PROBES=20
 	CG_MSGS=200
+	CL_FAN="--members 500 --senders 10 --rate 100"    #  ~50k deliveries/s offered
 fi
 # Durable sends: 10 senders, 8 then 32 requests in flight each (both modes).
 DURABLE_WINDOWS="8 32"
@@ -196,12 +242,13 @@ run_one() {
 	# has), and SIGKILL 10 s later.
 	timeout -s TERM -k 10 "${LG_TIMEOUT:-$(( T * 3 + 60 ))}" \
 		"$LOADGEN" "${LG_PRE[@]}" "$@" >"$out" 2>"$err" &
-	lpid=$!
+	lpid=$! LPID=$!
 	while kill -0 "$lpid" 2>/dev/null; do
 		r=$(rss_kb "$SPID" 2>/dev/null) && [ -n "$r" ] && [ "$r" -gt "$peak" ] && peak=$r
 		sleep 0.2
 	done
 	wait "$lpid"; rc=$?
+	LPID=
 	[ "$rc" = 124 ] && log "$WL $kind: loadgen stopped after ${LG_TIMEOUT:-$(( T * 3 + 60 ))} s (timeout)"
 	c1=$(cpu_ticks "$SPID" 2>/dev/null || echo "$c0"); r1=$(rss_kb "$SPID" 2>/dev/null || echo 0)
 	kill -0 "$SPID" 2>/dev/null || log "$WL $kind: the server died (see $OUT/logs/$kind-$WL.log)"
@@ -395,6 +442,244 @@ if want scaling; then
 		echo "$R_parley" >>"$RAW"
 		SCALE_NOTE="scaling: $CHURN_K clients in a closed churn loop on one parleyd, alone, then beside $SCALE_ROOMS other rooms (a message stored in each) and $SCALE_CONNS idle connections of $SCALE_USERS other users: server CPU µs per cycle $(jq -r '.alone.cpu_us / (.alone.cycles // 1) | floor' <<<"$R_parley") alone, $(jq -r '.busy.cpu_us / (.busy.cycles // 1) | floor' <<<"$R_parley") beside them; cycles/s $(jq -r '.alone.cycles_s | floor' <<<"$R_parley") and $(jq -r '.busy.cycles_s | floor' <<<"$R_parley")."
 	fi
+fi
+
+# --- cluster (issue 9): fan-out across two parleyd nodes -----------------------
+# parleyd only. A throw-away PostgreSQL (initdb into a temporary directory,
+# as the postgres user when root, on 127.0.0.1 and a free port, trust auth,
+# like tests/bats/pg.bash) and a redis-server (127.0.0.1, a free port,
+# nothing saved to disk). The same fanout (CL_FAN) first against ONE parleyd
+# on a fresh PostgreSQL database (cluster-1node: the single-node baseline on
+# the same store), then against TWO nodes (--cluster redis://...
+# --node-id n1 / n2) on another fresh database of the same server
+# (cluster-2nodes): the loadgen gets both URLs, its senders connect to n1 and
+# the receivers alternate n1, n2. Server CPU and RSS are the nodes' sum;
+# PostgreSQL's and Redis's CPU (postmaster, its backends and the reaped
+# ones, redis-server) are a row of their own.
+CL_SECTION=
+CL_NOTE=
+# cl_free_port: a TCP port nothing listens on now (on 127.0.0.1).
+cl_free_port() {
+	if command -v python3 >/dev/null; then
+		python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+		return
+	fi
+	local p
+	while :; do
+		p=$(( 20000 + RANDOM % 40000 ))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+# cl_pg_start: initdb and start PostgreSQL; sets CL_PG_DIR, CL_PG_BIN, CL_PG_PORT.
+cl_pg_start() {
+	CL_PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	CL_PG_DIR=$(mktemp -d /tmp/parley-bench-pg.XXXXXX) || return 1
+	chmod 755 "$CL_PG_DIR"
+	mkdir -p "$CL_PG_DIR/data" "$CL_PG_DIR/sock"
+	[ "$(id -u)" -ne 0 ] || chown -R postgres: "$CL_PG_DIR"
+	cl_as_postgres "$CL_PG_BIN/initdb" -D "$CL_PG_DIR/data" -U postgres --auth=trust \
+		--encoding=UTF8 --locale=C >"$OUT/logs/cluster-initdb.log" 2>&1 || {
+		log "cluster: initdb failed (see $OUT/logs/cluster-initdb.log)"; return 1; }
+	# A port free when asked may be taken before the server binds it: a few tries.
+	for _ in 1 2 3 4 5; do
+		CL_PG_PORT=$(cl_free_port)
+		cl_as_postgres "$CL_PG_BIN/pg_ctl" -D "$CL_PG_DIR/data" -l "$CL_PG_DIR/server.log" -w -t 30 \
+			-o "-c listen_addresses=127.0.0.1 -p $CL_PG_PORT -k $CL_PG_DIR/sock" \
+			start >/dev/null 2>&1 && return 0
+	done
+	log "cluster: PostgreSQL did not start:"
+	cat "$CL_PG_DIR/server.log" >&2
+	return 1
+}
+cl_psql() {   # cl_psql SQL: as the superuser, on the database postgres
+	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$CL_PG_PORT" -U postgres -d postgres -c "$1"
+}
+# cl_redis_start: redis-server on a free port; sets CL_REDIS_DIR, CL_REDIS_PID, CL_REDIS_PORT.
+cl_redis_start() {
+	CL_REDIS_DIR=$(mktemp -d /tmp/parley-bench-redis.XXXXXX) || return 1
+	local i
+	for _ in 1 2 3 4 5; do
+		CL_REDIS_PORT=$(cl_free_port)
+		redis-server --port "$CL_REDIS_PORT" --bind 127.0.0.1 --protected-mode no --save '' \
+			--appendonly no --dir "$CL_REDIS_DIR" --daemonize no --logfile '' \
+			>>"$CL_REDIS_DIR/redis.log" 2>&1 </dev/null &
+		CL_REDIS_PID=$!
+		for i in $(seq 100); do
+			kill -0 "$CL_REDIS_PID" 2>/dev/null || break
+			grep -q 'Ready to accept connections' "$CL_REDIS_DIR/redis.log" && return 0
+			sleep 0.05
+		done
+		kill -9 "$CL_REDIS_PID" 2>/dev/null; wait "$CL_REDIS_PID" 2>/dev/null
+		CL_REDIS_PID=
+	done
+	log "cluster: redis-server did not start:"
+	cat "$CL_REDIS_DIR/redis.log" >&2
+	return 1
+}
+# cl_node NAME DBURL [ARGS...]: one parleyd (the bench's flags, on DBURL);
+# its pid joins CL_PIDS, its URL CL_URLS.
+cl_node() {
+	local name=$1 db=$2 logf=$OUT/logs/parley-$WL-$1.log pid port i
+	shift 2
+	( exec "$PARLEYD" --listen 127.0.0.1:0 --db "$db" --jwt-secret "$SECRET" \
+		--rate-connections 0 --rate-messages 0 --rate-requests 0 --login-rate 0 \
+		--login-user-rate 0 --rooms-per-user 0 --log-level warn --idle-timeout 600 "$@" ) >"$logf" 2>&1 &
+	pid=$!
+	CL_PIDS+=("$pid")
+	for i in $(seq 150); do
+		port=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9][0-9]*\).*/\1/p' "$logf" | head -n 1)
+		[ -n "$port" ] && { CL_URLS+=("http://127.0.0.1:$port"); return 0; }
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	log "$WL: parleyd $name did not start; its log:"
+	cat "$logf" >&2
+	return 1
+}
+# cl_wait_cluster: every node's /healthz says its cluster check is ok (Redis
+# connected and subscribed), at most 15 s; then one heartbeat more.
+cl_wait_cluster() {
+	local u i ok
+	command -v curl >/dev/null || { sleep 2; return 0; }
+	for i in $(seq 150); do
+		ok=1
+		for u in "${CL_URLS[@]}"; do
+			[ "$(curl -s -m 2 "$u/healthz" | jq -r '.checks.cluster.status // empty' 2>/dev/null)" = ok ] || ok=0
+		done
+		[ "$ok" = 1 ] && { sleep 1.1; return 0; }
+		sleep 0.1
+	done
+	log "$WL: the nodes' cluster check is not ok after 15 s (see $OUT/logs/parley-$WL-*.log)"
+	return 1
+}
+# cl_ticks PID...: CPU ticks of each (utime+stime), space-separated.
+cl_ticks() {
+	local p out=
+	for p in "$@"; do out="$out $(cpu_ticks "$p" 2>/dev/null || echo 0)"; done
+	echo "${out# }"
+}
+# cl_store_ticks: PostgreSQL's and Redis's CPU ticks: the postmaster with its
+# reaped children (cutime+cstime) plus the live backends, and redis-server.
+cl_store_ticks() {
+	local pm t=0 p
+	pm=$(head -n 1 "$CL_PG_DIR/data/postmaster.pid" 2>/dev/null)
+	if [ -n "$pm" ] && [ -r "/proc/$pm/stat" ]; then
+		t=$(sed 's/.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }')
+		for p in $(pgrep -P "$pm" 2>/dev/null); do t=$(( t + $(cpu_ticks "$p" 2>/dev/null || echo 0) )); done
+	fi
+	[ -n "$CL_REDIS_PID" ] && t=$(( t + $(cpu_ticks "$CL_REDIS_PID" 2>/dev/null || echo 0) ))
+	echo "$t"
+}
+cl_rss_sum() {   # the nodes' VmRSS, summed (KiB)
+	local p t=0 r
+	for p in "${CL_PIDS[@]}"; do r=$(rss_kb "$p" 2>/dev/null); t=$(( t + ${r:-0} )); done
+	echo "$t"
+}
+# cl_fanout: the fanout against CL_URLS (nodes CL_PIDS); leaves its JSON line
+# plus cpu_us (the nodes' sum), node_cpu_us (each), store_cpu_us,
+# rss0_kb/rss1_kb/rss_peak_kb (sums), nodes and lg_rc in R_parley.
+cl_fanout() {
+	local out=$TMP/$WL.json err=$OUT/logs/loadgen-parley-$WL.log u c0 c1 s0 s1 r0 r1 peak r lpid rc line
+	local -a urls=()
+	for u in "${CL_URLS[@]}"; do urls+=(--url "$u"); done
+	sleep 0.3
+	c0=$(cl_ticks "${CL_PIDS[@]}"); s0=$(cl_store_ticks); r0=$(cl_rss_sum); peak=$r0
+	log "$WL: loadgen ${urls[*]} fanout $CL_FAN --seconds $T --probes $PROBES"
+	timeout -s TERM -k 10 $(( T * 3 + 60 )) "$LOADGEN" --proto parley "${urls[@]}" \
+		--token-cmd "$TOKEN_CMD" fanout $CL_FAN --seconds "$T" --probes "$PROBES" >"$out" 2>"$err" &
+	lpid=$! LPID=$!
+	while kill -0 "$lpid" 2>/dev/null; do
+		r=$(cl_rss_sum); [ "$r" -gt "$peak" ] && peak=$r
+		sleep 0.2
+	done
+	wait "$lpid"; rc=$?
+	LPID=
+	c1=$(cl_ticks "${CL_PIDS[@]}"); s1=$(cl_store_ticks); r1=$(cl_rss_sum)
+	for u in "${CL_PIDS[@]}"; do
+		kill -0 "$u" 2>/dev/null || log "$WL: a node died (see $OUT/logs/parley-$WL-*.log)"
+	done
+	line=$(grep '^{' "$out" | tail -n 1)
+	[ -n "$line" ] || { line='{}'; log "$WL: loadgen printed no JSON (exit $rc; see $err)"; tail -n 5 "$err" >&2; }
+	line=$(jq -c --arg c0 "$c0" --arg c1 "$c1" --argjson s "$(( (s1 - s0) * 1000000 / TCK ))" \
+		--argjson r0 "$r0" --argjson r1 "$r1" --argjson pk "$peak" --argjson rc "$rc" \
+		--arg wl "$WL" --argjson tck "$TCK" \
+		'([$c0, $c1] | map(split(" ") | map(tonumber))) as [$a, $b]
+		 | [range($a | length) | ($b[.] - $a[.]) * 1000000 / $tck | floor] as $n
+		 | . + {bench: $wl, nodes: ($n | length), cpu_us: ($n | add), node_cpu_us: $n, store_cpu_us: $s,
+		        rss0_kb: $r0, rss1_kb: $r1, rss_peak_kb: $pk, lg_rc: $rc}' <<<"$line") ||
+		line='{"error":"bad JSON from loadgen"}'
+	echo "$line" >>"$RAW"
+	R_parley=$line
+}
+cl_rows() {
+	R_sio='{}'
+	row "$WL" "nodes" '.nodes' - 0
+	row "$WL" "offered deliveries/s" '.offered_deliveries_s | floor' - 0
+	row "$WL" "deliveries/s" '.deliveries_s | floor' higher 0
+	row "$WL" "delivered ratio" '.delivered_ratio' higher 3
+	row "$WL" "latency p50 ms" '.p50_ms' lower 2
+	row "$WL" "latency p99 ms" '.p99_ms' lower 2
+	row "$WL" "latency max ms" '.max_ms' lower 1
+	if [ "$(jq -r '.urls // 1' <<<"$R_parley" 2>/dev/null)" -gt 1 ] 2>/dev/null; then
+		row "$WL" "latency p99 ms, receivers on n1 (the senders' node)" '.per_url[0].p99_ms' lower 2
+		row "$WL" "latency p99 ms, receivers on n2 (the other node)" '.per_url[1].p99_ms' lower 2
+	fi
+	row "$WL" "server CPU % (of one core, sum of nodes)" ".cpu_us / 1e4 / (.seconds // (env.T|tonumber)) | round" lower 0
+	row "$WL" "server CPU µs per delivery (sum of nodes)" \
+		"if ($DELIV) > 0 then .cpu_us / ($DELIV) else null end" lower 2
+	row "$WL" "PostgreSQL + Redis CPU % (of one core)" ".store_cpu_us / 1e4 / (.seconds // (env.T|tonumber)) | round" lower 0
+	row "$WL" "server RSS peak MB (sum of nodes)" '.rss_peak_kb / 1024' lower 1
+	row "$WL" "errors" '.errors' lower 0
+}
+declare -A RES_cluster
+if want cluster && [ "${BENCH_CLUSTER:-1}" != 0 ]; then
+	CL_SECTION=1
+	if [ -z "$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || ! command -v psql >/dev/null; then
+		CL_NOTE="skipped: PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb or no psql; apt-get install postgresql)"
+	elif ! command -v redis-server >/dev/null; then
+		CL_NOTE="skipped: redis-server is not installed (apt-get install redis-server)"
+	elif ! cl_pg_start || ! cl_psql "CREATE ROLE parley LOGIN" >/dev/null ||
+		! cl_psql "CREATE DATABASE bench_1node OWNER parley" >/dev/null ||
+		! cl_psql "CREATE DATABASE bench_2nodes OWNER parley" >/dev/null; then
+		CL_NOTE="skipped: the throw-away PostgreSQL did not start (see the log above and $OUT/logs/cluster-*.log)"
+	else
+		log "cluster: PostgreSQL on 127.0.0.1:$CL_PG_PORT ($CL_PG_BIN)"
+		PGURL=postgresql://parley@127.0.0.1:$CL_PG_PORT
+		# (a) one node, no cluster, on PostgreSQL
+		WL=cluster-1node
+		CL_URLS=()
+		if cl_node n1 "$PGURL/bench_1node"; then
+			cl_fanout
+		else
+			R_parley='{"error":"server did not start"}'
+		fi
+		cl_stop_nodes
+		RES_cluster[1]=$R_parley
+		cl_rows
+		# (b) two nodes on one Redis, the same PostgreSQL server
+		WL=cluster-2nodes
+		CL_URLS=()
+		if ! "$PARLEYD" --help 2>&1 | grep -q -- '--cluster'; then
+			CL_NOTE="cluster-2nodes not run: this parleyd has no --cluster (parleyd --help does not list it)"
+		elif ! cl_redis_start; then
+			CL_NOTE="cluster-2nodes not run: redis-server did not start (see $OUT/logs/cluster-redis.log)"
+		else
+			log "cluster: Redis on 127.0.0.1:$CL_REDIS_PORT"
+			if cl_node n1 "$PGURL/bench_2nodes" --cluster "redis://127.0.0.1:$CL_REDIS_PORT/0" --node-id n1 &&
+				cl_node n2 "$PGURL/bench_2nodes" --cluster "redis://127.0.0.1:$CL_REDIS_PORT/0" --node-id n2; then
+				cl_wait_cluster || CL_NOTE="the nodes did not report their cluster check ok within 15 s: the 2-node figures may be off"
+				cl_fanout
+			else
+				R_parley='{"error":"server did not start"}'
+				CL_NOTE="cluster-2nodes: a node did not start (see $OUT/logs/parley-cluster-2nodes-*.log)"
+			fi
+			cl_stop_nodes
+			RES_cluster[2]=$R_parley
+			cl_rows
+		fi
+	fi
+	cl_cleanup
+	[ -n "$CL_NOTE" ] && log "cluster: $CL_NOTE"
 fi
 
 # --- callgrind: instructions per delivery, parleyd only ----------------------
@@ -609,6 +894,31 @@ RES=$OUT/results.md
 		if [ "$dd" -gt 0 ]; then
 			echo "| marginal | $n1 more | $dd more | | $dir more | **$(( dir / dd ))** |"
 		fi
+		echo
+	fi
+	if [ -n "$CL_SECTION" ]; then
+		echo "### cluster: fan-out across two nodes (issue 9)"
+		echo
+		[ -n "${RES_cluster[1]:-}" ] && echo "fanout $CL_FAN, $T s, parleyd on a throw-away PostgreSQL $( [ -n "$CL_PG_BIN" ] && "$CL_PG_BIN/postgres" --version 2>/dev/null | sed -n "s/^postgres (PostgreSQL) \([0-9.]*\).*/\1/p"): cluster-1node is one parleyd"
+		[ -n "${RES_cluster[1]:-}" ] && echo "(no --cluster), cluster-2nodes two (--cluster on one redis-server $(redis-server --version 2>/dev/null | sed -n 's/.* v=\([^ ]*\).*/\1/p'), --node-id n1 and n2) on a fresh database of the same server;"
+		[ -n "${RES_cluster[1]:-}" ] && echo "senders on n1, the receivers alternating n1 and n2. CPU and RSS are the nodes' sum." && echo
+		if [ -n "${RES_cluster[1]:-}" ] && [ -n "${RES_cluster[2]:-}" ]; then
+			# cj N EXPR: a jq expression over the 1-node (1) or 2-node (2) result.
+			cj() { jq -r "($2) // empty" <<<"${RES_cluster[$1]}" 2>/dev/null; }
+			CPD='if (.delivered // 0) > 0 then .cpu_us / .delivered else null end'
+			awk -v d1="$(cj 1 .deliveries_s)" -v d2="$(cj 2 .deliveries_s)" \
+				-v p1="$(cj 1 .p99_ms)" -v p2="$(cj 2 .p99_ms)" \
+				-v r1="$(cj 1 .delivered_ratio)" -v r2="$(cj 2 .delivered_ratio)" \
+				-v c1="$(cj 1 "$CPD")" -v c2="$(cj 2 "$CPD")" 'BEGIN {
+				printf "- 2 nodes / 1 node: deliveries/s %d / %d = %s (higher is better); p99 %.2f ms / %.2f ms = %s (lower is better);",
+					d2, d1, (d1 > 0 ? sprintf("%.2fx", d2 / d1) : "—"), p2, p1, (p1 > 0 ? sprintf("%.2fx", p2 / p1) : "—");
+				printf " delivered ratio %.3f / %.3f; server CPU µs per delivery %.2f / %.2f = %s (lower is better)\n",
+					r2, r1, c2, c1, (c1 > 0 ? sprintf("%.2fx", c2 / c1) : "—") }'
+			jq -r '. as $r | "- 2 nodes, per node: " + ([.per_url // [] | to_entries[] |
+				"n\(.key + 1): \(.value.conns) connections, \(.value.deliveries_s | floor) deliveries/s received, probes p50 \(.value.p50_ms) ms p99 \(.value.p99_ms) ms, server CPU \((($r.node_cpu_us // [])[.key] // 0) / 1e4 / $r.seconds | round)%"] | join("; "))' \
+				<<<"${RES_cluster[2]}" 2>/dev/null
+		fi
+		[ -n "$CL_NOTE" ] && echo "- $CL_NOTE"
 		echo
 	fi
 	echo "### targets (issue 6)"
