@@ -14,7 +14,7 @@ CFLAGS   += -std=gnu11 $(WARN) -fPIC -fvisibility=hidden -pthread -MMD -MP
 CPPFLAGS += -D_GNU_SOURCE -Icommon -Isdk/include
 LDFLAGS  += -pthread
 
-SERVER_LIBS := -lmicrohttpd -lcjson -ljwt -lsqlite3 -lpq -lssl -lcrypto -lm
+SERVER_LIBS := -lmicrohttpd -lcjson -ljwt -lsqlite3 -lpq -lhiredis -lssl -lcrypto -lm
 SDK_LIBS    := -lwslay -lcjson -lcurl -lssl -lcrypto
 CLI_LIBS    := -lreadline
 CLIENT_LIBS := -lncursesw
@@ -105,7 +105,7 @@ DEB_PKGS := build-essential clang pkg-config libmicrohttpd-dev libwslay-dev \
 	libcjson-dev libjwt-dev libssl-dev libsqlite3-dev libreadline-dev \
 	libcurl4-openssl-dev bats mandoc python3 python3-websockets sqlite3 jq curl \
 	nginx-light openssl libclang-rt-14-dev chromium tmux libncurses-dev man-db \
-	systemd parallel valgrind libpq-dev postgresql
+	systemd parallel valgrind libpq-dev postgresql libhiredis-dev redis-server
 
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \

@@ -83,6 +83,8 @@ static const struct setting settings[] = {
     {"idle_timeout", K_UINT, OFF(idle_timeout), 1, SECONDS_MAX, "seconds of silence before close 1001"},
     {"outbound_limit", K_SIZE, OFF(outbound_limit), 1024, 1u << 30, "bytes queued per connection before close 1008"},
     {"max_connections", K_UINT, OFF(max_connections), 0, 1000000, "WebSockets held at once (more: 503), 0 for what the open file limit allows"},
+    {"cluster", K_STR, OFF(cluster), 0, 0, "redis://HOST:PORT[/DB]: join the nodes on that Redis (needs a postgresql:// db)"},
+    {"node_id", K_STR, OFF(node_id), 0, 0, "this node's name in the cluster (default HOSTNAME:PORT)"},
     {"log_level", K_LEVEL, OFF(log_level), 0, 0, "error, warn, info or debug"},
 };
 
@@ -603,7 +605,8 @@ static void usage(FILE *out)
             "max_json_array 1000, fragment_timeout 10, rooms_per_user 1000,\n"
             "session_ttl 120, recover_max 1000, typing_timeout 5, ping_interval 25,\n"
             "idle_timeout 60, outbound_limit 1048576, max_connections 0 (from the\n"
-            "open file limit), log_level info.\n");
+            "open file limit), cluster none (one node), node_id HOSTNAME:PORT,\n"
+            "log_level info.\n");
 }
 
 /* Splits argv into flags without applying them (they are applied last, to
@@ -783,6 +786,70 @@ static const char *env_config(char **envp)
     return NULL;
 }
 
+int pd_redis_url_parse(const char *url, char **host, uint16_t *port, unsigned *db)
+{
+    const char *p, *colon, *slash;
+    char *end;
+    unsigned long v;
+
+    if (strncmp(url, "redis://", 8) != 0)
+        return -1;
+    p = url + 8;
+    colon = strrchr(p, ':');
+    slash = strchr(p, '/');
+    if (colon == NULL || colon == p || (slash != NULL && slash < colon) ||
+        memchr(p, '@', (size_t)(colon - p)) != NULL)
+        return -1;
+    errno = 0;
+    v = strtoul(colon + 1, &end, 10);
+    if (errno != 0 || end == colon + 1 || v == 0 || v > 65535 || (*end != '\0' && *end != '/'))
+        return -1;
+    *port = (uint16_t)v;
+    *db = 0;
+    if (*end == '/' && end[1] != '\0') {
+        const char *d = end + 1;
+        errno = 0;
+        v = strtoul(d, &end, 10);
+        if (errno != 0 || end == d || *end != '\0' || v > 15 || *d == '-' || *d == '+')
+            return -1;
+        *db = (unsigned)v;
+    }
+    *host = strndup(p, (size_t)(colon - p));
+    return *host == NULL ? -1 : 0;
+}
+
+static bool valid_node_id(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n < 1 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && strchr("_.:@-", *s) == NULL)
+            return false;
+    return true;
+}
+
+/* cluster needs a store every node shares; node_id names this node. */
+static int check_cluster(struct loader *ld)
+{
+    struct pd_config *cfg = ld->cfg;
+
+    if (cfg->node_id != NULL && !valid_node_id(cfg->node_id))
+        return fail(ld, "node_id: '%.64s' must be 1 to 64 characters of [A-Za-z0-9_.:@-]",
+                    cfg->node_id);
+    if (cfg->cluster == NULL)
+        return 0;
+    if (pd_redis_url_parse(cfg->cluster, &cfg->cluster_host, &cfg->cluster_port,
+                           &cfg->cluster_db) != 0)
+        return fail(ld, "cluster: '%.128s' is not redis://HOST:PORT or redis://HOST:PORT/DB "
+                        "(DB 0 to 15)", cfg->cluster);
+    if (strncmp(cfg->db, "postgresql://", 13) != 0 && strncmp(cfg->db, "postgres://", 11) != 0)
+        return fail(ld, "cluster: the nodes of a cluster share one store: set db to a "
+                        "postgresql:// URL (db is '%.128s')", cfg->db);
+    return 0;
+}
+
 static int load_all(struct loader *ld, int argc, char **argv, char **envp)
 {
     struct flag *flags;
@@ -811,6 +878,8 @@ static int load_all(struct loader *ld, int argc, char **argv, char **envp)
         rc = read_secret_file(ld);
     if (rc == 0)
         rc = check_tls(ld);
+    if (rc == 0)
+        rc = check_cluster(ld);
     free(flags);
     return rc;
 }
@@ -845,5 +914,8 @@ void pd_config_free(struct pd_config *cfg)
     free(cfg->tls_cert);
     free(cfg->tls_key);
     free(cfg->trusted_proxies);
+    free(cfg->cluster);
+    free(cfg->cluster_host);
+    free(cfg->node_id);
     memset(cfg, 0, sizeof(*cfg));
 }

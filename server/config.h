@@ -55,6 +55,11 @@ struct pd_config {
     unsigned max_json_depth;   /* 32 levels, the envelope object being 1; 0: none */
     unsigned max_json_array;   /* 1000 elements in any one array; 0: none */
     unsigned fragment_timeout; /* 10 s to complete a fragmented message; 0: none */
+    char *cluster;             /* redis://HOST:PORT[/DB], NULL: a node alone */
+    char *cluster_host;        /* parsed from cluster */
+    uint16_t cluster_port;
+    unsigned cluster_db;       /* 0..15 */
+    char *node_id;             /* NULL: HOSTNAME:PORT, made at start (cluster.c) */
 };
 
 /* Fills cfg from defaults, the --config file, envp (PARLEYD_*) and argv.
@@ -63,6 +68,10 @@ struct pd_config {
 int pd_config_load(struct pd_config *cfg, int argc, char **argv, char **envp, char *err,
                    size_t errlen);
 void pd_config_free(struct pd_config *cfg);
+
+/* Splits redis://HOST:PORT[/DB] (DB 0..15, default 0); *host is
+ * malloc'd. 0, or -1 when url is not one. */
+int pd_redis_url_parse(const char *url, char **host, uint16_t *port, unsigned *db);
 
 /* Parses a textual IPv4 or IPv6 address (len bytes, no brackets, no zone)
  * into 16 bytes, IPv4 as IPv4-mapped. 0, or -1 when it is not one. */

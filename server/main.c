@@ -14,6 +14,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "cluster.h"
 #include "config.h"
 #include "conns.h"
 #include "dispatch.h"
@@ -171,6 +172,8 @@ static int start(struct app *app, char *err, size_t errlen)
     }
     if (pd_http_start(&srv->http, srv, &port, err, errlen) != 0)
         return 1;
+    if (pd_cluster_init(srv, port, err, errlen) != 0)
+        return 1;
     print_listening(&srv->cfg, port);
     pd_db_redact(srv->cfg.db, dbname, sizeof(dbname));
     pd_info("parleyd listening on port %u (db %s)", port, dbname);
@@ -193,6 +196,7 @@ static void stop(struct app *app)
         pd_store_run_completions(srv->store);
     }
     pd_http_stop(srv->http);
+    pd_cluster_free(srv);
     if (app->services_up)
         pd_services_free(srv);
     pd_monitor_free(srv); /* after HTTP (its threads read it) and the connections */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
@@ -108,10 +109,22 @@ static void join_done(struct pd_store_job *job)
             pd_ack_ok(c, rj->req_id, join_ack(srv, room, job->owner));
     }
     cJSON *ev = cJSON_CreateObject();
+    cJSON *head = pd_bus_head(srv, "join", room->name);
     cJSON_AddStringToObject(ev, "room", room->name);
     cJSON_AddStringToObject(ev, "user", job->user);
     cJSON_AddStringToObject(ev, "name", job->name);
-    pd_room_push(room, "room:user-joined", ev, c);
+    if (head != NULL) {
+        /* What another node needs to mirror the room and the member. */
+        cJSON_AddStringToObject(head, "u", job->user);
+        cJSON_AddStringToObject(head, "nm", job->name);
+        cJSON_AddBoolToObject(head, "o", job->owner);
+        cJSON_AddBoolToObject(head, "p", room->is_private);
+        cJSON_AddStringToObject(head, "cb", room->created_by);
+        pd_json_add_int(head, "ca", room->created_at);
+        pd_json_add_int(head, "ja", job->now);
+        pd_json_add_int(head, "s", m != NULL ? m->last_read_seq : room->last_seq);
+    }
+    pd_room_push_bus(srv, room, "room:user-joined", ev, c, head);
     room_job_free(rj);
 }
 
@@ -206,9 +219,12 @@ static void leave_done(struct pd_store_job *job)
         pd_ack_ok(c, rj->req_id, data);
     }
     cJSON *ev = cJSON_CreateObject();
+    cJSON *head = pd_bus_head(srv, "leave", room->name);
     cJSON_AddStringToObject(ev, "room", room->name);
     cJSON_AddStringToObject(ev, "user", job->user);
-    pd_room_push(room, "room:user-left", ev, NULL);
+    if (head != NULL)
+        cJSON_AddStringToObject(head, "u", job->user);
+    pd_room_push_bus(srv, room, "room:user-left", ev, NULL, head);
     room_job_free(rj);
 }
 
@@ -250,11 +266,18 @@ static void invite_done(struct pd_store_job *job)
         if (c != NULL)
             pd_ack_err(c, rj->req_id, "room:invite", PD_E_INTERNAL,
                        "could not store the invitation to room '%s'", job->room);
-    } else if (c != NULL) {
-        cJSON *data = cJSON_CreateObject();
-        cJSON_AddStringToObject(data, "room", room->name);
-        cJSON_AddStringToObject(data, "user", job->user);
-        pd_ack_ok(c, rj->req_id, data);
+    } else {
+        cJSON *head = pd_bus_head(rj->srv, "inv", room->name);
+        if (head != NULL) {
+            cJSON_AddStringToObject(head, "u", job->user);
+            pd_cluster_publish(rj->srv, head, NULL, 0);
+        }
+        if (c != NULL) {
+            cJSON *data = cJSON_CreateObject();
+            cJSON_AddStringToObject(data, "room", room->name);
+            cJSON_AddStringToObject(data, "user", job->user);
+            pd_ack_ok(c, rj->req_id, data);
+        }
     }
     room_job_free(rj);
 }

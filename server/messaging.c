@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
@@ -42,6 +43,69 @@ cJSON *pd_message_json(const struct pd_message *m)
     return o;
 }
 
+/* Store reads of a replay or catch-up, at most this many rows each. */
+#define PD_RANGE_CHUNK 500
+
+int pd_messages_range(struct server *srv, const char *room, int64_t from, int64_t upto,
+                      void (*fn)(void *arg, int64_t seq, const char *json, size_t len), void *arg)
+{
+    while (from < upto) {
+        int64_t hi = upto - from > PD_RANGE_CHUNK ? from + PD_RANGE_CHUNK : upto;
+        struct pd_message *msgs = NULL;
+        size_t n = 0;
+        bool more;
+
+        if (pd_store_history(srv->store, room, hi + 1, (int)(hi - from), &msgs, &n, &more) !=
+            PD_OK)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            cJSON *root = cJSON_CreateObject(), *data = cJSON_CreateObject();
+            char *json;
+            cJSON_AddStringToObject(root, "event", "message:new");
+            cJSON_AddItemToObject(data, "message", pd_message_json(&msgs[i]));
+            cJSON_AddItemToObject(root, "data", data);
+            json = cJSON_PrintUnformatted(root);
+            if (json != NULL)
+                fn(arg, msgs[i].seq, json, strlen(json));
+            cJSON_free(json);
+            cJSON_Delete(root);
+        }
+        pd_messages_free(msgs, n);
+        from = hi;
+    }
+    return 0;
+}
+
+static void catch_up_one(void *arg, int64_t seq, const char *json, size_t len)
+{
+    pd_room_broadcast_seq(arg, json, len, NULL, seq);
+}
+
+void pd_room_catch_up(struct server *srv, struct pd_room *room, int64_t upto)
+{
+    if (upto <= room->last_seq)
+        return;
+    if (room->nsubs > 0 &&
+        pd_messages_range(srv, room->name, room->last_seq, upto, catch_up_one, room) != 0)
+        pd_error("cluster: could not read seqs %lld to %lld of room '%s' from the store: its "
+                 "subscribers here miss them until they recover or read the history",
+                 (long long)room->last_seq + 1, (long long)upto, room->name);
+    room->last_seq = upto;
+}
+
+void pd_room_deliver(struct server *srv, struct pd_room *room, int64_t seq, const char *json,
+                     size_t len, const struct pd_conn *except)
+{
+    /* Seqs come in order from one node, not across nodes: one that
+     * overtook another finds the gap here and reads it from the store
+     * (committed: the seq after it could not be handed out before). */
+    if (seq > room->last_seq + 1 && pd_cluster_on(srv))
+        pd_room_catch_up(srv, room, seq - 1);
+    if (seq > room->last_seq)
+        room->last_seq = seq;
+    pd_room_broadcast_seq(room, json, len, except, seq);
+}
+
 static void send_job_free(struct pd_send_job *sj)
 {
     pd_message_clear(&sj->job.msg);
@@ -67,6 +131,8 @@ static void send_done(struct pd_store_job *job)
     }
     if (!job->duplicate) {
         struct pd_member *sender = pd_room_member(room, m->user);
+        if (m->seq > room->last_seq + 1 && pd_cluster_on(srv))
+            pd_room_catch_up(srv, room, m->seq - 1);
         if (m->seq > room->last_seq)
             room->last_seq = m->seq;
         /* The store moved both of the sender's pointers in the same
@@ -92,8 +158,15 @@ static void send_done(struct pd_store_job *job)
         cJSON_AddItemToObject(data, "message", pd_message_json(m));
         cJSON_AddItemToObject(root, "data", data);
         json = cJSON_PrintUnformatted(root);
-        if (json != NULL)
+        if (json != NULL) {
+            cJSON *head = pd_bus_head(srv, "msg", room->name);
             pd_room_broadcast_seq(room, json, strlen(json), c, m->seq);
+            if (head != NULL) {
+                pd_json_add_int(head, "s", m->seq);
+                cJSON_AddStringToObject(head, "u", m->user);
+                pd_cluster_publish(srv, head, json, strlen(json));
+            }
+        }
         cJSON_free(json);
         cJSON_Delete(root);
     }
@@ -249,7 +322,8 @@ static void delete_done(struct pd_store_job *job)
         data = cJSON_CreateObject();
         pd_json_add_int(data, "message_id", job->msg.id);
         cJSON_AddStringToObject(data, "room", room->name);
-        pd_room_push(room, "message:deleted", data, c);
+        pd_room_push_bus(sj->srv, room, "message:deleted", data, c,
+                         pd_bus_head(sj->srv, "del", room->name));
     }
     send_job_free(sj);
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "conn.h"
 #include "hmap.h"
 #include "http.h"
@@ -72,14 +73,16 @@ enum check_id {
     CK_SLOW_CONSUMERS,
     CK_AUTH_FAILURE_RATE,
     CK_LOOP_LAG,
+    CK_CLUSTER, /* only on a node of a cluster */
     CK__COUNT
 };
 static const char *const check_names[CK__COUNT] = {
-    "connections",    "memory",          "store_latency", "store_errors",
-    "slow_consumers", "auth_failure_rate", "loop_lag",
+    "connections",    "memory",            "store_latency", "store_errors",
+    "slow_consumers", "auth_failure_rate", "loop_lag",      "cluster",
 };
 
 struct check {
+    bool absent; /* not reported (cluster on a node alone) */
     int status;
     double value, threshold;
     char rec[224]; /* the recommendation, "" when ok */
@@ -125,6 +128,8 @@ struct figures {
     int64_t rss_bytes;
     int64_t lag_ms, store_ms; /* slowest in the last minute */
     uint64_t conn_limit;
+    bool cluster_on, cluster_up;
+    unsigned cluster_nodes;
     struct health health;
 };
 
@@ -457,6 +462,16 @@ static void health_eval(const struct pd_monitor *m, struct figures *f, const str
                  "overloaded; spread the connections over more nodes",
                  (long long)f->lag_ms);
 
+    k = &h->c[CK_CLUSTER];
+    set_check(k, f->cluster_on && !f->cluster_up ? CHK_FAIL : CHK_OK, (double)f->cluster_nodes,
+              1);
+    k->absent = !f->cluster_on;
+    if (k->status != CHK_OK)
+        snprintf(k->rec, sizeof(k->rec),
+                 "this node has lost Redis (cluster): messages are still stored and acked, but "
+                 "the other nodes learn of them only when it is back; check Redis and the "
+                 "network to it");
+
     h->status = CHK_OK;
     for (int i = 0; i < CK__COUNT; i++)
         if (h->c[i].status > h->status)
@@ -505,6 +520,9 @@ static void collect(struct pd_monitor *m, struct figures *f)
             f->store_ms = s->store_ms;
     }
     f->conn_limit = m->conn_limit;
+    f->cluster_on = pd_cluster_on(srv);
+    f->cluster_up = pd_cluster_up(srv);
+    f->cluster_nodes = pd_cluster_nodes(srv);
     health_eval(m, f, health_base);
 }
 
@@ -647,6 +665,7 @@ enum pd_err pd_handle_mon_metrics(struct pd_req *r)
     rates = cJSON_AddObjectToObject(r->result, "rates");
     cJSON_AddNumberToObject(rates, "messages_in_per_s", f.messages_in_per_s);
     cJSON_AddNumberToObject(rates, "connections_per_s", f.connections_per_s);
+    pd_cluster_json(r->srv, r->result);
     return PD_OK;
 }
 
@@ -778,6 +797,8 @@ static void health_json(cJSON *obj, const struct health *h)
 
     cJSON_AddStringToObject(obj, "status", health_names[h->status]);
     for (int i = 0; i < CK__COUNT; i++) {
+        if (h->c[i].absent)
+            continue;
         cJSON *c = cJSON_AddObjectToObject(checks, check_names[i]);
         cJSON_AddStringToObject(c, "status", check_status_names[h->c[i].status]);
         cJSON_AddNumberToObject(c, "value", h->c[i].value);
@@ -882,6 +903,12 @@ char *pd_monitor_prometheus(struct server *srv)
            f.users_online);
     prom_u(o, "parley_sessions", "gauge", "Recovery sessions held or waiting to be recovered.",
            f.sessions);
+    if (f.cluster_on) {
+        prom_u(o, "parley_cluster_redis_up", "gauge",
+               "1 while this node is connected to the cluster's Redis.", f.cluster_up);
+        prom_u(o, "parley_cluster_nodes", "gauge", "Live nodes of the cluster, this one included.",
+               f.cluster_nodes);
+    }
     prom_u(o, "parley_uptime_seconds", "gauge", "Seconds since the server started.",
            (uint64_t)f.uptime_s);
     prom_d(o, "parley_messages_in_per_second", "gauge",

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "conn.h"
 #include "hmap.h"
 #include "log.h"
@@ -19,9 +20,26 @@ struct pd_seen {
     int64_t ts;
 };
 
+/* One node's connections of a user. */
+struct pd_rnode {
+    char node[PD_NODE_ID_MAX + 1];
+    int64_t conns;
+};
+
+/* A user connected to other nodes of the cluster (as they published). */
+struct pd_remote {
+    char user[PD_NAME_MAX + 1];
+    char *name;
+    enum pd_status status; /* as last set, on any node */
+    struct pd_rnode *nodes;
+    size_t nnodes;
+    int64_t conns; /* over all of them */
+};
+
 struct pd_presence {
-    struct pd_hmap seen; /* user -> struct pd_seen */
-    uint64_t mark;       /* stamp of the push being sent */
+    struct pd_hmap seen;   /* user -> struct pd_seen */
+    struct pd_hmap remote; /* user -> struct pd_remote: connected elsewhere */
+    uint64_t mark;         /* stamp of the push being sent */
 };
 
 static const char *const status_names[] = {
@@ -31,20 +49,42 @@ static const char *const status_names[] = {
     [PD_STATUS_OFFLINE] = "offline",
 };
 
-static bool connected(const struct pd_user *u)
+static const struct pd_remote *remote_of(struct server *srv, const char *user)
 {
-    return u != NULL && u->nconns > 0;
+    return pd_hmap_get(&srv->presence->remote, user);
 }
 
-static bool visible(const struct pd_user *u)
+static int64_t local_conns(const struct pd_user *u)
 {
-    return connected(u) && u->status != PD_STATUS_OFFLINE;
+    return u != NULL ? (int64_t)u->nconns : 0;
+}
+
+static int64_t remote_conns(const struct pd_remote *r)
+{
+    return r != NULL ? r->conns : 0;
+}
+
+/* What others see of a user connected to other nodes only. */
+static const char *shown_remote(const struct pd_remote *r)
+{
+    return remote_conns(r) > 0 && r->status != PD_STATUS_OFFLINE ? status_names[r->status]
+                                                                 : "offline";
+}
+
+/* What others see, over the whole cluster: the status the user set
+ * (shared by all their connections, wherever) while any is open. */
+static const char *shown(struct server *srv, const char *user)
+{
+    const struct pd_user *u = pd_user_find(srv, user);
+
+    if (local_conns(u) == 0)
+        return shown_remote(remote_of(srv, user));
+    return u->status != PD_STATUS_OFFLINE ? status_names[u->status] : "offline";
 }
 
 const char *pd_presence_visible(struct server *srv, const char *user)
 {
-    const struct pd_user *u = pd_user_find(srv, user);
-    return visible(u) ? status_names[u->status] : "offline";
+    return shown(srv, user);
 }
 
 static int64_t seen_at(struct server *srv, const char *user)
@@ -159,6 +199,15 @@ int pd_presence_init(struct server *srv, char *err, size_t errlen)
     return 0;
 }
 
+static void remote_free(struct pd_remote *r)
+{
+    if (r != NULL) {
+        free(r->name);
+        free(r->nodes);
+        free(r);
+    }
+}
+
 void pd_presence_free(struct server *srv)
 {
     size_t pos = 0;
@@ -169,19 +218,49 @@ void pd_presence_free(struct server *srv)
     while ((s = pd_hmap_next(&srv->presence->seen, &pos, NULL)) != NULL)
         free(s);
     pd_hmap_free(&srv->presence->seen);
+    pos = 0;
+    while ((s = pd_hmap_next(&srv->presence->remote, &pos, NULL)) != NULL)
+        remote_free(s);
+    pd_hmap_free(&srv->presence->remote);
     free(srv->presence);
     srv->presence = NULL;
+}
+
+/* Tells the other nodes how many connections of user this node holds now
+ * and the user's status; last_seen when the count just dropped. */
+static void publish(struct server *srv, const char *user, const char *name, int64_t conns,
+                    enum pd_status st, int64_t last_seen)
+{
+    cJSON *h = pd_bus_head(srv, "pres", NULL);
+
+    if (h == NULL)
+        return;
+    cJSON_AddStringToObject(h, "u", user);
+    cJSON_AddStringToObject(h, "nm", name);
+    pd_json_add_int(h, "c", conns);
+    cJSON_AddStringToObject(h, "st", status_names[st]);
+    if (last_seen >= 0)
+        pd_json_add_int(h, "ls", last_seen);
+    pd_cluster_publish(srv, h, NULL, 0);
 }
 
 void pd_presence_conn_open(struct server *srv, struct pd_conn *c)
 {
     struct pd_user *u = pd_user_find(srv, c->ident.sub);
 
-    /* A further device inherits the user's status; the first starts online. */
-    if (u == NULL || u->nconns != 1)
+    if (u == NULL)
         return;
-    u->status = PD_STATUS_ONLINE;
-    push_update(srv, u, c->ident.name, "online", -1, c);
+    /* A further device inherits the user's status, wherever the others
+     * are; the first anywhere starts online. */
+    if (u->nconns == 1) {
+        const struct pd_remote *r = remote_of(srv, u->id);
+        const char *before = shown_remote(r), *after;
+        u->status = remote_conns(r) > 0 ? r->status : PD_STATUS_ONLINE;
+        after = shown(srv, u->id);
+        if (strcmp(before, after) != 0)
+            push_update(srv, u, c->ident.name, after, -1, c);
+    }
+    publish(srv, u->id, c->ident.name, (int64_t)u->nconns, u->status, -1);
 }
 
 void pd_presence_conn_close(struct server *srv, struct pd_conn *c)
@@ -189,13 +268,205 @@ void pd_presence_conn_close(struct server *srv, struct pd_conn *c)
     struct pd_user *u = pd_user_find(srv, c->ident.sub);
     int64_t now = pd_now_ms();
 
-    if (u == NULL || u->nconns != 1)
-        return; /* other devices keep the user as they are */
-    if (u->status != PD_STATUS_OFFLINE) {
-        set_seen(srv, u->id, now);
-        push_update(srv, u, c->ident.name, "offline", now, c);
+    if (u == NULL)
+        return;
+    /* Other devices, here or on other nodes, keep the user as they are;
+     * one invisible until now was seen leaving when they hid. */
+    if (u->nconns == 1 && strcmp(shown(srv, u->id), shown_remote(remote_of(srv, u->id))) != 0) {
+        const char *after = shown_remote(remote_of(srv, u->id));
+        bool off = strcmp(after, "offline") == 0;
+        if (off)
+            set_seen(srv, u->id, now);
+        push_update(srv, u, c->ident.name, after, off ? now : -1, c);
     }
-    /* Invisible until now: others saw them leave when they hid. */
+    publish(srv, u->id, c->ident.name, (int64_t)u->nconns - 1, u->status, now);
+}
+
+/* ---- other nodes ------------------------------------------------------------------ */
+
+static struct pd_remote *remote_get(struct server *srv, const char *user, const char *name)
+{
+    struct pd_remote *r = pd_hmap_get(&srv->presence->remote, user);
+
+    if (r == NULL) {
+        r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            return NULL;
+        snprintf(r->user, sizeof(r->user), "%s", user);
+        if (pd_hmap_put(&srv->presence->remote, r->user, r) != 0) {
+            free(r);
+            return NULL;
+        }
+    }
+    if (name[0] != '\0' && (r->name == NULL || strcmp(r->name, name) != 0)) {
+        char *copy = strdup(name);
+        if (copy != NULL) {
+            free(r->name);
+            r->name = copy;
+        }
+    }
+    return r;
+}
+
+/* Sets node's count of the user's connections; 0 or -1 (out of memory). */
+static int remote_set(struct pd_remote *r, const char *node, int64_t conns)
+{
+    size_t i;
+
+    for (i = 0; i < r->nnodes && strcmp(r->nodes[i].node, node) != 0; i++)
+        ;
+    if (i == r->nnodes) {
+        struct pd_rnode *grown;
+        if (conns == 0)
+            return 0;
+        grown = realloc(r->nodes, (r->nnodes + 1) * sizeof(*grown));
+        if (grown == NULL)
+            return -1;
+        r->nodes = grown;
+        snprintf(r->nodes[i].node, sizeof(r->nodes[i].node), "%s", node);
+        r->nodes[i].conns = 0;
+        r->nnodes++;
+    }
+    r->conns += conns - r->nodes[i].conns;
+    r->nodes[i].conns = conns;
+    if (conns == 0)
+        r->nodes[i] = r->nodes[--r->nnodes];
+    return 0;
+}
+
+/* node holds `conns` connections of user now, who set status st; pushes
+ * what changed for others here. */
+static void remote_update(struct server *srv, const char *node, const char *user,
+                          const char *name, int64_t conns, enum pd_status st, int64_t last_seen)
+{
+    struct pd_user *u = pd_user_find(srv, user);
+    const char *before = shown(srv, user), *after;
+    struct pd_remote *r = remote_get(srv, user, name);
+
+    if (r == NULL || remote_set(r, node, conns) != 0) {
+        pd_error("cluster: out of memory recording the presence of '%s'", user);
+        return;
+    }
+    r->status = st;
+    if (local_conns(u) > 0)
+        u->status = st; /* one status for all of the user's connections */
+    after = shown(srv, user);
+    if (strcmp(before, after) != 0 && u != NULL) {
+        bool off = strcmp(after, "offline") == 0;
+        int64_t ts = last_seen > 0 ? last_seen : pd_now_ms();
+        if (off)
+            set_seen(srv, user, ts);
+        push_update(srv, u, r->name ? r->name : user, after, off ? ts : -1, NULL);
+    }
+    if (r->conns == 0) {
+        pd_hmap_del(&srv->presence->remote, r->user);
+        remote_free(r);
+    }
+}
+
+static enum pd_status status_of(const char *name)
+{
+    for (unsigned i = 0; i < PD_STATUS__COUNT; i++)
+        if (strcmp(name, status_names[i]) == 0)
+            return (enum pd_status)i;
+    return PD_STATUS_ONLINE;
+}
+
+/* One entry of a presence message: user, name, connections, status. */
+static void apply_entry(struct server *srv, const char *node, const cJSON *user,
+                        const cJSON *name, const cJSON *conns, const cJSON *st, int64_t ls)
+{
+    int64_t n = 0;
+
+    if (!cJSON_IsString(user) || !pd_valid_user_id(user->valuestring) ||
+        !pd_json_int(conns, 0, PD_JSON_INT_MAX, &n))
+        return;
+    remote_update(srv, node, user->valuestring, cJSON_IsString(name) ? name->valuestring : "",
+                  n, status_of(cJSON_IsString(st) ? st->valuestring : ""), ls);
+}
+
+/* Every user node had connections of, but those in `keep` (a sync lists
+ * them all), drop to none there. */
+static void forget_node(struct server *srv, const char *node, const cJSON *keep)
+{
+    size_t pos = 0, n = 0, cap = srv->presence->remote.len;
+    const struct pd_remote *r;
+    char(*gone)[PD_NAME_MAX + 1] = cap ? calloc(cap, sizeof(*gone)) : NULL;
+    int64_t now = pd_now_ms();
+
+    while (gone != NULL && (r = pd_hmap_next(&srv->presence->remote, &pos, NULL)) != NULL) {
+        bool there = false, kept = false;
+        const cJSON *e;
+        for (size_t i = 0; i < r->nnodes; i++)
+            there |= strcmp(r->nodes[i].node, node) == 0;
+        cJSON_ArrayForEach(e, keep)
+        {
+            const cJSON *u = cJSON_GetArrayItem(e, 0);
+            kept |= cJSON_IsString(u) && strcmp(u->valuestring, r->user) == 0;
+        }
+        if (there && !kept)
+            snprintf(gone[n++], sizeof(gone[0]), "%s", r->user);
+    }
+    for (size_t i = 0; i < n; i++) {
+        r = remote_of(srv, gone[i]);
+        if (r != NULL)
+            remote_update(srv, node, gone[i], "", 0, r->status, now);
+    }
+    free(gone);
+}
+
+void pd_presence_apply(struct server *srv, const char *node, const cJSON *head)
+{
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(head, "k");
+    const cJSON *users, *e;
+    int64_t ls = 0;
+
+    if (strcmp(k->valuestring, "pres") == 0) {
+        pd_json_int(cJSON_GetObjectItemCaseSensitive(head, "ls"), 0, PD_JSON_INT_MAX, &ls);
+        apply_entry(srv, node, cJSON_GetObjectItemCaseSensitive(head, "u"),
+                    cJSON_GetObjectItemCaseSensitive(head, "nm"),
+                    cJSON_GetObjectItemCaseSensitive(head, "c"),
+                    cJSON_GetObjectItemCaseSensitive(head, "st"), ls);
+        return;
+    }
+    /* sync: everything node holds; whoever is not listed is gone there. */
+    users = cJSON_GetObjectItemCaseSensitive(head, "us");
+    if (!cJSON_IsArray(users))
+        return;
+    forget_node(srv, node, users);
+    cJSON_ArrayForEach(e, users)
+    {
+        apply_entry(srv, node, cJSON_GetArrayItem(e, 0), cJSON_GetArrayItem(e, 1),
+                    cJSON_GetArrayItem(e, 2), cJSON_GetArrayItem(e, 3), 0);
+    }
+}
+
+void pd_presence_node_gone(struct server *srv, const char *node)
+{
+    forget_node(srv, node, NULL);
+}
+
+void pd_presence_publish_all(struct server *srv)
+{
+    cJSON *h = pd_bus_head(srv, "sync", NULL), *users;
+    size_t pos = 0;
+    struct pd_user *u;
+
+    if (h == NULL)
+        return;
+    users = cJSON_AddArrayToObject(h, "us");
+    while ((u = pd_user_next(srv, &pos)) != NULL) {
+        cJSON *e;
+        if (u->nconns == 0)
+            continue;
+        e = cJSON_CreateArray();
+        cJSON_AddItemToArray(e, cJSON_CreateString(u->id));
+        cJSON_AddItemToArray(e, cJSON_CreateString(u->conns[0]->ident.name));
+        cJSON_AddItemToArray(e, cJSON_CreateNumber((double)u->nconns));
+        cJSON_AddItemToArray(e, cJSON_CreateString(status_names[u->status]));
+        cJSON_AddItemToArray(users, e);
+    }
+    pd_cluster_publish(srv, h, NULL, 0);
 }
 
 /* ---- handlers ------------------------------------------------------------------ */
@@ -203,9 +474,9 @@ void pd_presence_conn_close(struct server *srv, struct pd_conn *c)
 enum pd_err pd_handle_update_status(struct pd_req *r)
 {
     struct pd_user *u = pd_user_find(r->srv, r->conn->ident.sub);
-    const char *name = NULL;
+    struct pd_remote *rem;
+    const char *name = NULL, *before, *after;
     enum pd_status st = PD_STATUS__COUNT;
-    bool was_visible;
     enum pd_err e = pd_req_string(r, "status", true, 1, 16, &name, NULL);
 
     if (e != PD_OK)
@@ -218,18 +489,19 @@ enum pd_err pd_handle_update_status(struct pd_req *r)
                            "field 'status' must be online, away, busy or offline");
     if (u == NULL)
         return pd_req_fail(r, PD_E_INTERNAL, "connection not registered");
-    was_visible = visible(u);
-    if (u->status != st) {
-        const char *before = was_visible ? status_names[u->status] : "offline";
-        u->status = st;
-        if (strcmp(before, pd_presence_visible(r->srv, u->id)) != 0) {
-            int64_t now = pd_now_ms();
-            if (st == PD_STATUS_OFFLINE)
-                set_seen(r->srv, u->id, now);
-            push_update(r->srv, u, r->conn->ident.name, pd_presence_visible(r->srv, u->id),
-                        st == PD_STATUS_OFFLINE ? now : -1, r->conn);
-        }
+    before = shown(r->srv, u->id);
+    u->status = st;
+    if ((rem = pd_hmap_get(&r->srv->presence->remote, u->id)) != NULL)
+        rem->status = st;
+    after = shown(r->srv, u->id);
+    if (strcmp(before, after) != 0) {
+        int64_t now = pd_now_ms();
+        if (st == PD_STATUS_OFFLINE)
+            set_seen(r->srv, u->id, now);
+        push_update(r->srv, u, r->conn->ident.name, after, st == PD_STATUS_OFFLINE ? now : -1,
+                    r->conn);
     }
+    publish(r->srv, u->id, r->conn->ident.name, (int64_t)u->nconns, st, -1);
     r->result = cJSON_CreateObject();
     cJSON_AddStringToObject(r->result, "status", status_names[st]);
     return PD_OK;
@@ -286,18 +558,25 @@ enum pd_err pd_handle_online_users(struct pd_req *r)
         if ((e = pd_req_member_room(r, "room", &room, NULL)) != PD_OK)
             return e;
         while ((m = pd_hmap_next(&room->members, &pos, NULL)) != NULL) {
-            const struct pd_user *u = pd_user_find(r->srv, m->user);
-            if (visible(u))
-                cJSON_AddItemToArray(users, user_entry(m->user, m->name, status_names[u->status]));
+            const char *st = shown(r->srv, m->user);
+            if (strcmp(st, "offline") != 0)
+                cJSON_AddItemToArray(users, user_entry(m->user, m->name, st));
         }
     } else {
         size_t pos = 0;
         struct pd_user *u;
+        const struct pd_remote *rem;
 
         while ((u = pd_user_next(r->srv, &pos)) != NULL)
-            if (visible(u))
+            if (local_conns(u) > 0 && u->status != PD_STATUS_OFFLINE)
                 cJSON_AddItemToArray(users, user_entry(u->id, u->conns[0]->ident.name,
                                                        status_names[u->status]));
+        pos = 0;
+        while ((rem = pd_hmap_next(&r->srv->presence->remote, &pos, NULL)) != NULL)
+            if (local_conns(pd_user_find(r->srv, rem->user)) == 0 &&
+                strcmp(shown_remote(rem), "offline") != 0)
+                cJSON_AddItemToArray(users, user_entry(rem->user, rem->name ? rem->name : "",
+                                                       shown_remote(rem)));
     }
     sort_by_user(users);
     return PD_OK;
@@ -307,7 +586,10 @@ enum pd_err pd_handle_user_status(struct pd_req *r)
 {
     const char *user = NULL;
     const struct pd_user *u;
-    bool self, shown;
+    const struct pd_remote *rem;
+    int64_t conns;
+    enum pd_status st;
+    bool self, shown_to_caller;
     enum pd_err e = pd_req_string(r, "user", true, 1, PD_NAME_MAX, &user, NULL);
 
     if (e != PD_OK)
@@ -316,14 +598,18 @@ enum pd_err pd_handle_user_status(struct pd_req *r)
         return pd_req_fail(r, PD_E_BAD_REQUEST,
                            "field 'user' must be 1 to 64 characters of [A-Za-z0-9_.@-]");
     u = pd_user_find(r->srv, user);
+    rem = remote_of(r->srv, user);
+    conns = local_conns(u) + remote_conns(rem);
+    st = local_conns(u) > 0 ? u->status : rem != NULL ? rem->status : PD_STATUS_OFFLINE;
     self = strcmp(user, r->conn->ident.sub) == 0;
     /* Others do not learn that an invisible user is connected. */
-    shown = self ? connected(u) : visible(u);
+    shown_to_caller = conns > 0 && (self || st != PD_STATUS_OFFLINE);
     r->result = cJSON_CreateObject();
     cJSON_AddStringToObject(r->result, "user", user);
-    cJSON_AddStringToObject(r->result, "status", shown ? status_names[u->status] : "offline");
-    add_last_seen(r->result, shown && u->status != PD_STATUS_OFFLINE ? -1 : seen_at(r->srv, user));
-    pd_json_add_int(r->result, "connections", shown ? (int64_t)u->nconns : 0);
+    cJSON_AddStringToObject(r->result, "status", shown_to_caller ? status_names[st] : "offline");
+    add_last_seen(r->result,
+                  shown_to_caller && st != PD_STATUS_OFFLINE ? -1 : seen_at(r->srv, user));
+    pd_json_add_int(r->result, "connections", shown_to_caller ? conns : 0);
     return PD_OK;
 }
 
@@ -332,13 +618,22 @@ enum pd_err pd_handle_presence_stats(struct pd_req *r)
     int64_t count[PD_STATUS__COUNT] = {0}, users = 0, conns = 0;
     size_t pos = 0;
     struct pd_user *u;
+    const struct pd_remote *rem;
 
     while ((u = pd_user_next(r->srv, &pos)) != NULL) {
-        if (!connected(u))
+        if (local_conns(u) == 0)
             continue;
         count[u->status]++;
         users++;
-        conns += (int64_t)u->nconns;
+        conns += local_conns(u) + remote_conns(remote_of(r->srv, u->id));
+    }
+    pos = 0;
+    while ((rem = pd_hmap_next(&r->srv->presence->remote, &pos, NULL)) != NULL) {
+        if (local_conns(pd_user_find(r->srv, rem->user)) > 0)
+            continue; /* counted above */
+        count[rem->status]++;
+        users++;
+        conns += rem->conns;
     }
     r->result = cJSON_CreateObject();
     pd_json_add_int(r->result, "online", count[PD_STATUS_ONLINE]);

@@ -202,7 +202,10 @@ static int make_room(struct table *t, int64_t now_ns)
     return 0;
 }
 
-static int64_t table_take(struct table *t, uint64_t hash, const char *key, int64_t now_ns)
+/* force: the token is taken even past the limit (a take another node of
+ * the cluster already allowed), and nothing is refused or counted. */
+static int64_t table_take(struct table *t, uint64_t hash, const char *key, int64_t now_ns,
+                          bool force)
 {
     size_t j = 0;
     int64_t tat, retry = 0;
@@ -223,7 +226,7 @@ static int64_t table_take(struct table *t, uint64_t hash, const char *key, int64
         return 0;
     }
     tat = t->slots[j].tat > now_ns ? t->slots[j].tat : now_ns;
-    if (tat - now_ns > t->tau) {
+    if (!force && tat - now_ns > t->tau) {
         int64_t ns = tat - t->tau - now_ns;
         retry = (ns + NS_PER_MS - 1) / NS_PER_MS;
         __atomic_add_fetch(&t->refused, 1, __ATOMIC_RELAXED);
@@ -283,8 +286,8 @@ void pd_ratelimit_delete(struct pd_ratelimit *rl)
     free(rl);
 }
 
-int64_t pd_ratelimit_take_at(struct pd_ratelimit *rl, enum pd_rl_kind kind, const char *key,
-                             int64_t now_ns)
+static int64_t take_at(struct pd_ratelimit *rl, enum pd_rl_kind kind, const char *key,
+                       int64_t now_ns, bool force)
 {
     struct table *t;
     char k[PD_RL_KEY_MAX + 1];
@@ -295,7 +298,20 @@ int64_t pd_ratelimit_take_at(struct pd_ratelimit *rl, enum pd_rl_kind kind, cons
     len = strnlen(key, PD_RL_KEY_MAX);
     memcpy(k, key, len);
     k[len] = '\0';
-    return table_take(t, siphash(rl->k0, rl->k1, (const uint8_t *)k, len) | 1, k, now_ns);
+    return table_take(t, siphash(rl->k0, rl->k1, (const uint8_t *)k, len) | 1, k, now_ns,
+                      force);
+}
+
+int64_t pd_ratelimit_take_at(struct pd_ratelimit *rl, enum pd_rl_kind kind, const char *key,
+                             int64_t now_ns)
+{
+    return take_at(rl, kind, key, now_ns, false);
+}
+
+void pd_ratelimit_charge_at(struct pd_ratelimit *rl, enum pd_rl_kind kind, const char *key,
+                            int64_t now_ns)
+{
+    take_at(rl, kind, key, now_ns, true);
 }
 
 void pd_ratelimit_sweep_at(struct pd_ratelimit *rl, int64_t now_ns)
@@ -404,6 +420,11 @@ void pd_ratelimit_free(struct server *srv)
 int64_t pd_ratelimit_take(struct server *srv, enum pd_rl_kind kind, const char *key)
 {
     return pd_ratelimit_take_at(srv->ratelimit, kind, key, mono_ns());
+}
+
+void pd_ratelimit_charge(struct server *srv, enum pd_rl_kind kind, const char *key)
+{
+    pd_ratelimit_charge_at(srv->ratelimit, kind, key, mono_ns());
 }
 
 int64_t pd_ratelimit_take_conn(struct server *srv, uint64_t conn_id)

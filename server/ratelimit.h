@@ -54,6 +54,10 @@ void pd_ratelimit_free(struct server *srv);
  * and the refusal is counted. */
 int64_t pd_ratelimit_take(struct server *srv, enum pd_rl_kind kind, const char *key);
 
+/* Takes one token of kind for key whether or not one is left: what another
+ * node of the cluster allowed counts here too (cluster.c). */
+void pd_ratelimit_charge(struct server *srv, enum pd_rl_kind kind, const char *key);
+
 /* The per-connection bucket of PD_RL_REQUEST, keyed by connection id. */
 int64_t pd_ratelimit_take_conn(struct server *srv, uint64_t conn_id);
 
@@ -88,6 +92,8 @@ void pd_ratelimit_delete(struct pd_ratelimit *rl);
 /* pd_ratelimit_take at a given monotonic time in nanoseconds. */
 int64_t pd_ratelimit_take_at(struct pd_ratelimit *rl, enum pd_rl_kind kind, const char *key,
                              int64_t now_ns);
+void pd_ratelimit_charge_at(struct pd_ratelimit *rl, enum pd_rl_kind kind, const char *key,
+                            int64_t now_ns);
 /* Drops every idle bucket (its time passed: full again). */
 void pd_ratelimit_sweep_at(struct pd_ratelimit *rl, int64_t now_ns);
 /* Buckets held by one kind's table. */

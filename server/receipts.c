@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "log.h"
@@ -70,15 +71,32 @@ static void receipt_done(struct pd_store_job *job)
         m->last_read_seq = seq;
     if (c != NULL)
         pd_ack_ok(c, rj->req_id, receipt_ack(kind, rj->message_id, room->name, m->last_read_seq));
-    /* The author learns it once: not again for a repeat, not from themselves. */
+    /* The author learns it once: not again for a repeat, not from
+     * themselves; on whichever node they are connected. */
+    cJSON *head = pd_bus_head(srv, "rcpt", room->name);
+    char *json = NULL;
     if (!job->duplicate && strcmp(rj->author, job->user) != 0) {
-        cJSON *data = cJSON_CreateObject();
+        cJSON *root = cJSON_CreateObject(), *data = cJSON_CreateObject();
         pd_json_add_int(data, "message_id", rj->message_id);
         cJSON_AddStringToObject(data, "room", room->name);
         cJSON_AddStringToObject(data, "user", job->user);
         pd_json_add_int(data, "ts", job->now);
-        pd_user_push(srv, rj->author, kind_event(kind), data);
+        cJSON_AddStringToObject(root, "event", kind_event(kind));
+        cJSON_AddItemToObject(root, "data", data);
+        json = cJSON_PrintUnformatted(root);
+        cJSON_Delete(root);
+        if (json != NULL)
+            pd_user_send_frame(srv, rj->author, json, strlen(json));
     }
+    if (head != NULL) {
+        /* The pointers move on every node; the push goes to the author. */
+        cJSON_AddStringToObject(head, "u", job->user);
+        cJSON_AddStringToObject(head, "a", rj->author);
+        pd_json_add_int(head, "dl", m->last_delivered_seq);
+        pd_json_add_int(head, "rd", m->last_read_seq);
+        pd_cluster_publish(srv, head, json, json ? strlen(json) : 0);
+    }
+    cJSON_free(json);
     free(rj);
 }
 

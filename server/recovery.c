@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "conn.h"
 #include "dispatch.h"
 #include "hmap.h"
@@ -23,7 +24,6 @@
 #define PD_SESSION_TICK_MS 1000
 #define PD_TOKEN_BYTES 32
 #define PD_TOKEN_LEN 43 /* base64url of 32 bytes, unpadded */
-#define PD_HISTORY_CHUNK 500
 
 struct pd_session_room {
     char room[PD_NAME_MAX + 1];
@@ -170,6 +170,11 @@ static void persist(struct server *srv, const struct pd_session *s, enum pd_stor
 {
     struct pd_session_job *sj = session_job(srv, s, op, quiet_done);
 
+    /* A save of a session stored before: one another node consumed
+     * meanwhile must not come back from it. */
+    if (sj != NULL)
+        sj->job.session_update_only = op == PD_OP_SESSION_SAVE;
+
     if (sj == NULL || pd_store_submit(srv->store, &sj->job) != 0) {
         pd_warn("session %s not stored (out of memory or shutting down)", s->id);
         if (sj)
@@ -219,17 +224,20 @@ void pd_session_touch(struct pd_conn *c)
 
 /* ---- loading and the sweep ------------------------------------------------------ */
 
-static int load_session(void *arg, const struct pd_session_rec *rec)
+/* A detached session from its stored record; NULL when out of memory or
+ * (*unreadable set) the record cannot be read. */
+static struct pd_session *session_from_rec(struct server *srv, const struct pd_session_rec *rec,
+                                           bool *unreadable)
 {
-    struct server *srv = arg;
     struct pd_session *s = calloc(1, sizeof(*s));
     cJSON *rooms = cJSON_Parse(rec->rooms_json), *it;
     size_t n = 0;
 
-    if (s == NULL || !cJSON_IsObject(rooms)) {
+    *unreadable = s != NULL && !cJSON_IsObject(rooms);
+    if (s == NULL || *unreadable) {
         cJSON_Delete(rooms);
         free(s);
-        return s == NULL ? -1 : 0; /* an unreadable row is skipped, not fatal */
+        return NULL;
     }
     s->rooms = calloc((size_t)cJSON_GetArraySize(rooms) + 1, sizeof(*s->rooms));
     cJSON_ArrayForEach(it, rooms)
@@ -246,14 +254,56 @@ static int load_session(void *arg, const struct pd_session_rec *rec)
     memcpy(s->id, rec->id, sizeof(s->id));
     memcpy(s->user, rec->user, sizeof(s->user));
     s->created_at = rec->created_at;
-    /* Held when the server stopped (or died): the TTL starts now. */
+    /* Held when the server stopped (or died), or by a connection of
+     * another node: the TTL starts now. */
     s->expires_at = rec->expires_at ? rec->expires_at
                                     : pd_now_ms() + (int64_t)srv->cfg.session_ttl * 1000;
-    if (s->rooms == NULL || pd_hmap_put(&srv->recovery->by_hash, s->token_hash, s) != 0) {
+    if (s->rooms == NULL) {
+        session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int load_session(void *arg, const struct pd_session_rec *rec)
+{
+    struct server *srv = arg;
+    bool unreadable;
+    struct pd_session *s = session_from_rec(srv, rec, &unreadable);
+
+    if (s == NULL)
+        return unreadable ? 0 : -1; /* an unreadable row is skipped, not fatal */
+    if (pd_hmap_put(&srv->recovery->by_hash, s->token_hash, s) != 0) {
         session_free(s);
         return -1;
     }
     return 0;
+}
+
+/* A session this node does not hold: made, or last held, on another node
+ * of the cluster. NULL when the store has none (or it expired). */
+static struct pd_session *session_elsewhere(struct server *srv, const char *hash)
+{
+    struct pd_session_rec rec;
+    struct pd_session *s = NULL;
+    bool unreadable;
+
+    if (!pd_cluster_on(srv) || pd_store_session_get(srv->store, hash, &rec) != PD_OK)
+        return NULL;
+    if (rec.expires_at == 0 || rec.expires_at > pd_now_ms())
+        s = session_from_rec(srv, &rec, &unreadable);
+    free(rec.rooms_json);
+    return s;
+}
+
+void pd_recovery_forget(struct server *srv, const char *token_hash)
+{
+    struct pd_session *s = pd_hmap_get(&srv->recovery->by_hash, token_hash);
+
+    if (s != NULL) {
+        session_unlink(srv, s);
+        session_free(s);
+    }
 }
 
 static void tick(void *arg, int64_t now_mono)
@@ -386,35 +436,17 @@ enum pd_err pd_handle_create_session(struct pd_req *r)
 
 /* ---- connection:recover ------------------------------------------------------------ */
 
+static void replay_one(void *arg, int64_t seq, const char *json, size_t len)
+{
+    (void)seq;
+    pd_conn_send(arg, json, len);
+}
+
 /* Pushes message:new for seqs (from, upto] of room to c, oldest first. */
 static int replay(struct server *srv, struct pd_conn *c, const struct pd_room *room, int64_t from,
                   int64_t upto)
 {
-    while (from < upto) {
-        int64_t hi = upto - from > PD_HISTORY_CHUNK ? from + PD_HISTORY_CHUNK : upto;
-        struct pd_message *msgs = NULL;
-        size_t n = 0;
-        bool more;
-
-        if (pd_store_history(srv->store, room->name, hi + 1, (int)(hi - from), &msgs, &n,
-                             &more) != PD_OK)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            cJSON *root = cJSON_CreateObject(), *data = cJSON_CreateObject();
-            char *json;
-            cJSON_AddStringToObject(root, "event", "message:new");
-            cJSON_AddItemToObject(data, "message", pd_message_json(&msgs[i]));
-            cJSON_AddItemToObject(root, "data", data);
-            json = cJSON_PrintUnformatted(root);
-            if (json != NULL)
-                pd_conn_send(c, json, strlen(json));
-            cJSON_free(json);
-            cJSON_Delete(root);
-        }
-        pd_messages_free(msgs, n);
-        from = hi;
-    }
-    return 0;
+    return pd_messages_range(srv, room->name, from, upto, replay_one, c);
 }
 
 static void recover_done(struct pd_store_job *job)
@@ -496,6 +528,12 @@ static void recover_done(struct pd_store_job *job)
     }
     srv->recovery->recovered++;
     pd_session_touch(c);
+    /* Other nodes may still hold the consumed session in memory. */
+    cJSON *head = pd_bus_head(srv, "sess", NULL);
+    if (head != NULL) {
+        cJSON_AddStringToObject(head, "h", job->consume_hash);
+        pd_cluster_publish(srv, head, NULL, 0);
+    }
     free(upto);
     session_job_free(sj);
 }
@@ -549,7 +587,7 @@ enum pd_err pd_handle_recover(struct pd_req *r)
     struct server *srv = r->srv;
     const char *token;
     char hash[65], fresh[PD_TOKEN_LEN + 1];
-    struct pd_session *old, *s;
+    struct pd_session *old, *s, *elsewhere = NULL;
     struct pd_session_job *sj;
     struct pd_session_room *plan = NULL;
     size_t nplan = 0;
@@ -559,6 +597,8 @@ enum pd_err pd_handle_recover(struct pd_req *r)
         return e;
     hash_token(token, hash);
     old = pd_hmap_get(&srv->recovery->by_hash, hash);
+    if (old == NULL)
+        old = elsewhere = session_elsewhere(srv, hash);
     if (old == NULL) {
         srv->recovery->failed++;
         pd_mon_conn_event(r->conn, PD_MON_RECOVER_FAILED,
@@ -571,12 +611,15 @@ enum pd_err pd_handle_recover(struct pd_req *r)
         srv->recovery->failed++;
         pd_mon_conn_event(r->conn, PD_MON_RECOVER_FAILED, "session %s belongs to another user",
                           old->id); /* monitoring */
+        session_free(elsewhere);
         return pd_req_fail(r, PD_E_FORBIDDEN, "the session belongs to another user");
     }
     if (old == r->conn->session)
         return pd_req_fail(r, PD_E_BAD_REQUEST, "this connection already holds that session");
-    if ((e = plan_rooms(r, old, &plan, &nplan)) != PD_OK)
+    if ((e = plan_rooms(r, old, &plan, &nplan)) != PD_OK) {
+        session_free(elsewhere);
         return e;
+    }
 
     /* Consumed from here on, in memory at once and in the store with the
      * successor: a second recover of the same token finds nothing. */

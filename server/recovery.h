@@ -26,6 +26,9 @@ size_t pd_recovery_count(const struct server *srv);
 
 /* The connection's subscriptions changed: its session is saved again soon. */
 void pd_session_touch(struct pd_conn *c);
+/* Another node recovered (consumed) the session of that token hash: it
+ * is forgotten here too. */
+void pd_recovery_forget(struct server *srv, const char *token_hash);
 /* The connection closed: its session starts its TTL. */
 void pd_recovery_conn_close(struct server *srv, struct pd_conn *c);
 

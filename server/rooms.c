@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "conn.h"
 #include "grow.h"
 #include "log.h"
@@ -365,12 +366,23 @@ void pd_room_broadcast(struct pd_room *room, const char *json, size_t len,
 void pd_room_broadcast_seq(struct pd_room *room, const char *json, size_t len,
                            const struct pd_conn *except, int64_t seq)
 {
-    pd_room_broadcast(room, json, len, except);
+    struct pd_frame *f = NULL;
+
     for (size_t i = 0; i < room->nsubs; i++) {
         struct pd_conn *c = room->subs[i].conn;
-        if (c != except && !c->closing)
-            c->subs[room->subs[i].conn_idx].last_seq = seq;
+        struct pd_sub *sub = &c->subs[room->subs[i].conn_idx];
+        /* Already written (a gap read from the store before this one came
+         * over the bus, or a replay): once is enough. */
+        if (c == except || c->closing || sub->last_seq >= seq)
+            continue;
+        if (f == NULL && (f = pd_frame_text(json, len)) == NULL) {
+            pd_error("out of memory framing a push to room '%s'", room->name);
+            return;
+        }
+        pd_conn_send_frame(c, f);
+        sub->last_seq = seq;
     }
+    free(f);
 }
 
 /* {"event": event, "data": data} as JSON text (taking data); NULL when out
@@ -391,34 +403,31 @@ static char *push_text(const char *event, cJSON *data)
     return json;
 }
 
-void pd_room_push(struct pd_room *room, const char *event, cJSON *data,
-                  const struct pd_conn *except)
+void pd_room_push_bus(struct server *srv, struct pd_room *room, const char *event, cJSON *data,
+                      const struct pd_conn *except, cJSON *head)
 {
     char *json = push_text(event, data);
 
-    if (json != NULL)
-        pd_room_broadcast(room, json, strlen(json), except);
+    if (json == NULL) {
+        cJSON_Delete(head);
+        return;
+    }
+    pd_room_broadcast(room, json, strlen(json), except);
+    pd_cluster_publish(srv, head, json, strlen(json));
     cJSON_free(json);
 }
 
-void pd_user_push(struct server *srv, const char *user, const char *event, cJSON *data)
+void pd_user_send_frame(struct server *srv, const char *user, const char *json, size_t len)
 {
     struct pd_user *u = pd_user_find(srv, user);
-    struct pd_frame *f = NULL;
-    char *json;
+    struct pd_frame *f;
 
-    if (u == NULL || u->nconns == 0) {
-        cJSON_Delete(data);
+    if (u == NULL || u->nconns == 0 || (f = pd_frame_text(json, len)) == NULL)
         return;
-    }
-    json = push_text(event, data);
-    if (json != NULL)
-        f = pd_frame_text(json, strlen(json));
-    for (size_t i = 0; f != NULL && i < u->nconns; i++)
+    for (size_t i = 0; i < u->nconns; i++)
         if (!u->conns[i]->closing)
             pd_conn_send_frame(u->conns[i], f);
     free(f);
-    cJSON_free(json);
 }
 
 /* ---- JSON ---------------------------------------------------------------------- */

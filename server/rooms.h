@@ -129,15 +129,18 @@ void pd_room_unsubscribe_user(struct pd_room *room, const char *user);
  * none). Serialized once, whatever the number of recipients. */
 void pd_room_broadcast(struct pd_room *room, const char *json, size_t len,
                        const struct pd_conn *except);
-/* pd_room_broadcast of a message:new with that seq: each recipient's
- * subscription then records seq as written to it (for recovery). */
+/* pd_room_broadcast of a message:new with that seq, to the subscriptions
+ * that have not had it yet; each then records seq as written to it (for
+ * recovery). */
 void pd_room_broadcast_seq(struct pd_room *room, const char *json, size_t len,
                            const struct pd_conn *except, int64_t seq);
-/* Serializes {"event": event, "data": data} (taking data) and broadcasts. */
-void pd_room_push(struct pd_room *room, const char *event, cJSON *data,
-                  const struct pd_conn *except);
-/* The same to every connection of user. */
-void pd_user_push(struct server *srv, const char *user, const char *event, cJSON *data);
+/* Serializes {"event": event, "data": data} (taking data), broadcasts it,
+ * and sends the same frame to the other nodes of the cluster with head
+ * (taken; NULL: this node only). */
+void pd_room_push_bus(struct server *srv, struct pd_room *room, const char *event, cJSON *data,
+                      const struct pd_conn *except, cJSON *head);
+/* A push already serialized (from another node) to every connection of user. */
+void pd_user_send_frame(struct server *srv, const char *user, const char *json, size_t len);
 
 /* ---- JSON -------------------------------------------------------------- */
 

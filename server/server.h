@@ -19,6 +19,7 @@ struct pd_recovery;
 struct pd_presence;
 struct pd_monitor;
 struct pd_ratelimit;
+struct pd_cluster;
 
 struct server {
     struct pd_config cfg;
@@ -34,6 +35,7 @@ struct server {
     struct pd_presence *presence; /* presence.c: last seen times */
     struct pd_monitor *monitor; /* monitoring.c: counters, events, health */
     struct pd_ratelimit *ratelimit; /* ratelimit.c: buckets per IP, user, connection */
+    struct pd_cluster *cluster; /* cluster.c: the node's name, the bus to the others */
     int64_t started_ms;
 };
 

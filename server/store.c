@@ -577,6 +577,15 @@ enum pd_err pd_store_history(struct pd_store *st, const char *room, int64_t befo
     return st->ops->history(st->be, room, before_seq, cap, msgs, n, has_more);
 }
 
+enum pd_err pd_store_session_get(struct pd_store *st, const char *token_hash,
+                                 struct pd_session_rec *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (token_hash == NULL || strlen(token_hash) != 64)
+        return PD_E_NOT_FOUND;
+    return st->ops->session_get(st->be, token_hash, out);
+}
+
 enum pd_err pd_store_message_get(struct pd_store *st, int64_t id, struct pd_message *out)
 {
     return st->ops->message_get(st->be, id, out);

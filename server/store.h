@@ -93,6 +93,11 @@ struct pd_session_rec {
 /* Every stored session; rec->rooms_json is valid during the call only. */
 int pd_store_each_session(struct pd_store *st,
                           int (*fn)(void *arg, const struct pd_session_rec *rec), void *arg);
+/* The stored session of that token hash: PD_OK with *out (out->rooms_json
+ * malloc'd, the caller frees it), PD_E_NOT_FOUND, or PD_E_INTERNAL. For a
+ * recovery on another node than the one the session was made on. */
+enum pd_err pd_store_session_get(struct pd_store *st, const char *token_hash,
+                                 struct pd_session_rec *out);
 /* When each user was last seen (their last connection closed), ms. */
 int pd_store_each_last_seen(struct pd_store *st,
                             int (*fn)(void *arg, const char *user, int64_t ts), void *arg);
@@ -132,7 +137,10 @@ enum pd_store_op {
     PD_OP_SESSION_SAVE, /* upsert session (by token_hash; user from session.user);
                          * when consume_hash[0] is set, delete that session
                          * first, in the same transaction (a recovery swaps
-                         * the consumed token for its successor atomically) */
+                         * the consumed token for its successor atomically);
+                         * with session_update_only, only expires_at and rooms
+                         * of a session still stored (one consumed meanwhile,
+                         * on another node, stays consumed) */
     PD_OP_SESSION_DROP, /* delete session session.token_hash (nothing if absent) */
     PD_OP_LAST_SEEN,    /* user was last seen at now: upsert */
     PD_OP_DELETE,  /* soft-delete message msg.id: deleted = 1, text = '', and
@@ -152,6 +160,7 @@ struct pd_store_job {
     struct pd_session_rec session;     /* SESSION_SAVE, SESSION_DROP (rooms_json
                                         * owned by the caller) */
     char consume_hash[65];             /* SESSION_SAVE */
+    bool session_update_only;          /* SESSION_SAVE */
     int64_t now;      /* ms */
     /* in (SEND) and out: the store sets id and seq. When client_msg_id
      * repeats one of the same user in the same room, msg is replaced by the

@@ -88,6 +88,8 @@ struct pd_store_backend_ops {
                        int (*fn)(void *arg, const struct pd_invite_row *i), void *arg);
     int (*each_session)(struct pd_store_backend *be,
                         int (*fn)(void *arg, const struct pd_session_rec *rec), void *arg);
+    enum pd_err (*session_get)(struct pd_store_backend *be, const char *token_hash,
+                               struct pd_session_rec *out);
     int (*each_last_seen)(struct pd_store_backend *be,
                           int (*fn)(void *arg, const char *user, int64_t ts), void *arg);
     /* cap is already bounded by the core; *msgs, *n and *has_more arrive

@@ -139,6 +139,7 @@ enum w_stmt {
     W_SESSION_OWNER,
     W_SESSION_BY_ID,
     W_SESSION_PUT,
+    W_SESSION_UPDATE,
     W_SESSION_DEL,
     W_LAST_SEEN,
     W_COUNT
@@ -183,6 +184,7 @@ static const char *const w_sql[W_COUNT] = {
                       " ON CONFLICT(token_hash) DO UPDATE SET id = excluded.id,"
                       " \"user\" = excluded.\"user\", created_at = excluded.created_at,"
                       " expires_at = excluded.expires_at, rooms = excluded.rooms",
+    [W_SESSION_UPDATE] = "UPDATE sessions SET expires_at = $2, rooms = $3 WHERE token_hash = $1",
     [W_SESSION_DEL] = "DELETE FROM sessions WHERE token_hash = $1",
     [W_LAST_SEEN] = "INSERT INTO presence(\"user\", last_seen) VALUES ($1, $2)"
                     " ON CONFLICT(\"user\") DO UPDATE SET last_seen = excluded.last_seen",
@@ -196,6 +198,7 @@ enum r_stmt {
     R_MSG_GET,
     R_RECEIPT_TIMES,
     R_SESSIONS,
+    R_SESSION_GET,
     R_LAST_SEEN,
     R_COUNT
 };
@@ -212,6 +215,8 @@ static const char *const r_sql[R_COUNT] = {
                         " WHERE room = $1 AND kind = $2 AND seq >= $3"
                         " GROUP BY \"user\" ORDER BY MIN(ts), \"user\" COLLATE \"C\"",
     [R_SESSIONS] = "SELECT token_hash, id, \"user\", created_at, expires_at, rooms FROM sessions",
+    [R_SESSION_GET] = "SELECT token_hash, id, \"user\", created_at, expires_at, rooms FROM sessions"
+                      " WHERE token_hash = $1",
     [R_LAST_SEEN] = "SELECT \"user\", last_seen FROM presence",
 };
 
@@ -768,6 +773,13 @@ static int apply_session_save(struct pg_store *st, struct pd_store_job *job,
     char other[65] = "";
     int r;
 
+    if (job->session_update_only) {
+        const char *u[3] = {rec->token_hash, p[4], rec->rooms_json};
+        if (w_changes(st, W_SESSION_UPDATE, 3, u) < 0)
+            return -1;
+        res->rc = PD_OK;
+        return 0;
+    }
     r = session_by_id(st, rec->id, other);
     if (r < 0)
         return -1;
@@ -1005,6 +1017,23 @@ static int pg_each_invite(struct pd_store_backend *be,
 }
 
 /* rooms_json is a copy, freed after the call (as SQLite's). */
+/* Row i of a sessions SELECT into rec (rooms_json malloc'd); 0 or -1. */
+static int read_session(PGresult *res, int i, struct pd_session_rec *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    snprintf(rec->token_hash, sizeof(rec->token_hash), "%s", PQgetvalue(res, i, 0));
+    snprintf(rec->id, sizeof(rec->id), "%s", PQgetvalue(res, i, 1));
+    copy_name(rec->user, res, i, 2);
+    rec->created_at = col_i64(res, i, 3);
+    rec->expires_at = col_i64(res, i, 4);
+    rec->rooms_json = strdup(PQgetvalue(res, i, 5));
+    if (rec->rooms_json == NULL) {
+        pd_error("store: reading sessions: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static int pg_each_session(struct pd_store_backend *be,
                            int (*fn)(void *arg, const struct pd_session_rec *rec), void *arg)
 {
@@ -1015,15 +1044,7 @@ static int pg_each_session(struct pd_store_backend *be,
         return -1;
     for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
         struct pd_session_rec rec;
-        memset(&rec, 0, sizeof(rec));
-        snprintf(rec.token_hash, sizeof(rec.token_hash), "%s", PQgetvalue(res, i, 0));
-        snprintf(rec.id, sizeof(rec.id), "%s", PQgetvalue(res, i, 1));
-        copy_name(rec.user, res, i, 2);
-        rec.created_at = col_i64(res, i, 3);
-        rec.expires_at = col_i64(res, i, 4);
-        rec.rooms_json = strdup(PQgetvalue(res, i, 5));
-        if (rec.rooms_json == NULL) {
-            pd_error("store: reading sessions: out of memory");
+        if (read_session(res, i, &rec) != 0) {
             rc = -1;
             break;
         }
@@ -1032,6 +1053,23 @@ static int pg_each_session(struct pd_store_backend *be,
     }
     PQclear(res);
     return rc;
+}
+
+static enum pd_err pg_session_get(struct pd_store_backend *be, const char *token_hash,
+                                  struct pd_session_rec *out)
+{
+    const char *p[1] = {token_hash};
+    PGresult *res = r_rows(pg(be), R_SESSION_GET, 1, p, "a session");
+    enum pd_err e;
+
+    if (res == NULL)
+        return PD_E_INTERNAL;
+    if (PQntuples(res) == 0)
+        e = PD_E_NOT_FOUND;
+    else
+        e = read_session(res, 0, out) == 0 ? PD_OK : PD_E_INTERNAL;
+    PQclear(res);
+    return e;
 }
 
 static int pg_each_last_seen(struct pd_store_backend *be,
@@ -1327,6 +1365,7 @@ const struct pd_store_backend_ops *pd_store_pg_backend(void)
         .each_last_seen = pg_each_last_seen,
         .history = pg_history,
         .message_get = pg_message_get,
+        .session_get = pg_session_get,
         .receipt_times = pg_receipt_times,
         .user_create = pg_user_create,
         .user_get = pg_user_get,

@@ -128,6 +128,7 @@ enum w_stmt {
     W_SESSION_OWNER,
     W_SESSION_BY_ID,
     W_SESSION_PUT,
+    W_SESSION_UPDATE,
     W_SESSION_DEL,
     W_LAST_SEEN,
     W_COUNT
@@ -170,6 +171,7 @@ static const char *const w_sql[W_COUNT] = {
                       " ON CONFLICT(token_hash) DO UPDATE SET id = excluded.id,"
                       " user = excluded.user, created_at = excluded.created_at,"
                       " expires_at = excluded.expires_at, rooms = excluded.rooms",
+    [W_SESSION_UPDATE] = "UPDATE sessions SET expires_at = ?2, rooms = ?3 WHERE token_hash = ?1",
     [W_SESSION_DEL] = "DELETE FROM sessions WHERE token_hash = ?1",
     [W_LAST_SEEN] = "INSERT OR REPLACE INTO presence(user, last_seen) VALUES (?1, ?2)",
 };
@@ -182,6 +184,7 @@ enum r_stmt {
     R_MSG_GET,
     R_RECEIPT_TIMES,
     R_SESSIONS,
+    R_SESSION_GET,
     R_LAST_SEEN,
     R_COUNT
 };
@@ -199,6 +202,8 @@ static const char *const r_sql[R_COUNT] = {
                         " WHERE room = ?1 AND kind = ?2 AND seq >= ?3"
                         " GROUP BY user ORDER BY 2, 1",
     [R_SESSIONS] = "SELECT token_hash, id, user, created_at, expires_at, rooms FROM sessions",
+    [R_SESSION_GET] = "SELECT token_hash, id, user, created_at, expires_at, rooms FROM sessions"
+                      " WHERE token_hash = ?1",
     [R_LAST_SEEN] = "SELECT user, last_seen FROM presence",
 };
 
@@ -918,6 +923,16 @@ static int apply_session_save(struct sqlite_store *st, struct pd_store_job *job,
     char other[65] = "";
     int r;
 
+    if (job->session_update_only) {
+        s = st->w[W_SESSION_UPDATE];
+        sqlite3_bind_text(s, 1, rec->token_hash, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, rec->expires_at);
+        sqlite3_bind_text(s, 3, rec->rooms_json, -1, SQLITE_STATIC);
+        if (step_done(st->wdb, s) != 0)
+            return -1;
+        res->rc = PD_OK;
+        return 0;
+    }
     /* The id is unique too: another live session with it (not this one,
      * nor the one being consumed) is a conflict, not something to replace. */
     r = session_by_id(st, rec->id, other);
@@ -1124,6 +1139,51 @@ static int sqlite_each_invite(struct pd_store_backend *be,
 
 /* rooms_json is a copy of the column, freed after the call: the callback
  * gets a string it may even write to, and nothing of the statement's. */
+/* The current row of a sessions SELECT into rec (rooms_json malloc'd);
+ * 0 or -1. */
+static int read_session(sqlite3_stmt *s, struct pd_session_rec *rec)
+{
+    const unsigned char *t;
+
+    memset(rec, 0, sizeof(*rec));
+    t = sqlite3_column_text(s, 0);
+    snprintf(rec->token_hash, sizeof(rec->token_hash), "%s", t ? (const char *)t : "");
+    t = sqlite3_column_text(s, 1);
+    snprintf(rec->id, sizeof(rec->id), "%s", t ? (const char *)t : "");
+    copy_name(rec->user, s, 2);
+    rec->created_at = sqlite3_column_int64(s, 3);
+    rec->expires_at = sqlite3_column_int64(s, 4);
+    rec->rooms_json = dup_text(s, 5);
+    if (rec->rooms_json == NULL) {
+        pd_error("store: reading sessions: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static enum pd_err sqlite_session_get(struct pd_store_backend *be, const char *token_hash,
+                                      struct pd_session_rec *out)
+{
+    struct sqlite_store *st = sq(be);
+    sqlite3_stmt *s = st->r[R_SESSION_GET];
+    enum pd_err e;
+    int r;
+
+    sqlite3_bind_text(s, 1, token_hash, -1, SQLITE_STATIC);
+    r = sqlite3_step(s);
+    if (r == SQLITE_ROW)
+        e = read_session(s, out) == 0 ? PD_OK : PD_E_INTERNAL;
+    else if (r == SQLITE_DONE)
+        e = PD_E_NOT_FOUND;
+    else {
+        pd_error("store: reading a session: %s", sqlite3_errmsg(st->rdb));
+        e = PD_E_INTERNAL;
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return e;
+}
+
 static int sqlite_each_session(struct pd_store_backend *be,
                                int (*fn)(void *arg, const struct pd_session_rec *rec), void *arg)
 {
@@ -1133,19 +1193,8 @@ static int sqlite_each_session(struct pd_store_backend *be,
 
     while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
         struct pd_session_rec rec;
-        const unsigned char *t;
 
-        memset(&rec, 0, sizeof(rec));
-        t = sqlite3_column_text(s, 0);
-        snprintf(rec.token_hash, sizeof(rec.token_hash), "%s", t ? (const char *)t : "");
-        t = sqlite3_column_text(s, 1);
-        snprintf(rec.id, sizeof(rec.id), "%s", t ? (const char *)t : "");
-        copy_name(rec.user, s, 2);
-        rec.created_at = sqlite3_column_int64(s, 3);
-        rec.expires_at = sqlite3_column_int64(s, 4);
-        rec.rooms_json = dup_text(s, 5);
-        if (rec.rooms_json == NULL) {
-            pd_error("store: reading sessions: out of memory");
+        if (read_session(s, &rec) != 0) {
             rc = -1;
             break;
         }
@@ -1419,6 +1468,7 @@ const struct pd_store_backend_ops *pd_store_sqlite_backend(void)
         .each_last_seen = sqlite_each_last_seen,
         .history = sqlite_history,
         .message_get = sqlite_message_get,
+        .session_get = sqlite_session_get,
         .receipt_times = sqlite_receipt_times,
         .user_create = sqlite_user_create,
         .user_get = sqlite_user_get,

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "conn.h"
 #include "grow.h"
 #include "loop.h"
@@ -28,7 +29,8 @@ static void push_state(struct server *srv, struct pd_room *room, const char *use
     cJSON_AddStringToObject(data, "room", room->name);
     cJSON_AddStringToObject(data, "user", user);
     cJSON_AddBoolToObject(data, "typing", typing);
-    pd_room_push(room, "message:typing", data, pd_conn_find(srv, except_conn));
+    pd_room_push_bus(srv, room, "message:typing", data, pd_conn_find(srv, except_conn),
+                     pd_bus_head(srv, "room", room->name));
 }
 
 static struct pd_typist *find_typist(struct pd_room *room, const char *user)

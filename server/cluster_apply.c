@@ -1,0 +1,206 @@
+/* What a bus message from another node means on this one: the same change
+ * to the mirror in memory the origin made to its own (rooms, members,
+ * pointers, presence), and the origin's push to our own subscribers. The
+ * store already holds the change: nothing here writes to it, but the
+ * last-seen time presence keeps. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster.h"
+#include "log.h"
+#include "messaging.h"
+#include "presence.h"
+#include "ratelimit.h"
+#include "recovery.h"
+#include "rooms.h"
+#include "server.h"
+#include "store.h"
+#include "typing.h"
+
+/* The head's string field, or "" (never NULL). */
+static const char *str(const cJSON *head, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(head, name);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static int64_t num(const cJSON *head, const char *name)
+{
+    int64_t v = 0;
+
+    return pd_json_int(cJSON_GetObjectItemCaseSensitive(head, name), 0, PD_JSON_INT_MAX, &v) ? v
+                                                                                             : 0;
+}
+
+static bool flag(const cJSON *head, const char *name)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(head, name));
+}
+
+/* Moves a member's pointers forward (never back), as a receipt does. */
+static void advance(struct pd_member *m, int64_t read, int64_t delivered)
+{
+    if (m == NULL)
+        return;
+    if (read > m->last_read_seq)
+        m->last_read_seq = read;
+    if (delivered < m->last_read_seq)
+        delivered = m->last_read_seq;
+    if (delivered > m->last_delivered_seq)
+        m->last_delivered_seq = delivered;
+}
+
+static void apply_msg(struct server *srv, struct pd_room *room, const cJSON *head,
+                      const char *frame, size_t len)
+{
+    int64_t seq = num(head, "s");
+    const char *user = str(head, "u");
+
+    /* message:send is limited per user across the cluster: what another
+     * node allowed is taken from this node's bucket too. */
+    pd_ratelimit_charge(srv, PD_RL_MESSAGE, user);
+    if (room == NULL || seq <= 0)
+        return;
+    advance(pd_room_member(room, user), seq, seq);
+    pd_room_deliver(srv, room, seq, frame, len, NULL);
+}
+
+static void apply_join(struct server *srv, struct pd_room *room, const cJSON *head,
+                       const char *frame, size_t len)
+{
+    const char *user = str(head, "u");
+    int64_t seq = num(head, "s");
+
+    if (!pd_valid_user_id(user))
+        return;
+    if (room == NULL) {
+        room = pd_room_create(srv, str(head, "r"), flag(head, "p"), str(head, "cb"),
+                              num(head, "ca"));
+        if (room == NULL) {
+            pd_error("cluster: out of memory mirroring room '%s'", str(head, "r"));
+            return;
+        }
+    }
+    if (pd_room_member(room, user) == NULL &&
+        pd_member_add(srv, room, user, str(head, "nm"), flag(head, "o"), num(head, "ja"), seq,
+                      seq) == NULL) {
+        pd_error("cluster: out of memory mirroring '%s' joining '%s'", user, room->name);
+        return;
+    }
+    pd_room_broadcast(room, frame, len, NULL);
+}
+
+static void apply_leave(struct server *srv, struct pd_room *room, const cJSON *head,
+                        const char *frame, size_t len)
+{
+    const char *user = str(head, "u");
+
+    if (room == NULL)
+        return;
+    pd_member_free(pd_member_unlink(srv, room, user));
+    pd_room_unsubscribe_user(room, user);
+    pd_typing_forget(srv, room, user);
+    pd_room_broadcast(room, frame, len, NULL);
+}
+
+static void apply_receipt(struct server *srv, struct pd_room *room, const cJSON *head,
+                          const char *frame, size_t len)
+{
+    if (room != NULL)
+        advance(pd_room_member(room, str(head, "u")), num(head, "rd"), num(head, "dl"));
+    if (len > 0)
+        pd_user_send_frame(srv, str(head, "a"), frame, len);
+}
+
+void pd_cluster_apply(struct server *srv, const char *node, const cJSON *head, const char *frame,
+                      size_t len)
+{
+    const char *kind = str(head, "k");
+    const char *name = str(head, "r");
+    struct pd_room *room = name[0] ? pd_room_find(srv, name) : NULL;
+
+    if (strcmp(kind, "msg") == 0) {
+        apply_msg(srv, room, head, frame, len);
+    } else if (strcmp(kind, "room") == 0) {
+        if (room != NULL)
+            pd_room_broadcast(room, frame, len, NULL);
+    } else if (strcmp(kind, "del") == 0) {
+        if (room != NULL) {
+            room->deleted_count++;
+            pd_room_broadcast(room, frame, len, NULL);
+        }
+    } else if (strcmp(kind, "join") == 0) {
+        if (pd_valid_room_name(name))
+            apply_join(srv, room, head, frame, len);
+    } else if (strcmp(kind, "leave") == 0) {
+        apply_leave(srv, room, head, frame, len);
+    } else if (strcmp(kind, "inv") == 0) {
+        if (room != NULL && pd_valid_user_id(str(head, "u")) &&
+            pd_room_invite(room, str(head, "u")) != 0)
+            pd_error("cluster: out of memory mirroring an invitation to '%s'", room->name);
+    } else if (strcmp(kind, "rcpt") == 0) {
+        apply_receipt(srv, room, head, frame, len);
+    } else if (strcmp(kind, "pres") == 0 || strcmp(kind, "sync") == 0) {
+        pd_presence_apply(srv, node, head);
+    } else if (strcmp(kind, "sess") == 0) {
+        pd_recovery_forget(srv, str(head, "h"));
+    } else {
+        pd_warn("cluster: node %s sent a bus message of unknown kind '%.32s': ignored", node,
+                kind);
+    }
+}
+
+/* ---- after the bus was away ------------------------------------------------------- */
+
+/* Rooms and members made on other nodes meanwhile, from the store; the
+ * rooms' seqs, so each room's subscribers here get what they missed. */
+static int resync_room(void *arg, const struct pd_room_row *row)
+{
+    struct server *srv = arg;
+    struct pd_room *room = pd_room_find(srv, row->room);
+
+    if (room == NULL &&
+        (room = pd_room_create(srv, row->room, row->is_private, row->created_by,
+                               row->created_at)) == NULL)
+        return -1;
+    if (row->deleted_count > room->deleted_count)
+        room->deleted_count = row->deleted_count;
+    pd_room_catch_up(srv, room, row->last_seq);
+    return 0;
+}
+
+static int resync_member(void *arg, const struct pd_member_row *row)
+{
+    struct server *srv = arg;
+    struct pd_room *room = pd_room_find(srv, row->room);
+    struct pd_member *m;
+
+    if (room == NULL)
+        return 0;
+    m = pd_room_member(room, row->user);
+    if (m == NULL)
+        return pd_member_add(srv, room, row->user, row->name, row->owner, row->joined_at,
+                             row->last_read_seq, row->last_delivered_seq) != NULL
+                   ? 0
+                   : -1;
+    advance(m, row->last_read_seq, row->last_delivered_seq);
+    return 0;
+}
+
+static int resync_invite(void *arg, const struct pd_invite_row *row)
+{
+    struct server *srv = arg;
+    struct pd_room *room = pd_room_find(srv, row->room);
+
+    return room == NULL ? 0 : pd_room_invite(room, row->user);
+}
+
+void pd_cluster_resync(struct server *srv)
+{
+    if (pd_store_each_room(srv->store, resync_room, srv) != 0 ||
+        pd_store_each_member(srv->store, resync_member, srv) != 0 ||
+        pd_store_each_invite(srv->store, resync_invite, srv) != 0)
+        pd_error("cluster: could not read the rooms back from the store after the bus came "
+                 "back: what other nodes changed meanwhile shows here after a restart");
+}
