@@ -122,9 +122,11 @@ void pd_cluster_apply(struct server *srv, const char *node, const cJSON *head, c
 
     if (strcmp(kind, "msg") == 0) {
         apply_msg(srv, room, head, frame, len);
-    } else if (strcmp(kind, "room") == 0) {
-        if (room != NULL)
+    } else if (strcmp(kind, "typ") == 0) {
+        if (room != NULL && pd_room_member(room, str(head, "u")) != NULL) {
+            pd_typing_remote(srv, room, str(head, "u"), flag(head, "t"));
             pd_room_broadcast(room, frame, len, NULL);
+        }
     } else if (strcmp(kind, "del") == 0) {
         if (room != NULL) {
             room->deleted_count++;

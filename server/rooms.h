@@ -44,8 +44,9 @@ struct pd_room_sub {
 /* A user typing in a room (typing.c), and until when (monotonic ms). */
 struct pd_typist {
     char user[PD_NAME_MAX + 1];
-    uint64_t conn_id; /* the connection that said so */
+    uint64_t conn_id; /* the connection that said so (0: on another node) */
     int64_t expires;
+    bool remote;      /* said on another node of the cluster */
 };
 
 struct pd_room {

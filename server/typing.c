@@ -8,6 +8,7 @@
 #include "cluster.h"
 #include "conn.h"
 #include "grow.h"
+#include "log.h"
 #include "loop.h"
 #include "rooms.h"
 #include "server.h"
@@ -21,16 +22,22 @@ struct pd_typing {
     size_t nactive, cap;
 };
 
+/* Pushes the change here and, when it happened here (not `remote`), to
+ * the other nodes. */
 static void push_state(struct server *srv, struct pd_room *room, const char *user, bool typing,
-                       uint64_t except_conn)
+                       uint64_t except_conn, bool remote)
 {
     cJSON *data = cJSON_CreateObject();
+    cJSON *head = remote ? NULL : pd_bus_head(srv, "typ", room->name);
 
     cJSON_AddStringToObject(data, "room", room->name);
     cJSON_AddStringToObject(data, "user", user);
     cJSON_AddBoolToObject(data, "typing", typing);
-    pd_room_push_bus(srv, room, "message:typing", data, pd_conn_find(srv, except_conn),
-                     pd_bus_head(srv, "room", room->name));
+    if (head != NULL) {
+        cJSON_AddStringToObject(head, "u", user);
+        cJSON_AddBoolToObject(head, "t", typing);
+    }
+    pd_room_push_bus(srv, room, "message:typing", data, pd_conn_find(srv, except_conn), head);
 }
 
 static struct pd_typist *find_typist(struct pd_room *room, const char *user)
@@ -59,7 +66,7 @@ static void end_typist(struct server *srv, struct pd_room *room, size_t i, bool 
     if (room->ntypists == 0)
         deactivate(srv->typing, room);
     if (push)
-        push_state(srv, room, gone.user, false, gone.conn_id);
+        push_state(srv, room, gone.user, false, gone.conn_id, gone.remote);
 }
 
 static void tick(void *arg, int64_t now)
@@ -93,28 +100,30 @@ void pd_typing_free(struct server *srv)
     }
 }
 
-static enum pd_err start_typing(struct pd_req *r, struct pd_room *room, int64_t expires)
+/* A new typist; 0, or -1 when out of memory. */
+static int add_typist(struct server *srv, struct pd_room *room, const char *user,
+                      uint64_t conn_id, int64_t expires, bool remote)
 {
-    struct pd_typing *t = r->srv->typing;
-    struct pd_typist *typists;
+    struct pd_typing *t = srv->typing;
+    struct pd_typist *typists, *ty;
 
     typists = pd_grow(room->typists, &room->typists_cap, room->ntypists, sizeof(*typists));
     if (typists == NULL)
-        return pd_req_fail(r, PD_E_INTERNAL, "out of memory");
+        return -1;
     room->typists = typists;
     if (room->ntypists == 0) {
         struct pd_room **active = pd_grow(t->active, &t->cap, t->nactive, sizeof(*active));
         if (active == NULL)
-            return pd_req_fail(r, PD_E_INTERNAL, "out of memory");
+            return -1;
         t->active = active;
         t->active[t->nactive++] = room;
     }
-    struct pd_typist *ty = &room->typists[room->ntypists++];
-    snprintf(ty->user, sizeof(ty->user), "%s", r->conn->ident.sub);
-    ty->conn_id = r->conn->id;
+    ty = &room->typists[room->ntypists++];
+    snprintf(ty->user, sizeof(ty->user), "%s", user);
+    ty->conn_id = conn_id;
     ty->expires = expires;
-    push_state(r->srv, room, ty->user, true, r->conn->id);
-    return PD_OK;
+    ty->remote = remote;
+    return 0;
 }
 
 enum pd_err pd_handle_typing(struct pd_req *r)
@@ -135,10 +144,16 @@ enum pd_err pd_handle_typing(struct pd_req *r)
         /* A keystroke refresh: no push, the room already knows. */
         ty->expires = pd_mono_ms() + (int64_t)r->srv->cfg.typing_timeout * 1000;
         ty->conn_id = r->conn->id;
+        ty->remote = false;
         return PD_OK;
     }
-    if (typing)
-        return start_typing(r, room, pd_mono_ms() + (int64_t)r->srv->cfg.typing_timeout * 1000);
+    if (typing) {
+        if (add_typist(r->srv, room, r->conn->ident.sub, r->conn->id,
+                       pd_mono_ms() + (int64_t)r->srv->cfg.typing_timeout * 1000, false) != 0)
+            return pd_req_fail(r, PD_E_INTERNAL, "out of memory");
+        push_state(r->srv, room, r->conn->ident.sub, true, r->conn->id, false);
+        return PD_OK;
+    }
     if (ty != NULL) {
         ty->conn_id = r->conn->id;
         end_typist(r->srv, room, (size_t)(ty - room->typists), true);
@@ -180,4 +195,21 @@ void pd_typing_forget(struct server *srv, struct pd_room *room, const char *user
 
     if (ty != NULL)
         end_typist(srv, room, (size_t)(ty - room->typists), false);
+}
+
+void pd_typing_remote(struct server *srv, struct pd_room *room, const char *user, bool typing)
+{
+    struct pd_typist *ty = find_typist(room, user);
+    /* The origin ends it itself; this expiry only covers an origin that
+     * died meanwhile, so it comes a second later. */
+    int64_t expires = pd_mono_ms() + (int64_t)srv->cfg.typing_timeout * 1000 + 1000;
+
+    if (typing && ty != NULL) {
+        ty->expires = expires;
+    } else if (typing) {
+        if (add_typist(srv, room, user, 0, expires, true) != 0)
+            pd_error("cluster: out of memory recording '%s' typing in '%s'", user, room->name);
+    } else if (ty != NULL) {
+        end_typist(srv, room, (size_t)(ty - room->typists), false);
+    }
 }

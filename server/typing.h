@@ -5,6 +5,8 @@
 #ifndef PD_TYPING_H
 #define PD_TYPING_H
 
+#include <stdbool.h>
+
 #include "request.h"
 
 struct server;
@@ -21,5 +23,9 @@ enum pd_err pd_handle_typing_users(struct pd_req *r);
 void pd_typing_conn_close(struct server *srv, struct pd_conn *c);
 /* Ends user's typing in room without a push: they left it. */
 void pd_typing_forget(struct server *srv, struct pd_room *room, const char *user);
+
+/* Another node says user started or stopped typing in room: recorded
+ * without a push (the caller relays the origin's). */
+void pd_typing_remote(struct server *srv, struct pd_room *room, const char *user, bool typing);
 
 #endif
