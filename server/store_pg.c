@@ -1223,6 +1223,18 @@ static enum pd_err pg_user_get(struct pd_store_backend *be, const char *id, char
 
 /* ---- open / close ------------------------------------------------------------------------ */
 
+/* NOTICEs (such as the "already exists, skipping" of a migration another
+ * node ran first) are for the log at debug, not for stderr. */
+static void on_notice(void *arg, const char *message)
+{
+    size_t n = strlen(message);
+
+    (void)arg;
+    while (n > 0 && message[n - 1] == '\n')
+        n--;
+    pd_debug("store: postgresql: %.*s", (int)n, message);
+}
+
 /* connect_timeout first, so the URI may still set its own: without one, a
  * reconnect (PQreset reuses these options) to an unreachable host would
  * hold the loop thread for as long as TCP tries. */
@@ -1236,6 +1248,7 @@ static int conn_open(struct pg_conn *pc, const char *uri, char *err, size_t errl
         pd_store_set_err(err, errlen, "db: out of memory");
         return -1;
     }
+    PQsetNoticeProcessor(pc->c, on_notice, NULL);
     if (PQstatus(pc->c) != CONNECTION_OK) {
         /* The message, never the URI: it may hold a password. */
         pd_store_set_err(err, errlen, "db: cannot connect to postgresql: %s",

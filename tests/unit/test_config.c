@@ -600,6 +600,78 @@ static void cleanup(void)
         fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
+/* cluster and node_id: the URL forms, and a cluster needs a shared store. */
+static void test_cluster(void)
+{
+    static const char *const good[][4] = {
+        /* url, host, port, db */
+        {"redis://127.0.0.1:6379", "127.0.0.1", "6379", "0"},
+        {"redis://redis.internal:7000/3", "redis.internal", "7000", "3"},
+        {"redis://h:1/15", "h", "1", "15"},
+        {"redis://h:6379/", "h", "6379", "0"},
+    };
+    static const char *const bad_urls[] = {
+        "http://h:6379", "redis://h", "redis://:6379", "redis://h:0", "redis://h:65536",
+        "redis://h:6379/16", "redis://h:6379/x", "redis://h:6379/-1", "redis://h:63x9",
+        "redis://user:pw@h:6379", "redis://h/1:6379", "rediss://h:6379",
+    };
+    const char *pg = "postgresql://parley@127.0.0.1:5432/parley";
+    struct pd_config cfg;
+    char err[512];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        const char *args[] = {"--db", pg, "--cluster", good[i][0], NULL};
+        char port[8], db[8];
+        int rc = load(&cfg, err, sizeof(err), args, NULL);
+        if (rc == 0) {
+            snprintf(port, sizeof(port), "%u", cfg.cluster_port);
+            snprintf(db, sizeof(db), "%u", cfg.cluster_db);
+        }
+        ok(rc == 0 && strcmp(cfg.cluster_host, good[i][1]) == 0 &&
+               strcmp(port, good[i][2]) == 0 && strcmp(db, good[i][3]) == 0,
+           "cluster %s: host %s port %s db %s (%s)", good[i][0], good[i][1], good[i][2],
+           good[i][3], rc == 0 ? "ok" : err);
+        if (rc == 0)
+            pd_config_free(&cfg);
+    }
+    for (size_t i = 0; i < sizeof(bad_urls) / sizeof(bad_urls[0]); i++) {
+        const char *args[] = {"--db", pg, "--cluster", bad_urls[i], NULL};
+        bad(args, NULL, "cluster: '", bad_urls[i]);
+    }
+    {
+        const char *args[] = {"--cluster", "redis://h:6379", NULL};
+        bad(args, NULL, "set db to a postgresql:// URL", "cluster on a SQLite db");
+    }
+    {
+        const char *env[] = {"PARLEYD_CLUSTER=redis://h:6379/2", "PARLEYD_NODE_ID=eu-1:8080",
+                             "PARLEYD_DB=postgres://u@h:5432/d", NULL};
+        int rc = load(&cfg, err, sizeof(err), NULL, env);
+        ok(rc == 0 && cfg.cluster_db == 2 && strcmp(cfg.node_id, "eu-1:8080") == 0,
+           "cluster and node_id from the environment, postgres:// accepted (%s)",
+           rc == 0 ? "ok" : err);
+        if (rc == 0)
+            pd_config_free(&cfg);
+    }
+    {
+        const char *args[] = {NULL};
+        int rc = load(&cfg, err, sizeof(err), args, NULL);
+        ok(rc == 0 && cfg.cluster == NULL && cfg.node_id == NULL,
+           "default: no cluster, node_id made at start");
+        if (rc == 0)
+            pd_config_free(&cfg);
+    }
+    {
+        const char *a1[] = {"--node-id", "a b", NULL};
+        const char *a2[] = {"--node-id",
+                            "x234567890123456789012345678901234567890123456789012345678901234z",
+                            NULL};
+        const char *a3[] = {"--node-id", "n/1", NULL};
+        bad(a1, NULL, "node_id: 'a b'", "node_id with a space");
+        bad(a2, NULL, "node_id: ", "node_id of 66 characters");
+        bad(a3, NULL, "node_id: 'n/1'", "node_id with a slash");
+    }
+}
+
 int main(void)
 {
     if (mkdtemp(tmpdir) == NULL) {
@@ -616,6 +688,7 @@ int main(void)
     test_secret_file();
     test_tls();
     test_trusted_proxies();
+    test_cluster();
     test_failure_frees();
     cleanup();
     printf("1..%d\n", test_no);
