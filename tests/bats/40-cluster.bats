@@ -13,7 +13,7 @@
 # exactly once when Redis is back, without restarting a node.
 #
 # Every wait is for an event and bounded (wait_for_json, wait_seq,
-# eventually); nothing sleeps and hopes. Where a duplicate must show, the
+# within); nothing sleeps and hopes. Where a duplicate must show, the
 # watching connection is the bare Python client (conn_open_raw): the CLI
 # drops a message:new whose seq it has already seen.
 
@@ -74,6 +74,22 @@ conn_quit() {
     bg_wait "$pid" 10
 }
 
+# within SECONDS CMD...: like helpers.bash's eventually (CMD every 50 ms
+# until it succeeds, failing with its last output), but bounded by the
+# clock: eventually counts tries, so a CMD that takes 200 ms (a CLI
+# connection) makes `eventually 5` last 25 s.
+within() {
+    local secs=$1 end out
+    end=$(($(now_ms) + secs * 1000))
+    shift
+    while :; do
+        out=$("$@" 2>&1) && return 0
+        [ "$(now_ms)" -lt "$end" ] || break
+        sleep 0.05
+    done
+    fail "not true within ${secs}s: $*" "$out"
+}
+
 # joined NODE TOKEN ROOM...: the user joins each ROOM, on NODE (one short
 # connection).
 joined() {
@@ -93,12 +109,12 @@ settled() {
     shift
     _no_conn() { on_node "$1" user_status "$TZ" "$2" | jq -e '.connections == 0 and .status == "offline"'; }
     for u in "$@"; do
-        eventually 10 _no_conn "$node" "$u" || return 1
+        within 10 _no_conn "$node" "$u" || return 1
     done
 }
 
 # status_is NODE USER JQ: presence:user-status USER, asked on NODE,
-# satisfies JQ (for eventually).
+# satisfies JQ (for within).
 status_is() {
     on_node "$1" user_status "$TZ" "$2" | jq -e "$3"
 }
@@ -115,14 +131,14 @@ mon() {
     [ -n "$MON" ] || fail "monitoring:$2 on $1: no ok ack: $out"
 }
 
-# mon_is NODE EVENT JQ: monitoring:EVENT on NODE satisfies JQ (for eventually).
+# mon_is NODE EVENT JQ: monitoring:EVENT on NODE satisfies JQ (for within).
 mon_is() {
     mon "$1" "$2" 2>/dev/null || return 1
     jq -e "$3" <<<"$MON" >/dev/null || { echo "$MON"; return 1; }
 }
 
 # healthz_is NODE JQ [HTTP_STATUS]: GET /healthz of NODE answers
-# HTTP_STATUS (when given) with a body satisfying JQ (for eventually).
+# HTTP_STATUS (when given) with a body satisfying JQ (for within).
 healthz_is() {
     on_node "$1" http GET /healthz || return 1
     { [ -z "${3:-}" ] || [ "$HTTP_STATUS" = "$3" ]; } && jq -e "$2" <<<"$HTTP_BODY" >/dev/null ||
@@ -216,12 +232,12 @@ new_text() {
             | .member_count == 2 and .online_count == 2
               and (.members | map(select(.user == "bob"))[0] | .role == "member" and .status == "online")'
     }
-    eventually 10 _info_a
+    within 10 _info_a
     _online_a() {
         on_node a pcli --token "$TA" -c 'raw room:online {"room":"r"}' |
             jq -e 'select(.ok == true) | .data.users | map(.user) | index("bob") != null'
     }
-    eventually 10 _online_a
+    within 10 _online_a
     conn_ok b1 'leave r'
     wait_push a1 '.event == "room:user-left" and .data == {"room":"r","user":"bob"}'
     run on_node a pcli --token "$TA" -c 'raw room:info {"room":"r"}'
@@ -246,7 +262,7 @@ new_text() {
         out=$(on_node b pcli --token "$TB" -c 'raw message:typing-users {"room":"r"}')
         jq -e 'select(.ok == true) | .data == {"room":"r","users":["alice"]}' <<<"$out" >/dev/null || { echo "$out"; return 1; }
     }
-    eventually 5 _typers_b
+    within 5 _typers_b
     conn_ok a1 'raw message:typing {"room":"r","typing":false}'
     wait_push b1 '.event == "message:typing" and .data == {"room":"r","user":"alice","typing":false}'
     conn_ok a1 'raw message:typing {"room":"r","typing":true}'
@@ -322,22 +338,27 @@ new_text() {
     on_node b conn_open b1 "$TB"
     conn_ok b1 'raw presence:stats {}'
     wait_push w '.event == "presence:update" and .data.user == "bob" and .data.status == "online" and .data.last_seen == null'
-    eventually 5 status_is a bob '. == {"user":"bob","status":"online","last_seen":null,"connections":1}'
+    within 5 status_is a bob '. == {"user":"bob","status":"online","last_seen":null,"connections":1}'
     # And to a as well: two connections seen from either node.
     on_node a conn_open b2 "$TB"
     conn_ok b2 'raw presence:stats {}'
-    eventually 5 status_is b bob '.status == "online" and .connections == 2'
-    eventually 5 status_is a bob '.status == "online" and .connections == 2'
+    within 5 status_is b bob '.status == "online" and .connections == 2'
+    within 5 status_is a bob '.status == "online" and .connections == 2'
     # Stats are cluster-wide: carol (1) and bob (2) on two nodes.
     _stats_is() {
         on_node "$1" pcli --token "$TB" -c 'raw presence:stats {}' | jq -e "select(.ok == true) | .data == $2"
     }
-    eventually 5 _stats_is b '{"online":2,"away":0,"busy":0,"users":2,"connections":4}'
+    within 5 _stats_is b '{"online":2,"away":0,"busy":0,"users":2,"connections":4}'
     conn_ok b1 'raw presence:online-users {}' '(.data.users | map(.user)) == ["bob","carol"]'
-    # Bob's connection on b closes: still online (the one on a).
+    # A status set on b applies to bob's connections on every node.
+    conn_ok b1 'raw presence:update-status {"status":"away"}'
+    wait_push w '.event == "presence:update" and .data.user == "bob" and .data.status == "away"'
+    within 5 status_is a bob '.status == "away" and .connections == 2'
+    within 5 _stats_is a '{"online":1,"away":1,"busy":0,"users":2,"connections":4}'
+    # Bob's connection on b closes: still there, away (the one on a).
     conn_quit b1
-    eventually 5 status_is a bob '.status == "online" and .connections == 1'
-    eventually 5 status_is b bob '.status == "online" and .connections == 1'
+    within 5 status_is a bob '.status == "away" and .connections == 1'
+    within 5 status_is b bob '.status == "away" and .connections == 1'
     # A fence: a message from b after it; no offline push came before it.
     run on_node b pcli --token "$TB" -c 'send r fence'
     assert_status 0
@@ -347,8 +368,8 @@ new_text() {
     # The last one closes: offline with last_seen, once.
     conn_quit b2
     wait_push w '.event == "presence:update" and .data.user == "bob" and .data.status == "offline" and (.data.last_seen | type == "number")'
-    eventually 5 status_is b bob '.status == "offline" and .connections == 0 and (.last_seen | type == "number")'
-    [ "$(pushed w '.event == "presence:update" and .data.user == "bob"' | jq -sc 'map(.data.status)')" = '["online","offline"]' ] ||
+    within 5 status_is b bob '.status == "offline" and .connections == 0 and (.last_seen | type == "number")'
+    [ "$(pushed w '.event == "presence:update" and .data.user == "bob"' | jq -sc 'map(.data.status)')" = '["online","away","offline"]' ] ||
         fail "presence pushes about bob:" "$(cat "$(conn_out w)")"
 }
 
@@ -442,12 +463,12 @@ new_text() {
     mon a health
     jq -e '.checks.cluster.status == "ok"' <<<"$MON" >/dev/null || fail "health on a: $MON"
     # /healthz is published once a second.
-    eventually 3 healthz_is b '.checks.cluster.status == "ok"'
+    within 3 healthz_is b '.checks.cluster.status == "ok"'
     start_node c
-    eventually 5 mon_is a metrics '.cluster.nodes == 3 and .cluster.node_ids == ["a","b","c"]'
+    within 5 mon_is a metrics '.cluster.nodes == 3 and .cluster.node_ids == ["a","b","c"]'
     stop_node c
-    eventually 8 mon_is a metrics '(.cluster | {redis, nodes, node_ids}) == {"redis":"up","nodes":2,"node_ids":["a","b"]}'
-    eventually 8 mon_is b metrics '.cluster.node_ids == ["a","b"]'
+    within 8 mon_is a metrics '(.cluster | {redis, nodes, node_ids}) == {"redis":"up","nodes":2,"node_ids":["a","b"]}'
+    within 8 mon_is b metrics '.cluster.node_ids == ["a","b"]'
 }
 
 @test "monitoring without a cluster: node is HOSTNAME:PORT, cluster is {redis off, 1 node}, no failing cluster check" {
@@ -478,7 +499,7 @@ new_text() {
     on_node a conn_open b1 "$TB"
     conn_ok b1 'join r'
     wait_push w '.event == "presence:update" and .data.user == "bob" and .data.status == "online"'
-    eventually 5 status_is c bob '.status == "online" and .connections == 1'
+    within 5 status_is c bob '.status == "online" and .connections == 1'
     # acked_survive_kill9 (helpers.bash): 60 acked sends of alice through a,
     # kill -9 of a, then the history read, and seq 61 sent, through b.
     kill9_server() { kill9_node a; }
@@ -499,8 +520,9 @@ new_text() {
         sleep 0.05
     done
     [ -n "$seen" ] || fail "bob not pushed offline on b within 7 s of the kill; w printed:" "$(cat "$f")"
-    eventually 3 status_is c bob '.status == "offline" and .connections == 0 and (.last_seen | type == "number")'
-    eventually 3 mon_is b metrics '(.cluster | {redis, nodes, node_ids}) == {"redis":"up","nodes":2,"node_ids":["b","c"]}'
+    echo "# bob pushed offline on b $((seen - KILL_MS)) ms after the kill -9 of a (bound 7000)" >&3
+    within 3 status_is c bob '.status == "offline" and .connections == 0 and (.last_seen | type == "number")'
+    within 3 mon_is b metrics '(.cluster | {redis, nodes, node_ids}) == {"redis":"up","nodes":2,"node_ids":["b","c"]}'
     # The survivors chat across b and c.
     conn_ok w 'send r after the kill from b'
     wait_push d "$(new_text 'after the kill from b')"
@@ -532,9 +554,9 @@ new_text() {
 
     pause_redis
     wait_for_grep "${NODE_ERR[a]}" 'cluster: lost redis://' 10 "$pa"
-    eventually 10 healthz_is a '.status != "healthy" and .checks.cluster.status == "fail"' 503
-    eventually 10 healthz_is b '.status != "healthy" and .checks.cluster.status == "fail"' 503
-    eventually 5 mon_is a metrics '.cluster.redis == "down"'
+    within 10 healthz_is a '.status != "healthy" and .checks.cluster.status == "fail"' 503
+    within 10 healthz_is b '.status != "healthy" and .checks.cluster.status == "fail"' 503
+    within 5 mon_is a metrics '.cluster.redis == "down"'
     # Sends are stored and acked; the node's own subscribers get them live.
     on_node a send_n "$TA" r r 2 4
     [ "$(jsel '.ok == true' "$SENT" | jq -sc 'map(.data.message.seq)')" = '[2,3,4]' ] || fail "acks during the outage: $SENT"
@@ -542,7 +564,7 @@ new_text() {
     on_node b send_n "$TB" q q 2 2
     # A node started now serves without Redis, and says so.
     NODE_NO_WAIT=1 start_node c
-    eventually 10 healthz_is c '.status != "healthy" and .checks.cluster.status == "fail"' 503
+    within 10 healthz_is c '.status != "healthy" and .checks.cluster.status == "fail"' 503
 
     resume_redis
     wait_node_connected a 2 15
@@ -568,9 +590,9 @@ new_text() {
     [ "$(new_seqs "$(conn_out bw)" r)" = "$(seq_range 1 6)" ] || fail "bob on b, room r:" "$(cat "$(conn_out bw)")"
     [ "$(new_seqs "$(conn_out cw)" r)" = "$(seq_range 1 6)" ] || fail "carol on a, room r:" "$(cat "$(conn_out cw)")"
     [ "$(new_seqs "$(conn_out aw)" q)" = "$(seq_range 1 3)" ] || fail "alice on a, room q:" "$(cat "$(conn_out aw)")"
-    eventually 10 healthz_is a '.checks.cluster.status == "ok"'
-    eventually 10 healthz_is b '.checks.cluster.status == "ok"'
-    eventually 5 mon_is a metrics '(.cluster | {redis, nodes, node_ids}) == {"redis":"up","nodes":3,"node_ids":["a","b","c"]}'
+    within 10 healthz_is a '.checks.cluster.status == "ok"'
+    within 10 healthz_is b '.checks.cluster.status == "ok"'
+    within 5 mon_is a metrics '(.cluster | {redis, nodes, node_ids}) == {"redis":"up","nodes":3,"node_ids":["a","b","c"]}'
     # The same processes throughout.
     [ "${NODE_PID[a]}" = "$pa" ] && [ "${NODE_PID[b]}" = "$pb" ] && node_alive a && node_alive b || fail "a node restarted or died"
 }
@@ -579,11 +601,11 @@ new_text() {
     local port
     port=$(free_port)
     REDIS_URL=redis://127.0.0.1:$port/0 NODE_NO_WAIT=1 start_node lonely
-    eventually 10 healthz_is lonely '.status != "healthy" and .checks.cluster.status == "fail"' 503
+    within 10 healthz_is lonely '.status != "healthy" and .checks.cluster.status == "fail"' 503
     run on_node lonely pcli --token "$TA" -c 'join r' -c 'send r alone'
     assert_status 0
     expect_json '.ok == true and .data.message.seq == 1'
-    eventually 5 mon_is lonely metrics '.node == "lonely" and .cluster.redis == "down"'
+    within 5 mon_is lonely metrics '.node == "lonely" and .cluster.redis == "down"'
 }
 
 @test "cluster configuration errors exit 2 naming the setting: a cluster without a postgresql db, a bad redis URL, a bad node_id" {
