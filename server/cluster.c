@@ -1,5 +1,6 @@
 #include "cluster.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,7 +206,9 @@ static void on_bus(struct pd_cluster *cl, const char *msg, size_t len)
         cJSON_Delete(head);
         return;
     }
-    if (strcmp(k->valuestring, "hello") == 0)
+    if (strcmp(k->valuestring, "bye") == 0)
+        drop_peer(cl, pd_hmap_get(&cl->peers, n->valuestring), "it stopped");
+    else if (strcmp(k->valuestring, "hello") == 0)
         pd_presence_publish_all(cl->srv);
     else if (strcmp(k->valuestring, "hb") != 0)
         pd_cluster_apply(cl->srv, n->valuestring, head, frame, (size_t)(msg + len - frame));
@@ -425,6 +428,29 @@ int pd_cluster_init(struct server *srv, uint16_t port, char *err, size_t errlen)
     return 0;
 }
 
+/* The loop has stopped: what is still buffered for Redis (the last
+ * presence changes of the connections that closed at shutdown) and a
+ * "bye", so the others drop this node now rather than after the timeout,
+ * are written here, waiting at most half a second. */
+static void flush_on_exit(struct pd_cluster *cl)
+{
+    redisContext *c;
+    int done = 0;
+    int64_t deadline = pd_mono_ms() + 500;
+
+    if (cl->state != CL_UP || cl->pub.ac == NULL)
+        return;
+    publish_kind(cl, "bye");
+    c = &cl->pub.ac->c;
+    while (!done && pd_mono_ms() < deadline) {
+        struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+        if (redisBufferWrite(c, &done) == REDIS_ERR)
+            break;
+        if (!done)
+            poll(&pfd, 1, 50);
+    }
+}
+
 void pd_cluster_free(struct server *srv)
 {
     struct pd_cluster *cl = srv->cluster;
@@ -433,6 +459,7 @@ void pd_cluster_free(struct server *srv)
 
     if (cl == NULL)
         return;
+    flush_on_exit(cl);
     /* Freed without their callbacks: there is nobody left to tell. */
     cl->state = CL_DOWN;
     if (cl->pub.ac != NULL)

@@ -530,6 +530,28 @@ new_text() {
     wait_push w "$(new_text 'after the kill from c')"
 }
 
+@test "cluster: a node stopped with SIGTERM says bye: its users go offline on the others at once, not after the 5 s timeout" {
+    start_nodes a b
+    joined b "$TC" r
+    joined a "$TB" r
+    on_node b conn_open w "$TC"
+    conn_ok w 'join r'
+    on_node a conn_open b1 "$TB"
+    conn_ok b1 'join r'
+    wait_push w '.event == "presence:update" and .data.user == "bob" and .data.status == "online"'
+    local t0=$(now_ms)
+    stop_node a
+    wait_push w '.event == "presence:update" and .data.user == "bob" and .data.status == "offline"'
+    local dt=$(($(now_ms) - t0))
+    echo "# bob pushed offline on b ${dt} ms after SIGTERM to a" >&3
+    # The node timeout is 5 s: well under it, the bye (or bob's own close)
+    # was heard, not the silence.
+    [ "$dt" -lt 4000 ] || fail "bob went offline on b only after ${dt} ms: the stop was not announced"
+    within 3 mon_is b metrics '(.cluster | {nodes, node_ids}) == {"nodes":1,"node_ids":["b"]}'
+    node_logs b | grep -q 'cluster: node a is gone (it stopped)' ||
+        fail "b did not log a's bye:" "$(node_logs b | grep cluster)"
+}
+
 @test "cluster: Redis restarted mid-run: /healthz degraded and sends acked meanwhile; what was sent reaches the other node's subscribers once when Redis is back; live traffic resumes without restarting a node" {
     start_nodes a b
     joined a "$TA" r q
