@@ -208,8 +208,11 @@ static void on_bus(struct pd_cluster *cl, const char *msg, size_t len)
     }
     if (strcmp(k->valuestring, "bye") == 0)
         drop_peer(cl, pd_hmap_get(&cl->peers, n->valuestring), "it stopped");
-    else if (strcmp(k->valuestring, "hello") == 0)
+    else if (strcmp(k->valuestring, "hello") == 0) {
+        /* A node (re)joined: it may have stored what we never heard of. */
         pd_presence_publish_all(cl->srv);
+        pd_cluster_resync(cl->srv);
+    }
     else if (strcmp(k->valuestring, "hb") != 0)
         pd_cluster_apply(cl->srv, n->valuestring, head, frame, (size_t)(msg + len - frame));
     cJSON_Delete(head);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "cluster.h"
 #include "log.h"
 #include "messaging.h"
@@ -125,7 +126,8 @@ void pd_cluster_apply(struct server *srv, const char *node, const cJSON *head, c
     } else if (strcmp(kind, "typ") == 0) {
         if (room != NULL && pd_room_member(room, str(head, "u")) != NULL) {
             pd_typing_remote(srv, room, str(head, "u"), flag(head, "t"));
-            pd_room_broadcast(room, frame, len, NULL);
+            if (len > 0) /* none: a refresh, nothing to push */
+                pd_room_broadcast(room, frame, len, NULL);
         }
     } else if (strcmp(kind, "del") == 0) {
         if (room != NULL) {
@@ -155,54 +157,95 @@ void pd_cluster_apply(struct server *srv, const char *node, const cJSON *head, c
 
 /* ---- after the bus was away ------------------------------------------------------- */
 
-/* Rooms and members made on other nodes meanwhile, from the store; the
- * rooms' seqs, so each room's subscribers here get what they missed. */
+struct resync {
+    struct server *srv;
+    int64_t gen; /* this resync: members found stored are marked with it */
+};
+
+/* Rooms made on other nodes meanwhile, from the store; each room's seq,
+ * so its subscribers here get what they missed. */
 static int resync_room(void *arg, const struct pd_room_row *row)
 {
-    struct server *srv = arg;
-    struct pd_room *room = pd_room_find(srv, row->room);
+    struct resync *rs = arg;
+    struct pd_room *room = pd_room_find(rs->srv, row->room);
 
     if (room == NULL &&
-        (room = pd_room_create(srv, row->room, row->is_private, row->created_by,
+        (room = pd_room_create(rs->srv, row->room, row->is_private, row->created_by,
                                row->created_at)) == NULL)
         return -1;
     if (row->deleted_count > room->deleted_count)
         room->deleted_count = row->deleted_count;
-    pd_room_catch_up(srv, room, row->last_seq);
+    pd_room_catch_up(rs->srv, room, row->last_seq);
     return 0;
 }
 
 static int resync_member(void *arg, const struct pd_member_row *row)
 {
-    struct server *srv = arg;
-    struct pd_room *room = pd_room_find(srv, row->room);
+    struct resync *rs = arg;
+    struct pd_room *room = pd_room_find(rs->srv, row->room);
     struct pd_member *m;
 
     if (room == NULL)
         return 0;
     m = pd_room_member(room, row->user);
-    if (m == NULL)
-        return pd_member_add(srv, room, row->user, row->name, row->owner, row->joined_at,
-                             row->last_read_seq, row->last_delivered_seq) != NULL
-                   ? 0
-                   : -1;
+    if (m == NULL &&
+        (m = pd_member_add(rs->srv, room, row->user, row->name, row->owner, row->joined_at,
+                           row->last_read_seq, row->last_delivered_seq)) == NULL)
+        return -1;
     advance(m, row->last_read_seq, row->last_delivered_seq);
+    m->seen = rs->gen;
     return 0;
 }
 
 static int resync_invite(void *arg, const struct pd_invite_row *row)
 {
-    struct server *srv = arg;
-    struct pd_room *room = pd_room_find(srv, row->room);
+    struct resync *rs = arg;
+    struct pd_room *room = pd_room_find(rs->srv, row->room);
 
     return room == NULL ? 0 : pd_room_invite(room, row->user);
 }
 
+/* Members the store no longer has left on another node meanwhile: they
+ * go here too, with the room:user-left our subscribers did not get. */
+static void sweep_left(struct server *srv, int64_t gen)
+{
+    size_t rpos = 0;
+    struct pd_room *room;
+
+    while ((room = pd_room_next(srv, &rpos)) != NULL) {
+        size_t mpos = 0;
+        struct pd_member *m;
+        while ((m = pd_hmap_next(&room->members, &mpos, NULL)) != NULL) {
+            char json[512];
+            int n;
+            if (m->seen == gen || m->pending)
+                continue;
+            n = snprintf(json, sizeof(json),
+                         "{\"event\":\"room:user-left\",\"data\":{\"room\":\"%s\",\"user\":\"%s\"}}",
+                         room->name, m->user);
+            pd_room_unsubscribe_user(room, m->user);
+            pd_typing_forget(srv, room, m->user);
+            pd_member_free(pd_member_unlink(srv, room, m->user));
+            pd_room_broadcast(room, json, (size_t)n, NULL);
+        }
+    }
+}
+
 void pd_cluster_resync(struct server *srv)
 {
-    if (pd_store_each_room(srv->store, resync_room, srv) != 0 ||
-        pd_store_each_member(srv->store, resync_member, srv) != 0 ||
-        pd_store_each_invite(srv->store, resync_invite, srv) != 0)
-        pd_error("cluster: could not read the rooms back from the store after the bus came "
-                 "back: what other nodes changed meanwhile shows here after a restart");
+    struct resync rs = {.srv = srv, .gen = pd_mono_ms()};
+
+    /* What this node has in flight is committed first and its completions
+     * run, so that memory and the store differ only by what other nodes
+     * did: a join or leave of ours half done is not mistaken for theirs. */
+    pd_store_drain(srv->store);
+    pd_store_run_completions(srv->store);
+    if (pd_store_each_room(srv->store, resync_room, &rs) != 0 ||
+        pd_store_each_member(srv->store, resync_member, &rs) != 0 ||
+        pd_store_each_invite(srv->store, resync_invite, &rs) != 0) {
+        pd_error("cluster: could not read the rooms back from the store: what other nodes "
+                 "changed while the bus was away shows here when it is next back");
+        return;
+    }
+    sweep_left(srv, rs.gen);
 }

@@ -100,6 +100,8 @@ static void join_done(struct pd_store_job *job)
      * the join committed, which is what memory holds now: completions run
      * in commit order. */
     m = pd_room_member(room, job->user);
+    if (m != NULL)
+        m->pending = false;
     if (m != NULL && m->last_read_seq < room->last_seq)
         m->last_read_seq = m->last_delivered_seq = room->last_seq;
     if (c != NULL && !c->closing) {
@@ -182,6 +184,8 @@ enum pd_err pd_handle_join(struct pd_req *r)
     rj->job.is_private = room->is_private;
     m = pd_member_add(r->srv, room, id->sub, id->name, rj->job.owner, rj->job.now,
                       room->last_seq, room->last_seq);
+    if (m != NULL)
+        m->pending = true;
     if (m == NULL || pd_store_submit(r->srv->store, &rj->job) != 0) {
         join_rollback(r->srv, rj);
         room_job_free(rj);

@@ -33,6 +33,8 @@ struct pd_member {
     int64_t joined_at;
     int64_t last_read_seq;
     int64_t last_delivered_seq; /* >= last_read_seq */
+    bool pending;  /* joined here, not committed yet */
+    int64_t seen;  /* the cluster resync that last found it stored */
 };
 
 /* One subscriber of a room, and the index of the room in its conn->subs. */
@@ -46,6 +48,7 @@ struct pd_typist {
     char user[PD_NAME_MAX + 1];
     uint64_t conn_id; /* the connection that said so (0: on another node) */
     int64_t expires;
+    int64_t told;     /* when the other nodes were last told (monotonic ms) */
     bool remote;      /* said on another node of the cluster */
 };
 

@@ -122,6 +122,7 @@ static int add_typist(struct server *srv, struct pd_room *room, const char *user
     snprintf(ty->user, sizeof(ty->user), "%s", user);
     ty->conn_id = conn_id;
     ty->expires = expires;
+    ty->told = pd_mono_ms();
     ty->remote = remote;
     return 0;
 }
@@ -141,10 +142,20 @@ enum pd_err pd_handle_typing(struct pd_req *r)
 
     ty = find_typist(room, r->conn->ident.sub);
     if (typing && ty != NULL) {
-        /* A keystroke refresh: no push, the room already knows. */
-        ty->expires = pd_mono_ms() + (int64_t)r->srv->cfg.typing_timeout * 1000;
+        /* A keystroke refresh: no push, the room already knows. Other
+         * nodes expire it on their own, so they hear of it, at most
+         * twice per typing_timeout. */
+        int64_t now = pd_mono_ms(), timeout = (int64_t)r->srv->cfg.typing_timeout * 1000;
+        cJSON *head;
+        ty->expires = now + timeout;
         ty->conn_id = r->conn->id;
         ty->remote = false;
+        if (now - ty->told >= timeout / 2 && (head = pd_bus_head(r->srv, "typ", room->name))) {
+            ty->told = now;
+            cJSON_AddStringToObject(head, "u", ty->user);
+            cJSON_AddBoolToObject(head, "t", 1);
+            pd_cluster_publish(r->srv, head, NULL, 0);
+        }
         return PD_OK;
     }
     if (typing) {

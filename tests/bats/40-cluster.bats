@@ -619,6 +619,38 @@ new_text() {
     [ "${NODE_PID[a]}" = "$pa" ] && [ "${NODE_PID[b]}" = "$pb" ] && node_alive a && node_alive b || fail "a node restarted or died"
 }
 
+@test "cluster: joins and leaves made while Redis was away are seen on the other node when it is back, with the pushes its subscribers missed" {
+    start_nodes a b
+    joined a "$TA" r
+    joined a "$TB" r
+    joined a "$TC" r
+    on_node b conn_open_raw bw "$TB"
+    conn_ok bw 'raw join:chat {"room":"r"}'
+    pause_redis
+    wait_for_grep "${NODE_ERR[a]}" 'cluster: lost redis://' 10 "${NODE_PID[a]}"
+    wait_for_grep "${NODE_ERR[b]}" 'cluster: lost redis://' 10 "${NODE_PID[b]}"
+    # On a, unheard by b: carol leaves r, dave joins r and makes room r2.
+    run on_node a pcli --token "$TC" -c 'leave r'
+    assert_status 0
+    joined a "$TD" r r2
+    resume_redis
+    wait_node_connected a 1 15
+    wait_node_connected b 1 15
+    wait_push bw '.event == "room:user-left" and .data.room == "r" and .data.user == "carol"'
+    _members_on_b() {
+        on_node b pcli --token "$TB" -c 'info r' |
+            jq -se 'map(select(.ok)) | .[0].data.members | map(.user) | sort == ["alice","bob","dave"]'
+    }
+    within 10 _members_on_b
+    # b knows r2 and its member: dave may use it there.
+    run on_node b pcli --token "$TD" -c 'send r2 hello from b'
+    assert_status 0
+    [ "$(jsel '.ok == true and .data.message.seq == 1' "$output")" != "" ] || fail "dave's send to r2 on b: $output"
+    # Carol is no member on b any more.
+    run on_node b pcli --token "$TC" -c 'send r still here?'
+    expect_codes forbidden 1
+}
+
 @test "cluster: a node starts while Redis is unreachable: it serves (sends acked), /healthz fails its cluster check" {
     local port
     port=$(free_port)
