@@ -18,23 +18,7 @@ setup() {
 
 @test "kill -TERM: a detached session survives the restart; without last_seq the replay is exactly what was missed before and after it" {
     start_server
-    members r
-    session_conn a1 "$TA" r
-    send_n "$TB" r m 1 2
-    wait_seq a1 2
-    conn_kill a1
-    wait_offline alice "$TB"
-    send_n "$TB" r m 3 4
-    stop_server
-    start_server
-    send_n "$TB" r m 5 6
-    recover_on a2 "$SESSION"
-    expect_recovered 4 '["r"]' "$SESSION"
-    wait_seq a2 6
-    send_n "$TB" r live 7 7
-    wait_seq a2 7
-    [ "$(new_seqs "$(conn_out a2)")" = "$(seq_range 3 7)" ] || fail "want 3..7 once each:" "$(cat "$(conn_out a2)")"
-    replay_first "$(conn_out a2)"
+    missed_replayed_after_restart
 }
 
 @test "kill -TERM while the session's connection is attached: it gets 1001, the session is kept with a fresh TTL and its record, and recovers exactly" {

@@ -141,21 +141,7 @@ start_server() {
 
 @test "postgresql: recovery across a parleyd restart replays exactly what was missed" {
     start_server
-    members r
-    session_conn a1 "$TA" r
-    send_n "$TB" r m 1 2
-    wait_seq a1 2
-    conn_kill a1
-    wait_offline alice "$TB"
-    send_n "$TB" r m 3 4
-    stop_server
-    start_server
-    send_n "$TB" r m 5 6
-    recover_on a2 "$SESSION"
-    expect_recovered 4 '["r"]' "$SESSION"
-    wait_seq a2 6
-    [ "$(new_seqs "$(conn_out a2)")" = "$(seq_range 3 6)" ] || fail "want 3..6 once each:" "$(cat "$(conn_out a2)")"
-    replay_first "$(conn_out a2)"
+    missed_replayed_after_restart
 }
 
 @test "postgresql: every acknowledged message survives kill -9 of parleyd" {

@@ -735,3 +735,29 @@ acked_survive_kill9() {
     assert_status 0
     expect_json ".ok == true and .data.message.seq == $((n + 1))"
 }
+
+# missed_replayed_after_restart: alice's session on room r (a1) sees seqs
+# 1-2 and detaches; 3-4 are sent, the server is stopped with SIGTERM and
+# started again (start_server must be this suite's, as for
+# acked_survive_kill9), 5-6 are sent; recovering without last_seq replays
+# exactly 3..6, after the ack, and a live 7 follows. The server must be
+# running when it is called.
+missed_replayed_after_restart() {
+    members r
+    session_conn a1 "$TA" r
+    send_n "$TB" r m 1 2
+    wait_seq a1 2
+    conn_kill a1
+    wait_offline alice "$TB"
+    send_n "$TB" r m 3 4
+    stop_server
+    start_server
+    send_n "$TB" r m 5 6
+    recover_on a2 "$SESSION"
+    expect_recovered 4 '["r"]' "$SESSION"
+    wait_seq a2 6
+    send_n "$TB" r live 7 7
+    wait_seq a2 7
+    [ "$(new_seqs "$(conn_out a2)")" = "$(seq_range 3 7)" ] || fail "want 3..7 once each:" "$(cat "$(conn_out a2)")"
+    replay_first "$(conn_out a2)"
+}
