@@ -50,6 +50,22 @@ struct pd_store_result {
                                * (owned; the core frees or moves it) */
 };
 
+/* The caller's callback of one start-up load (each_room ... each_last_seen
+ * below), carried through a backend's row walker to its per-row function:
+ * the walk (query, loop, error, cleanup) is written once per backend, and
+ * each load is only the conversion of one row and a call of its own
+ * member of fn. */
+struct pd_store_each_cb {
+    union {
+        int (*room)(void *arg, const struct pd_room_row *r);
+        int (*member)(void *arg, const struct pd_member_row *m);
+        int (*invite)(void *arg, const struct pd_invite_row *i);
+        int (*session)(void *arg, const struct pd_session_rec *rec);
+        int (*last_seen)(void *arg, const char *user, int64_t ts);
+    } fn;
+    void *arg;
+};
+
 struct pd_store_backend_ops;
 
 /* The first member of every backend's state. */

@@ -948,75 +948,93 @@ static PGresult *r_rows(struct pg_store *st, int i, int nparams, const char *con
     return NULL;
 }
 
-static int pg_each_room(struct pd_store_backend *be,
-                        int (*fn)(void *arg, const struct pd_room_row *r), void *arg)
+/* One row of a start-up load: converts row i of res and hands it to the
+ * caller's callback in cb. Returns what that returns (non-zero stops the
+ * walk), or -1 when the row cannot be converted. */
+typedef int pg_load_row(PGresult *res, int i, const struct pd_store_each_cb *cb);
+
+/* A start-up load: every row of reader statement stmt (no parameters)
+ * through row, until one returns non-zero. Returns 0, that value, or -1
+ * (logged) when the rows could not be read. */
+static int r_each(struct pd_store_backend *be, int stmt, const char *what, pg_load_row *row,
+                  const struct pd_store_each_cb *cb)
 {
-    PGresult *res = r_rows(pg(be), R_ROOMS, 0, NULL, "rooms");
+    PGresult *res = r_rows(pg(be), stmt, 0, NULL, what);
     int rc = 0;
 
     if (res == NULL)
         return -1;
-    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        struct pd_room_row row;
-        memset(&row, 0, sizeof(row));
-        copy_name(row.room, res, i, 0);
-        row.is_private = col_i64(res, i, 1) != 0;
-        copy_name(row.created_by, res, i, 2);
-        row.created_at = col_i64(res, i, 3);
-        row.last_seq = col_i64(res, i, 4);
-        row.deleted_count = col_i64(res, i, 5);
-        rc = fn(arg, &row);
-    }
+    for (int i = 0; rc == 0 && i < PQntuples(res); i++)
+        rc = row(res, i, cb);
     PQclear(res);
     return rc;
+}
+
+static int room_row(PGresult *res, int i, const struct pd_store_each_cb *cb)
+{
+    struct pd_room_row row;
+
+    memset(&row, 0, sizeof(row));
+    copy_name(row.room, res, i, 0);
+    row.is_private = col_i64(res, i, 1) != 0;
+    copy_name(row.created_by, res, i, 2);
+    row.created_at = col_i64(res, i, 3);
+    row.last_seq = col_i64(res, i, 4);
+    row.deleted_count = col_i64(res, i, 5);
+    return cb->fn.room(cb->arg, &row);
+}
+
+static int pg_each_room(struct pd_store_backend *be,
+                        int (*fn)(void *arg, const struct pd_room_row *r), void *arg)
+{
+    const struct pd_store_each_cb cb = {.fn.room = fn, .arg = arg};
+
+    return r_each(be, R_ROOMS, "rooms", room_row, &cb);
+}
+
+static int member_row(PGresult *res, int i, const struct pd_store_each_cb *cb)
+{
+    struct pd_member_row row;
+
+    memset(&row, 0, sizeof(row));
+    copy_name(row.room, res, i, 0);
+    copy_name(row.user, res, i, 1);
+    row.name = PQgetvalue(res, i, 2);
+    row.owner = strcmp(PQgetvalue(res, i, 3), "owner") == 0;
+    row.joined_at = col_i64(res, i, 4);
+    row.last_read_seq = col_i64(res, i, 5);
+    row.last_delivered_seq = col_i64(res, i, 6);
+    return cb->fn.member(cb->arg, &row);
 }
 
 static int pg_each_member(struct pd_store_backend *be,
                           int (*fn)(void *arg, const struct pd_member_row *m), void *arg)
 {
-    PGresult *res = r_rows(pg(be), R_MEMBERS, 0, NULL, "members");
-    int rc = 0;
+    const struct pd_store_each_cb cb = {.fn.member = fn, .arg = arg};
 
-    if (res == NULL)
-        return -1;
-    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        struct pd_member_row row;
-        memset(&row, 0, sizeof(row));
-        copy_name(row.room, res, i, 0);
-        copy_name(row.user, res, i, 1);
-        row.name = PQgetvalue(res, i, 2);
-        row.owner = strcmp(PQgetvalue(res, i, 3), "owner") == 0;
-        row.joined_at = col_i64(res, i, 4);
-        row.last_read_seq = col_i64(res, i, 5);
-        row.last_delivered_seq = col_i64(res, i, 6);
-        rc = fn(arg, &row);
-    }
-    PQclear(res);
-    return rc;
+    return r_each(be, R_MEMBERS, "members", member_row, &cb);
+}
+
+static int invite_row(PGresult *res, int i, const struct pd_store_each_cb *cb)
+{
+    struct pd_invite_row row;
+
+    memset(&row, 0, sizeof(row));
+    copy_name(row.room, res, i, 0);
+    copy_name(row.user, res, i, 1);
+    copy_name(row.invited_by, res, i, 2);
+    row.created_at = col_i64(res, i, 3);
+    return cb->fn.invite(cb->arg, &row);
 }
 
 static int pg_each_invite(struct pd_store_backend *be,
                           int (*fn)(void *arg, const struct pd_invite_row *i), void *arg)
 {
-    PGresult *res = r_rows(pg(be), R_INVITES, 0, NULL, "invites");
-    int rc = 0;
+    const struct pd_store_each_cb cb = {.fn.invite = fn, .arg = arg};
 
-    if (res == NULL)
-        return -1;
-    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        struct pd_invite_row row;
-        memset(&row, 0, sizeof(row));
-        copy_name(row.room, res, i, 0);
-        copy_name(row.user, res, i, 1);
-        copy_name(row.invited_by, res, i, 2);
-        row.created_at = col_i64(res, i, 3);
-        rc = fn(arg, &row);
-    }
-    PQclear(res);
-    return rc;
+    return r_each(be, R_INVITES, "invites", invite_row, &cb);
 }
 
-/* rooms_json is a copy, freed after the call (as SQLite's). */
 /* Row i of a sessions SELECT into rec (rooms_json malloc'd); 0 or -1. */
 static int read_session(PGresult *res, int i, struct pd_session_rec *rec)
 {
@@ -1034,25 +1052,25 @@ static int read_session(PGresult *res, int i, struct pd_session_rec *rec)
     return 0;
 }
 
+/* rooms_json is a copy, freed after the call (as SQLite's). */
+static int session_row(PGresult *res, int i, const struct pd_store_each_cb *cb)
+{
+    struct pd_session_rec rec;
+    int rc;
+
+    if (read_session(res, i, &rec) != 0)
+        return -1;
+    rc = cb->fn.session(cb->arg, &rec);
+    free(rec.rooms_json);
+    return rc;
+}
+
 static int pg_each_session(struct pd_store_backend *be,
                            int (*fn)(void *arg, const struct pd_session_rec *rec), void *arg)
 {
-    PGresult *res = r_rows(pg(be), R_SESSIONS, 0, NULL, "sessions");
-    int rc = 0;
+    const struct pd_store_each_cb cb = {.fn.session = fn, .arg = arg};
 
-    if (res == NULL)
-        return -1;
-    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        struct pd_session_rec rec;
-        if (read_session(res, i, &rec) != 0) {
-            rc = -1;
-            break;
-        }
-        rc = fn(arg, &rec);
-        free(rec.rooms_json);
-    }
-    PQclear(res);
-    return rc;
+    return r_each(be, R_SESSIONS, "sessions", session_row, &cb);
 }
 
 static enum pd_err pg_session_get(struct pd_store_backend *be, const char *token_hash,
@@ -1072,21 +1090,20 @@ static enum pd_err pg_session_get(struct pd_store_backend *be, const char *token
     return e;
 }
 
+static int last_seen_row(PGresult *res, int i, const struct pd_store_each_cb *cb)
+{
+    char user[PD_NAME_MAX + 1];
+
+    copy_name(user, res, i, 0);
+    return cb->fn.last_seen(cb->arg, user, col_i64(res, i, 1));
+}
+
 static int pg_each_last_seen(struct pd_store_backend *be,
                              int (*fn)(void *arg, const char *user, int64_t ts), void *arg)
 {
-    PGresult *res = r_rows(pg(be), R_LAST_SEEN, 0, NULL, "last_seen");
-    int rc = 0;
+    const struct pd_store_each_cb cb = {.fn.last_seen = fn, .arg = arg};
 
-    if (res == NULL)
-        return -1;
-    for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-        char user[PD_NAME_MAX + 1];
-        copy_name(user, res, i, 0);
-        rc = fn(arg, user, col_i64(res, i, 1));
-    }
-    PQclear(res);
-    return rc;
+    return r_each(be, R_LAST_SEEN, "last_seen", last_seen_row, &cb);
 }
 
 static enum pd_err pg_history(struct pd_store_backend *be, const char *room, int64_t before_seq,

@@ -1058,87 +1058,98 @@ static void sqlite_rollback(struct pd_store_backend *be)
 /* Every read resets its statement before returning: an un-reset statement
  * holds a WAL read snapshot open and would hide later commits. */
 
-static int sqlite_each_room(struct pd_store_backend *be,
-                            int (*fn)(void *arg, const struct pd_room_row *r), void *arg)
+/* One row of a start-up load: converts the current row of s and hands it
+ * to the caller's callback in cb. Returns what that returns (non-zero
+ * stops the walk), or -1 when the row cannot be converted. */
+typedef int sq_load_row(sqlite3_stmt *s, const struct pd_store_each_cb *cb);
+
+/* A start-up load: every row of reader statement stmt through row, until
+ * one returns non-zero. Returns 0, that value, or -1 (logged) when a step
+ * failed. */
+static int r_each(struct pd_store_backend *be, int stmt, const char *what, sq_load_row *row,
+                  const struct pd_store_each_cb *cb)
 {
     struct sqlite_store *st = sq(be);
-    sqlite3_stmt *s = st->r[R_ROOMS];
+    sqlite3_stmt *s = st->r[stmt];
     int r = SQLITE_DONE, rc = 0;
 
-    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        struct pd_room_row row;
-        memset(&row, 0, sizeof(row));
-        copy_name(row.room, s, 0);
-        row.is_private = sqlite3_column_int(s, 1) != 0;
-        copy_name(row.created_by, s, 2);
-        row.created_at = sqlite3_column_int64(s, 3);
-        row.last_seq = sqlite3_column_int64(s, 4);
-        row.deleted_count = sqlite3_column_int64(s, 5);
-        rc = fn(arg, &row);
-    }
+    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW)
+        rc = row(s, cb);
     if (rc == 0 && r != SQLITE_DONE) {
-        pd_error("store: reading rooms: %s", sqlite3_errmsg(st->rdb));
+        pd_error("store: reading %s: %s", what, sqlite3_errmsg(st->rdb));
         rc = -1;
     }
     sqlite3_reset(s);
     return rc;
+}
+
+static int room_row(sqlite3_stmt *s, const struct pd_store_each_cb *cb)
+{
+    struct pd_room_row row;
+
+    memset(&row, 0, sizeof(row));
+    copy_name(row.room, s, 0);
+    row.is_private = sqlite3_column_int(s, 1) != 0;
+    copy_name(row.created_by, s, 2);
+    row.created_at = sqlite3_column_int64(s, 3);
+    row.last_seq = sqlite3_column_int64(s, 4);
+    row.deleted_count = sqlite3_column_int64(s, 5);
+    return cb->fn.room(cb->arg, &row);
+}
+
+static int sqlite_each_room(struct pd_store_backend *be,
+                            int (*fn)(void *arg, const struct pd_room_row *r), void *arg)
+{
+    const struct pd_store_each_cb cb = {.fn.room = fn, .arg = arg};
+
+    return r_each(be, R_ROOMS, "rooms", room_row, &cb);
+}
+
+static int member_row(sqlite3_stmt *s, const struct pd_store_each_cb *cb)
+{
+    struct pd_member_row row;
+    const unsigned char *name = sqlite3_column_text(s, 2);
+    const unsigned char *role = sqlite3_column_text(s, 3);
+
+    memset(&row, 0, sizeof(row));
+    copy_name(row.room, s, 0);
+    copy_name(row.user, s, 1);
+    row.name = name ? (const char *)name : row.user;
+    row.owner = role != NULL && strcmp((const char *)role, "owner") == 0;
+    row.joined_at = sqlite3_column_int64(s, 4);
+    row.last_read_seq = sqlite3_column_int64(s, 5);
+    row.last_delivered_seq = sqlite3_column_int64(s, 6);
+    return cb->fn.member(cb->arg, &row);
 }
 
 static int sqlite_each_member(struct pd_store_backend *be,
                               int (*fn)(void *arg, const struct pd_member_row *m), void *arg)
 {
-    struct sqlite_store *st = sq(be);
-    sqlite3_stmt *s = st->r[R_MEMBERS];
-    int r = SQLITE_DONE, rc = 0;
+    const struct pd_store_each_cb cb = {.fn.member = fn, .arg = arg};
 
-    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        struct pd_member_row row;
-        const unsigned char *name = sqlite3_column_text(s, 2);
-        const unsigned char *role = sqlite3_column_text(s, 3);
-        memset(&row, 0, sizeof(row));
-        copy_name(row.room, s, 0);
-        copy_name(row.user, s, 1);
-        row.name = name ? (const char *)name : row.user;
-        row.owner = role != NULL && strcmp((const char *)role, "owner") == 0;
-        row.joined_at = sqlite3_column_int64(s, 4);
-        row.last_read_seq = sqlite3_column_int64(s, 5);
-        row.last_delivered_seq = sqlite3_column_int64(s, 6);
-        rc = fn(arg, &row);
-    }
-    if (rc == 0 && r != SQLITE_DONE) {
-        pd_error("store: reading members: %s", sqlite3_errmsg(st->rdb));
-        rc = -1;
-    }
-    sqlite3_reset(s);
-    return rc;
+    return r_each(be, R_MEMBERS, "members", member_row, &cb);
+}
+
+static int invite_row(sqlite3_stmt *s, const struct pd_store_each_cb *cb)
+{
+    struct pd_invite_row row;
+
+    memset(&row, 0, sizeof(row));
+    copy_name(row.room, s, 0);
+    copy_name(row.user, s, 1);
+    copy_name(row.invited_by, s, 2);
+    row.created_at = sqlite3_column_int64(s, 3);
+    return cb->fn.invite(cb->arg, &row);
 }
 
 static int sqlite_each_invite(struct pd_store_backend *be,
                               int (*fn)(void *arg, const struct pd_invite_row *i), void *arg)
 {
-    struct sqlite_store *st = sq(be);
-    sqlite3_stmt *s = st->r[R_INVITES];
-    int r = SQLITE_DONE, rc = 0;
+    const struct pd_store_each_cb cb = {.fn.invite = fn, .arg = arg};
 
-    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        struct pd_invite_row row;
-        memset(&row, 0, sizeof(row));
-        copy_name(row.room, s, 0);
-        copy_name(row.user, s, 1);
-        copy_name(row.invited_by, s, 2);
-        row.created_at = sqlite3_column_int64(s, 3);
-        rc = fn(arg, &row);
-    }
-    if (rc == 0 && r != SQLITE_DONE) {
-        pd_error("store: reading invites: %s", sqlite3_errmsg(st->rdb));
-        rc = -1;
-    }
-    sqlite3_reset(s);
-    return rc;
+    return r_each(be, R_INVITES, "invites", invite_row, &cb);
 }
 
-/* rooms_json is a copy of the column, freed after the call: the callback
- * gets a string it may even write to, and nothing of the statement's. */
 /* The current row of a sessions SELECT into rec (rooms_json malloc'd);
  * 0 or -1. */
 static int read_session(sqlite3_stmt *s, struct pd_session_rec *rec)
@@ -1184,49 +1195,42 @@ static enum pd_err sqlite_session_get(struct pd_store_backend *be, const char *t
     return e;
 }
 
+/* rooms_json is a copy of the column, freed after the call: the callback
+ * gets a string it may even write to, and nothing of the statement's. */
+static int session_row(sqlite3_stmt *s, const struct pd_store_each_cb *cb)
+{
+    struct pd_session_rec rec;
+    int rc;
+
+    if (read_session(s, &rec) != 0)
+        return -1;
+    rc = cb->fn.session(cb->arg, &rec);
+    free(rec.rooms_json);
+    return rc;
+}
+
 static int sqlite_each_session(struct pd_store_backend *be,
                                int (*fn)(void *arg, const struct pd_session_rec *rec), void *arg)
 {
-    struct sqlite_store *st = sq(be);
-    sqlite3_stmt *s = st->r[R_SESSIONS];
-    int r = SQLITE_DONE, rc = 0;
+    const struct pd_store_each_cb cb = {.fn.session = fn, .arg = arg};
 
-    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        struct pd_session_rec rec;
+    return r_each(be, R_SESSIONS, "sessions", session_row, &cb);
+}
 
-        if (read_session(s, &rec) != 0) {
-            rc = -1;
-            break;
-        }
-        rc = fn(arg, &rec);
-        free(rec.rooms_json);
-    }
-    if (rc == 0 && r != SQLITE_DONE) {
-        pd_error("store: reading sessions: %s", sqlite3_errmsg(st->rdb));
-        rc = -1;
-    }
-    sqlite3_reset(s);
-    return rc;
+static int last_seen_row(sqlite3_stmt *s, const struct pd_store_each_cb *cb)
+{
+    char user[PD_NAME_MAX + 1];
+
+    copy_name(user, s, 0);
+    return cb->fn.last_seen(cb->arg, user, sqlite3_column_int64(s, 1));
 }
 
 static int sqlite_each_last_seen(struct pd_store_backend *be,
                                  int (*fn)(void *arg, const char *user, int64_t ts), void *arg)
 {
-    struct sqlite_store *st = sq(be);
-    sqlite3_stmt *s = st->r[R_LAST_SEEN];
-    int r = SQLITE_DONE, rc = 0;
+    const struct pd_store_each_cb cb = {.fn.last_seen = fn, .arg = arg};
 
-    while (rc == 0 && (r = sqlite3_step(s)) == SQLITE_ROW) {
-        char user[PD_NAME_MAX + 1];
-        copy_name(user, s, 0);
-        rc = fn(arg, user, sqlite3_column_int64(s, 1));
-    }
-    if (rc == 0 && r != SQLITE_DONE) {
-        pd_error("store: reading last_seen: %s", sqlite3_errmsg(st->rdb));
-        rc = -1;
-    }
-    sqlite3_reset(s);
-    return rc;
+    return r_each(be, R_LAST_SEEN, "last_seen", last_seen_row, &cb);
 }
 
 static enum pd_err sqlite_history(struct pd_store_backend *be, const char *room,
