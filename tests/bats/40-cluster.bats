@@ -530,6 +530,69 @@ new_text() {
     wait_push w "$(new_text 'after the kill from c')"
 }
 
+@test "cluster: a node killed with -9 and restarted at once under the same name: the users of the dead process still go offline on the others within 7 s" {
+    start_nodes a b
+    joined b "$TC" r
+    joined a "$TB" r
+    settled b bob carol
+    on_node b conn_open w "$TC"
+    conn_ok w 'join r'
+    on_node a conn_open b1 "$TB"
+    conn_ok b1 'join r'
+    wait_push w '.event == "presence:update" and .data.user == "bob" and .data.status == "online"'
+    # A supervisor restarts it before the others could miss a heartbeat.
+    kill9_node a
+    local killed=$KILL_MS
+    start_node a
+    local f=$(conn_out w) seen=
+    while [ "$(now_ms)" -le $((killed + 7000)) ]; do
+        [ -n "$(jsel '.event == "presence:update" and .data.user == "bob" and .data.status == "offline"' "$(cat "$f")")" ] && {
+            seen=$(now_ms)
+            break
+        }
+        sleep 0.05
+    done
+    [ -n "$seen" ] || fail "bob (on the killed a) not pushed offline on b within 7 s:" "$(cat "$f")"
+    echo "# bob pushed offline on b $((seen - killed)) ms after the kill -9 of a, restarted at once (bound 7000)" >&3
+    within 3 status_is b bob '.status == "offline" and .connections == 0'
+    within 3 status_is a bob '.status == "offline" and .connections == 0'
+    within 3 mon_is b metrics '(.cluster | {nodes, node_ids}) == {"nodes":2,"node_ids":["a","b"]}'
+    # The new a is a working member: bob on it chats with carol on b.
+    on_node a conn_open b2 "$TB"
+    conn_ok b2 'join r'
+    wait_push w '.event == "presence:update" and .data.user == "bob" and .data.status == "online" and .data.last_seen == null' 5
+    conn_ok b2 'send r back on a'
+    wait_push w "$(new_text 'back on a')"
+}
+
+@test "cluster: a session whose node was killed with -9 is recovered on a survivor, with last_seq: exactly what was missed" {
+    start_nodes a b
+    on_node a members r
+    on_node a session_conn a1 "$TA" r
+    on_node b send_n "$TB" r m 1 2
+    wait_seq a1 2
+    kill9_node a
+    on_node b send_n "$TB" r m 3 4
+    # The client reconnects to b at once; until b has seen a die (at most
+    # 7 s) it may still count the session as held by a's socket and refuse
+    # it (a refusal leaves the token valid), so it retries, bounded.
+    local i ok= end=$(($(now_ms) + 8000))
+    for ((i = 1; ; i++)); do
+        on_node b recover_on rc$i "$SESSION" r=2
+        [[ $CONN_ACK == *'"ok":true'* ]] && { ok=rc$i; break; }
+        conn_kill rc$i
+        [ "$(now_ms)" -lt "$end" ] || break
+        sleep 0.2
+    done
+    [ -n "$ok" ] || fail "no recovery on b within 8 s of the kill; last answer: $CONN_ACK"
+    expect_recovered 2 '["r"]' "$SESSION"
+    wait_seq "$ok" 4
+    on_node b send_n "$TB" r m 5 5
+    wait_seq "$ok" 5
+    [ "$(new_seqs "$(conn_out "$ok")")" = "$(seq_range 3 5)" ] || fail "want 3..5 once each:" "$(cat "$(conn_out "$ok")")"
+    replay_first "$(conn_out "$ok")"
+}
+
 @test "cluster: a node stopped with SIGTERM says bye: its users go offline on the others at once, not after the 5 s timeout" {
     start_nodes a b
     joined b "$TC" r
@@ -634,8 +697,8 @@ new_text() {
     assert_status 0
     joined a "$TD" r r2
     resume_redis
-    wait_node_connected a 1 15
-    wait_node_connected b 1 15
+    wait_node_connected a 2 15
+    wait_node_connected b 2 15
     wait_push bw '.event == "room:user-left" and .data.room == "r" and .data.user == "carol"'
     _members_on_b() {
         on_node b pcli --token "$TB" -c 'info r' |
