@@ -8,9 +8,12 @@
 # nodes), recovery on another node, idempotent send, the per-user message
 # rate limit; monitoring names the node and the cluster. Failures: kill -9
 # of a node loses nothing it acked and its users go offline on the others
-# within 7 s; Redis restarted mid-run is seen in /healthz, sends are still
+# within 7 s (also when it is restarted at once under the same name), its
+# sessions recover on a survivor; a node stopped with SIGTERM is gone at
+# once; Redis restarted mid-run is seen in /healthz, sends are still
 # acked, and what was sent meanwhile reaches the other node's subscribers
-# exactly once when Redis is back, without restarting a node.
+# exactly once when Redis is back, without restarting a node; a node
+# starts without Redis. Settings a cluster refuses exit 2.
 #
 # Every wait is for an event and bounded (wait_for_json, wait_seq,
 # within); nothing sleeps and hopes. Where a duplicate must show, the
