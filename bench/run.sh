@@ -577,12 +577,14 @@ cl_rss_sum() {   # the nodes' VmRSS, summed (KiB)
 }
 # cl_fanout: the fanout against CL_URLS (nodes CL_PIDS); leaves its JSON line
 # plus cpu_us (the nodes' sum), node_cpu_us (each), store_cpu_us,
-# rss0_kb/rss1_kb/rss_peak_kb (sums), nodes and lg_rc in R_parley.
+# rss0_kb/rss1_kb/rss_peak_kb (sums), nodes, lg_rc and loadavg0 (the machine's
+# 1-minute load average just before) in R_parley.
 cl_fanout() {
-	local out=$TMP/$WL.json err=$OUT/logs/loadgen-parley-$WL.log u c0 c1 s0 s1 r0 r1 peak r lpid rc line
+	local out=$TMP/$WL.json err=$OUT/logs/loadgen-parley-$WL.log u c0 c1 s0 s1 r0 r1 peak r lpid rc line la
 	local -a urls=()
 	for u in "${CL_URLS[@]}"; do urls+=(--url "$u"); done
 	sleep 0.3
+	la=$(cut -d ' ' -f 1 /proc/loadavg)
 	c0=$(cl_ticks "${CL_PIDS[@]}"); s0=$(cl_store_ticks); r0=$(cl_rss_sum); peak=$r0
 	log "$WL: loadgen ${urls[*]} fanout $CL_FAN --seconds $T --probes $PROBES"
 	timeout -s TERM -k 10 $(( T * 3 + 60 )) "$LOADGEN" --proto parley "${urls[@]}" \
@@ -602,11 +604,11 @@ cl_fanout() {
 	[ -n "$line" ] || { line='{}'; log "$WL: loadgen printed no JSON (exit $rc; see $err)"; tail -n 5 "$err" >&2; }
 	line=$(jq -c --arg c0 "$c0" --arg c1 "$c1" --argjson s "$(( (s1 - s0) * 1000000 / TCK ))" \
 		--argjson r0 "$r0" --argjson r1 "$r1" --argjson pk "$peak" --argjson rc "$rc" \
-		--arg wl "$WL" --argjson tck "$TCK" \
+		--arg wl "$WL" --argjson tck "$TCK" --argjson la "${la:-null}" \
 		'([$c0, $c1] | map(split(" ") | map(tonumber))) as [$a, $b]
 		 | [range($a | length) | ($b[.] - $a[.]) * 1000000 / $tck | floor] as $n
 		 | . + {bench: $wl, nodes: ($n | length), cpu_us: ($n | add), node_cpu_us: $n, store_cpu_us: $s,
-		        rss0_kb: $r0, rss1_kb: $r1, rss_peak_kb: $pk, lg_rc: $rc}' <<<"$line") ||
+		        rss0_kb: $r0, rss1_kb: $r1, rss_peak_kb: $pk, lg_rc: $rc, loadavg0: $la}' <<<"$line") ||
 		line='{"error":"bad JSON from loadgen"}'
 	echo "$line" >>"$RAW"
 	R_parley=$line
@@ -629,6 +631,8 @@ cl_rows() {
 		"if ($DELIV) > 0 then .cpu_us / ($DELIV) else null end" lower 2
 	row "$WL" "PostgreSQL + Redis CPU % (of one core)" ".store_cpu_us / 1e4 / (.seconds // (env.T|tonumber)) | round" lower 0
 	row "$WL" "server RSS peak MB (sum of nodes)" '.rss_peak_kb / 1024' lower 1
+	row "$WL" "loadgen CPU % (client side, of one core)" '.loadgen_cpu_pct | round' - 0
+	row "$WL" "machine load average (1 min) before the run" '.loadavg0' - 2
 	row "$WL" "errors" '.errors' lower 0
 }
 declare -A RES_cluster
