@@ -221,6 +221,36 @@ new_text() {
     done
 }
 
+@test "cluster: four writers on two nodes at once into one room: every subscriber on either node gets seqs 1..N once each, in seq order" {
+    local per=30 k pids=() total
+    total=$((4 * per))
+    start_nodes a b
+    joined a "$TB" busy
+    joined b "$TC" busy
+    on_node a conn_open_raw wa "$TB"
+    conn_ok wa 'raw join:chat {"room":"busy"}'
+    on_node b conn_open_raw wb "$TC"
+    conn_ok wb 'raw join:chat {"room":"busy"}'
+    for k in 1 2 3 4; do
+        local node=a
+        [ $((k % 2)) -eq 0 ] && node=b
+        bg_start "$OUT/s$k" bash -c '
+            { echo "join busy"; for i in $(seq 1 '"$per"'); do echo "send busy w'"$k"'-$i"; done; } |
+                "$0" --json --timeout 10000 --url "$2" --token "$1"' "$PARLEY" "$(token "writer$k")" "${NODE_URL[$node]}"
+        pids+=("$BG_PID")
+    done
+    for k in 0 1 2 3; do
+        bg_wait "${pids[k]}" 60
+        [ "$BG_STATUS" -eq 0 ] || fail "writer $((k + 1)) failed: $(tail -n 3 "$OUT/s$((k + 1))" "$OUT/s$((k + 1)).err")"
+    done
+    [ "$(cat "$OUT"/s[1-4] | jq -cR 'fromjson? | select(.ok == true and .data.message != null) | .data.message.seq' | sort -n | jq -sc .)" = "$(seq_range 1 "$total")" ] ||
+        fail "acked seqs are not 1..$total"
+    wait_seq wa "$total" busy
+    wait_seq wb "$total" busy
+    [ "$(new_seqs "$(conn_out wa)" busy)" = "$(seq_range 1 "$total")" ] || fail "on a:" "$(new_seqs "$(conn_out wa)" busy)"
+    [ "$(new_seqs "$(conn_out wb)" busy)" = "$(seq_range 1 "$total")" ] || fail "on b:" "$(new_seqs "$(conn_out wb)" busy)"
+}
+
 @test "cluster: joins and leaves on one node are announced on the other; room:info and room:online count members online on any node" {
     start_nodes a b
     joined a "$TA" r
