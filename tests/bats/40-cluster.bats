@@ -715,6 +715,50 @@ new_text() {
     [ "${NODE_PID[a]}" = "$pa" ] && [ "${NODE_PID[b]}" = "$pb" ] && node_alive a && node_alive b || fail "a node restarted or died"
 }
 
+@test "cluster: both nodes send into one room while Redis is away: once it is back every subscriber on either node has every seq exactly once" {
+    start_nodes a b
+    joined a "$TA" r
+    joined a "$TB" r
+    joined a "$TC" r
+    joined a "$TD" r
+    on_node a conn_open_raw wa "$TB"
+    conn_ok wa 'raw join:chat {"room":"r"}'
+    on_node b conn_open_raw wb "$TC"
+    conn_ok wb 'raw join:chat {"room":"r"}'
+    on_node a send_n "$TA" r m 1 1
+    wait_seq wb 1
+    pause_redis
+    wait_for_grep "${NODE_ERR[a]}" 'cluster: lost redis://' 10 "${NODE_PID[a]}"
+    wait_for_grep "${NODE_ERR[b]}" 'cluster: lost redis://' 10 "${NODE_PID[b]}"
+    on_node a send_n "$TA" r m 2 3
+    on_node b send_n "$TD" r m 4 5
+    on_node a send_n "$TA" r m 6 6
+    # Each node's own subscriber has its node's messages live.
+    wait_seq wa 6
+    wait_seq wb 5
+    resume_redis
+    wait_node_connected a 2 15
+    wait_node_connected b 2 15
+    on_node b send_n "$TD" r m 7 7
+    on_node a send_n "$TA" r m 8 8
+    local w
+    for w in wa wb; do
+        wait_seq "$w" 7
+        wait_seq "$w" 8
+        # The outage's messages may come after later ones (each node had
+        # its own live), but every seq once.
+        _all_once() { jq -ce 'sort == [range(1; 9)]' <<<"$(new_seqs "$(conn_out "$1")")"; }
+        within 10 _all_once "$w"
+    done
+    # A fence after the catch-up: nothing more came twice.
+    on_node b send_n "$TD" r m 9 9
+    wait_seq wa 9
+    wait_seq wb 9
+    [ "$(new_seqs "$(conn_out wa)" | jq -c sort)" = "$(seq_range 1 9)" ] || fail "on a:" "$(new_seqs "$(conn_out wa)")"
+    [ "$(new_seqs "$(conn_out wb)" | jq -c sort)" = "$(seq_range 1 9)" ] || fail "on b:" "$(new_seqs "$(conn_out wb)")"
+    echo "# arrival order on a: $(new_seqs "$(conn_out wa)"), on b: $(new_seqs "$(conn_out wb)")" >&3
+}
+
 @test "cluster: joins and leaves made while Redis was away are seen on the other node when it is back, with the pushes its subscribers missed" {
     start_nodes a b
     joined a "$TA" r
