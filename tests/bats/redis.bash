@@ -24,8 +24,7 @@ skip_without_redis() {
         skip "Redis is not installed (no $REDIS_SERVER or $REDIS_CLI): apt-get install redis-server"
 }
 
-# redis_cli ARGS...: redis-cli against the test server (a 5 s bound on
-# connecting; a command that does not answer is the caller's to bound).
+# redis_cli ARGS...: redis-cli against the test server.
 redis_cli() {
     "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" "$@"
 }
