@@ -46,17 +46,12 @@ struct pd_cluster {
 
 bool pd_cluster_on(const struct server *srv)
 {
-    return srv->cluster != NULL && srv->cluster->where[0] != '\0';
+    return srv->cluster != NULL;
 }
 
 bool pd_cluster_up(const struct server *srv)
 {
     return srv->cluster != NULL && srv->cluster->state == CL_UP;
-}
-
-const char *pd_cluster_node(const struct server *srv)
-{
-    return srv->cluster != NULL ? srv->cluster->node : "";
 }
 
 unsigned pd_cluster_nodes(const struct server *srv)
@@ -364,39 +359,38 @@ void pd_cluster_json(const struct server *srv, cJSON *obj)
     size_t n = 0, pos = 0;
     const struct pd_peer *p;
 
-    cJSON_AddStringToObject(obj, "node", pd_cluster_node(srv));
+    cJSON_AddStringToObject(obj, "node", cl->node);
     o = cJSON_AddObjectToObject(obj, "cluster");
-    cJSON_AddStringToObject(o, "redis", !pd_cluster_on(srv) ? "off"
-                                        : cl->state == CL_UP ? "up"
-                                                             : "down");
+    cJSON_AddStringToObject(o, "redis", cl->state == CL_UP ? "up" : "down");
     pd_json_add_int(o, "nodes", pd_cluster_nodes(srv));
     ids = cJSON_AddArrayToObject(o, "node_ids");
-    names = cl ? calloc(cl->peers.len + 1, sizeof(*names)) : NULL;
-    if (names == NULL)
-        return;
-    names[n++] = cl->node;
-    while ((p = pd_hmap_next((struct pd_hmap *)&cl->peers, &pos, NULL)) != NULL)
-        names[n++] = p->id;
-    qsort(names, n, sizeof(*names), by_string);
-    for (size_t i = 0; i < n; i++)
-        cJSON_AddItemToArray(ids, cJSON_CreateString(names[i]));
-    free(names);
-    if (pd_cluster_on(srv)) {
-        pd_json_add_int(o, "published", (int64_t)cl->published);
-        pd_json_add_int(o, "received", (int64_t)cl->received);
-        pd_json_add_int(o, "dropped", (int64_t)cl->dropped);
-        pd_json_add_int(o, "redis_lost", (int64_t)cl->lost);
+    names = calloc(cl->peers.len + 1, sizeof(*names));
+    if (names != NULL) {
+        names[n++] = cl->node;
+        while ((p = pd_hmap_next(&cl->peers, &pos, NULL)) != NULL)
+            names[n++] = p->id;
+        qsort(names, n, sizeof(*names), by_string);
+        for (size_t i = 0; i < n; i++)
+            cJSON_AddItemToArray(ids, cJSON_CreateString(names[i]));
+        free(names);
     }
+    pd_json_add_int(o, "published", (int64_t)cl->published);
+    pd_json_add_int(o, "received", (int64_t)cl->received);
+    pd_json_add_int(o, "dropped", (int64_t)cl->dropped);
+    pd_json_add_int(o, "redis_lost", (int64_t)cl->lost);
 }
 
 /* ---- life ---------------------------------------------------------------------------- */
 
 int pd_cluster_init(struct server *srv, uint16_t port, char *err, size_t errlen)
 {
-    struct pd_cluster *cl = calloc(1, sizeof(*cl));
     const struct pd_config *cfg = &srv->cfg;
+    struct pd_cluster *cl;
     uint64_t r = 0;
 
+    if (cfg->cluster == NULL)
+        return 0; /* a node alone */
+    cl = calloc(1, sizeof(*cl));
     if (cl == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -412,8 +406,6 @@ int pd_cluster_init(struct server *srv, uint16_t port, char *err, size_t errlen)
         host[sizeof(host) - 1] = '\0';
         snprintf(cl->node, sizeof(cl->node), "%s:%u", host, port);
     }
-    if (cfg->cluster == NULL)
-        return 0;
     if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
         r = (uint64_t)pd_now_ms() ^ ((uint64_t)getpid() << 20);
     cl->inc = (int64_t)(r & (((uint64_t)1 << 53) - 1)); /* exact as a JSON number */

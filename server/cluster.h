@@ -35,7 +35,7 @@ struct server;
 #define PD_CLUSTER_RETRY_MIN_MS 250
 #define PD_CLUSTER_RETRY_MAX_MS 4000
 
-/* Names the node (node_id, else HOSTNAME:port) and, when cluster is set,
+/* When cluster is set: names the node (node_id, else HOSTNAME:port) and
  * starts connecting to Redis (retried until it answers). 0, or -1 with
  * err (out of memory). */
 int pd_cluster_init(struct server *srv, uint16_t port, char *err, size_t errlen);
@@ -45,7 +45,6 @@ void pd_cluster_free(struct server *srv);
 bool pd_cluster_on(const struct server *srv);
 /* Connected to Redis and subscribed to the bus. */
 bool pd_cluster_up(const struct server *srv);
-const char *pd_cluster_node(const struct server *srv);
 
 /* {"k": kind} plus "r": room when room is not NULL: the head of a bus
  * message, for the caller to add its fields to. NULL when this node is
@@ -55,7 +54,8 @@ cJSON *pd_bus_head(const struct server *srv, const char *kind, const char *room)
  * nodes. Dropped, and counted, while Redis is down. */
 void pd_cluster_publish(struct server *srv, cJSON *head, const char *frame, size_t len);
 
-/* For monitoring: "node" and "cluster" {redis, nodes, node_ids} into obj. */
+/* For monitoring, on a node of a cluster: "node" and "cluster" {redis,
+ * nodes, node_ids, published, received, dropped, redis_lost} into obj. */
 void pd_cluster_json(const struct server *srv, cJSON *obj);
 /* Live nodes, this one included (1 when alone). */
 unsigned pd_cluster_nodes(const struct server *srv);

@@ -665,7 +665,10 @@ enum pd_err pd_handle_mon_metrics(struct pd_req *r)
     rates = cJSON_AddObjectToObject(r->result, "rates");
     cJSON_AddNumberToObject(rates, "messages_in_per_s", f.messages_in_per_s);
     cJSON_AddNumberToObject(rates, "connections_per_s", f.connections_per_s);
-    pd_cluster_json(r->srv, r->result);
+    /* PROTOCOL.md 6 lists the members of a server alone; a node of a
+     * cluster adds which node it is and what it sees of the others. */
+    if (pd_cluster_on(r->srv))
+        pd_cluster_json(r->srv, r->result);
     return PD_OK;
 }
 
