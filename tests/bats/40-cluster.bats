@@ -58,25 +58,6 @@ setup() {
 
 # ---- helpers of this suite -----------------------------------------------------
 
-# conn_kill and conn_quit as helpers.bash's, except that the FIFO is closed
-# with `{ exec {fd}>&-; } 2>/dev/null`: there `exec {fd}>&- 2>/dev/null`
-# leaves the test's stderr on /dev/null for the rest of the test (exec
-# keeps every redirection it is given), which hides every later failure
-# message.
-conn_kill() {
-    local pid=${CONN_PID[$1]} fd=${CONN_FD[$1]}
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    { exec {fd}>&-; } 2>/dev/null || true
-}
-
-conn_quit() {
-    local pid=${CONN_PID[$1]} fd=${CONN_FD[$1]}
-    printf 'quit\n' >&"$fd" 2>/dev/null || true
-    { exec {fd}>&-; } 2>/dev/null || true
-    bg_wait "$pid" 10
-}
-
 # within SECONDS CMD...: like helpers.bash's eventually (CMD every 50 ms
 # until it succeeds, failing with its last output), but bounded by the
 # clock: eventually counts tries, so a CMD that takes 200 ms (a CLI

@@ -527,7 +527,9 @@ conn_kill() {
     local pid=${CONN_PID[$1]} fd=${CONN_FD[$1]}
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
-    exec {fd}>&- 2>/dev/null || true
+    # Braces: a bare `exec {fd}>&- 2>/dev/null` would also keep stderr on
+    # /dev/null for the rest of the test, hiding every later failure.
+    { exec {fd}>&-; } 2>/dev/null || true
 }
 
 # conn_quit NAME: the CLI of connection NAME ends its session (a clean
@@ -535,7 +537,7 @@ conn_kill() {
 conn_quit() {
     local pid=${CONN_PID[$1]} fd=${CONN_FD[$1]}
     printf 'quit\n' >&"$fd" 2>/dev/null || true
-    exec {fd}>&- 2>/dev/null || true
+    { exec {fd}>&-; } 2>/dev/null || true
     bg_wait "$pid" 10
 }
 
