@@ -150,7 +150,7 @@ start_server() {
 }
 
 @test "postgresql: two parleyd on one database sending to one room at once: seqs 1..N, no gap, no duplicate" {
-    local per=50 k pids=() url1 url2 pid1
+    local per=50 url1 url2 pid1
     start_server
     run pcli --token "$TA" -c 'join busy'
     assert_status 0
@@ -158,18 +158,7 @@ start_server() {
     pid1=$SRV_PID
     launch_server --listen 127.0.0.1:0 --db "$PG_URL" --jwt-secret "$SECRET"
     url2=$PARLEY_URL
-    for k in 1 2 3 4; do
-        local url=$url1
-        [ $((k % 2)) -eq 0 ] && url=$url2
-        bg_start "$OUT/s$k" bash -c '
-            { echo "join busy"; for i in $(seq 1 '"$per"'); do echo "send --id w'"$k"'-$i busy w'"$k"'-$i"; done; } |
-                "$0" --json --timeout 10000 --url "$2" --token "$1"' "$PARLEY" "$(token "writer$k")" "$url"
-        pids+=("$BG_PID")
-    done
-    for k in 0 1 2 3; do
-        bg_wait "${pids[k]}" 60
-        [ "$BG_STATUS" -eq 0 ] || fail "writer $((k + 1)) failed: $(tail -n 3 "$OUT/s$((k + 1))" "$OUT/s$((k + 1)).err")"
-    done
+    four_writers "$per" "$url1" "$url2" id
     cat "$OUT"/s1 "$OUT"/s2 "$OUT"/s3 "$OUT"/s4 >"$OUT/all"
     local total=$((4 * per)) seqs ids
     seqs=$(jsel '.ok == true and .data.message != null' "$(cat "$OUT/all")" | jq -s -c 'map(.data.message.seq) | sort')

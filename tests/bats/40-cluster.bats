@@ -58,6 +58,23 @@ setup() {
 
 # ---- helpers of this suite -----------------------------------------------------
 
+# offline_within CONN USER SINCE_MS BOUND_MS WHAT: connection CONN gets
+# presence:update USER offline at most BOUND_MS after SINCE_MS (a clock
+# reading, now_ms); prints how long it took after WHAT.
+offline_within() {
+    local f seen=
+    f=$(conn_out "$1")
+    while [ "$(now_ms)" -le $(($3 + $4)) ]; do
+        [ -n "$(jsel ".event == \"presence:update\" and .data.user == \"$2\" and .data.status == \"offline\"" "$(cat "$f")")" ] && {
+            seen=$(now_ms)
+            break
+        }
+        sleep 0.05
+    done
+    [ -n "$seen" ] || fail "$2 not pushed offline on $1 within $4 ms of $5; $1 printed:" "$(cat "$f")"
+    echo "# $2 pushed offline on $1 $((seen - $3)) ms after $5 (bound $4)" >&3
+}
+
 # within SECONDS CMD...: like helpers.bash's eventually (CMD every 50 ms
 # until it succeeds, failing with its last output), but bounded by the
 # clock: eventually counts tries, so a CMD that takes 200 ms (a CLI
@@ -203,8 +220,7 @@ new_text() {
 }
 
 @test "cluster: four writers on two nodes at once into one room: every subscriber on either node gets seqs 1..N once each, in seq order" {
-    local per=30 k pids=() total
-    total=$((4 * per))
+    local per=30 total=120
     start_nodes a b
     joined a "$TB" busy
     joined b "$TC" busy
@@ -212,20 +228,7 @@ new_text() {
     conn_ok wa 'raw join:chat {"room":"busy"}'
     on_node b conn_open_raw wb "$TC"
     conn_ok wb 'raw join:chat {"room":"busy"}'
-    for k in 1 2 3 4; do
-        local node=a
-        [ $((k % 2)) -eq 0 ] && node=b
-        bg_start "$OUT/s$k" bash -c '
-            { echo "join busy"; for i in $(seq 1 '"$per"'); do echo "send busy w'"$k"'-$i"; done; } |
-                "$0" --json --timeout 10000 --url "$2" --token "$1"' "$PARLEY" "$(token "writer$k")" "${NODE_URL[$node]}"
-        pids+=("$BG_PID")
-    done
-    for k in 0 1 2 3; do
-        bg_wait "${pids[k]}" 60
-        [ "$BG_STATUS" -eq 0 ] || fail "writer $((k + 1)) failed: $(tail -n 3 "$OUT/s$((k + 1))" "$OUT/s$((k + 1)).err")"
-    done
-    [ "$(cat "$OUT"/s[1-4] | jq -cR 'fromjson? | select(.ok == true and .data.message != null) | .data.message.seq' | sort -n | jq -sc .)" = "$(seq_range 1 "$total")" ] ||
-        fail "acked seqs are not 1..$total"
+    four_writers "$per" "${NODE_URL[a]}" "${NODE_URL[b]}"
     wait_seq wa "$total" busy
     wait_seq wb "$total" busy
     [ "$(new_seqs "$(conn_out wa)" busy)" = "$(seq_range 1 "$total")" ] || fail "on a:" "$(new_seqs "$(conn_out wa)" busy)"
@@ -527,16 +530,7 @@ new_text() {
     export PARLEY_URL
     acked_survive_kill9
     # Bob's only connection was on a: b pushes him offline within 7 s.
-    local f=$(conn_out w) seen=
-    while [ "$(now_ms)" -le $((KILL_MS + 7000)) ]; do
-        [ -n "$(jsel '.event == "presence:update" and .data.user == "bob" and .data.status == "offline"' "$(cat "$f")")" ] && {
-            seen=$(now_ms)
-            break
-        }
-        sleep 0.05
-    done
-    [ -n "$seen" ] || fail "bob not pushed offline on b within 7 s of the kill; w printed:" "$(cat "$f")"
-    echo "# bob pushed offline on b $((seen - KILL_MS)) ms after the kill -9 of a (bound 7000)" >&3
+    offline_within w bob "$KILL_MS" 7000 "the kill -9 of a"
     within 3 status_is c bob '.status == "offline" and .connections == 0 and (.last_seen | type == "number")'
     within 3 mon_is b metrics '(.cluster | {redis, nodes, node_ids}) == {"redis":"up","nodes":2,"node_ids":["b","c"]}'
     # The survivors chat across b and c.
@@ -560,16 +554,7 @@ new_text() {
     kill9_node a
     local killed=$KILL_MS
     start_node a
-    local f=$(conn_out w) seen=
-    while [ "$(now_ms)" -le $((killed + 7000)) ]; do
-        [ -n "$(jsel '.event == "presence:update" and .data.user == "bob" and .data.status == "offline"' "$(cat "$f")")" ] && {
-            seen=$(now_ms)
-            break
-        }
-        sleep 0.05
-    done
-    [ -n "$seen" ] || fail "bob (on the killed a) not pushed offline on b within 7 s:" "$(cat "$f")"
-    echo "# bob pushed offline on b $((seen - killed)) ms after the kill -9 of a, restarted at once (bound 7000)" >&3
+    offline_within w bob "$killed" 7000 "the kill -9 of a, restarted at once"
     within 3 status_is b bob '.status == "offline" and .connections == 0'
     within 3 status_is a bob '.status == "offline" and .connections == 0'
     within 3 mon_is b metrics '(.cluster | {nodes, node_ids}) == {"nodes":2,"node_ids":["a","b"]}'

@@ -521,6 +521,33 @@ conn_err() {
         fail "connection $1: '$2' answered $CONN_ACK (want error $3)"
 }
 
+# four_writers PER URL1 URL2 [ID]: four users (writer1..4) each send PER
+# messages to room "busy" at once, writers 1 and 3 through URL1, 2 and 4
+# through URL2 (two nodes, or two servers on one database); with ID, each
+# with a client_msg_id (wK-I). Their outputs are $OUT/s1..s4; fails unless
+# every writer ends well and the acked seqs are exactly 1..4*PER.
+four_writers() {
+    local per=$1 url1=$2 url2=$3 id=${4:-} k url pids=() total=$((4 * $1))
+    for k in 1 2 3 4; do
+        url=$url1
+        [ $((k % 2)) -eq 0 ] && url=$url2
+        bg_start "$OUT/s$k" bash -c '
+            parley=$0 tok=$1 url=$2 k=$3 per=$4 id=$5
+            { echo "join busy"
+              for i in $(seq 1 "$per"); do
+                  echo "send ${id:+--id w$k-$i }busy w$k-$i"
+              done; } | "$parley" --json --timeout 10000 --url "$url" --token "$tok"' \
+            "$PARLEY" "$(token "writer$k")" "$url" "$k" "$per" "$id"
+        pids+=("$BG_PID")
+    done
+    for k in 0 1 2 3; do
+        bg_wait "${pids[k]}" 60
+        [ "$BG_STATUS" -eq 0 ] || fail "writer $((k + 1)) failed: $(tail -n 3 "$OUT/s$((k + 1))" "$OUT/s$((k + 1)).err")"
+    done
+    [ "$(cat "$OUT"/s[1-4] | jq -cR 'fromjson? | select(.ok == true and .data.message != null) | .data.message.seq' | sort -n | jq -sc .)" = "$(seq_range 1 "$total")" ] ||
+        fail "acked seqs are not 1..$total"
+}
+
 # conn_kill NAME: kill -9 the CLI of connection NAME (its socket drops
 # without a close handshake) and reap it.
 conn_kill() {
