@@ -290,13 +290,17 @@ want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 # loadgen; CPU per delivery is the server's CPU over the whole run (setup
 # included) divided by every delivery of the run.
 DELIV='(.delivered // ((.deliveries_s // 0) * (.seconds // (env.T|tonumber))))'
-deliv_rows() {
+# The rows every delivery workload reports first: rate, ratio, latencies.
+rate_rows() {
 	row "$WL" "offered deliveries/s" '.offered_deliveries_s | floor' -  0
 	row "$WL" "deliveries/s" '.deliveries_s | floor' higher 0
 	row "$WL" "delivered ratio" '.delivered_ratio' higher 3
 	row "$WL" "latency p50 ms" '.p50_ms' lower 2
 	row "$WL" "latency p99 ms" '.p99_ms' lower 2
 	row "$WL" "latency max ms" '.max_ms' lower 1
+}
+deliv_rows() {
+	rate_rows
 	row "$WL" "server CPU µs per delivery" \
 		"if ($DELIV) > 0 then .cpu_us / ($DELIV) else null end" lower 2
 	row "$WL" "server CPU % (of one core)" ".cpu_us / 1e4 / (.seconds // (env.T|tonumber)) | round" lower 0
@@ -616,12 +620,7 @@ cl_fanout() {
 cl_rows() {
 	R_sio='{}'
 	row "$WL" "nodes" '.nodes' - 0
-	row "$WL" "offered deliveries/s" '.offered_deliveries_s | floor' - 0
-	row "$WL" "deliveries/s" '.deliveries_s | floor' higher 0
-	row "$WL" "delivered ratio" '.delivered_ratio' higher 3
-	row "$WL" "latency p50 ms" '.p50_ms' lower 2
-	row "$WL" "latency p99 ms" '.p99_ms' lower 2
-	row "$WL" "latency max ms" '.max_ms' lower 1
+	rate_rows
 	if [ "$(jq -r '.urls // 1' <<<"$R_parley" 2>/dev/null)" -gt 1 ] 2>/dev/null; then
 		row "$WL" "latency p99 ms, receivers on n1 (the senders' node)" '.per_url[0].p99_ms' lower 2
 		row "$WL" "latency p99 ms, receivers on n2 (the other node)" '.per_url[1].p99_ms' lower 2
