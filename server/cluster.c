@@ -235,14 +235,43 @@ static void on_sub(redisAsyncContext *ac, void *r, void *arg)
     }
 }
 
+static void on_auth(redisAsyncContext *ac, void *r, void *arg)
+{
+    struct pd_cluster *cl = arg;
+    const redisReply *reply = r;
+    char why[160];
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR)
+        return;
+    snprintf(why, sizeof(why), "Redis refused the password of cluster: %.120s", reply->str);
+    /* Freeing ac inside its own callback is deferred by hiredis. */
+    go_down(cl, NULL, why);
+    (void)ac;
+}
+
+/* AUTH [USER] PASSWORD first, when cluster names a password. 0 or -1. */
+static int auth(struct pd_cluster *cl, redisAsyncContext *ac)
+{
+    const struct pd_redis_url *u = &cl->srv->cfg.redis;
+
+    if (u->password == NULL)
+        return 0;
+    if (u->user != NULL)
+        return redisAsyncCommand(ac, on_auth, cl, "AUTH %s %s", u->user, u->password) ==
+                       REDIS_OK
+                   ? 0
+                   : -1;
+    return redisAsyncCommand(ac, on_auth, cl, "AUTH %s", u->password) == REDIS_OK ? 0 : -1;
+}
+
 static void start_connect(struct pd_cluster *cl, int64_t now)
 {
     const struct pd_config *cfg = &cl->srv->cfg;
 
     cl->state = CL_CONNECTING;
     cl->deadline = now + PD_CLUSTER_CONNECT_TIMEOUT_MS;
-    if (pd_redis_connect(&cl->pub, cl->srv->loop, cfg->cluster_host, cfg->cluster_port) != 0 ||
-        pd_redis_connect(&cl->sub, cl->srv->loop, cfg->cluster_host, cfg->cluster_port) != 0) {
+    if (pd_redis_connect(&cl->pub, cl->srv->loop, cfg->redis.host, cfg->redis.port) != 0 ||
+        pd_redis_connect(&cl->sub, cl->srv->loop, cfg->redis.host, cfg->redis.port) != 0) {
         go_down(cl, NULL, "cannot open a socket");
         return;
     }
@@ -252,7 +281,11 @@ static void start_connect(struct pd_cluster *cl, int64_t now)
     redisAsyncSetConnectCallback(cl->sub.ac, on_connect);
     redisAsyncSetDisconnectCallback(cl->pub.ac, on_disconnect);
     redisAsyncSetDisconnectCallback(cl->sub.ac, on_disconnect);
-    /* Queued now, written once connected. */
+    /* Queued now, written once connected, in this order. */
+    if (auth(cl, cl->pub.ac) != 0 || auth(cl, cl->sub.ac) != 0) {
+        go_down(cl, NULL, "cannot send AUTH");
+        return;
+    }
     if (redisAsyncCommand(cl->sub.ac, on_sub, cl, "SUBSCRIBE %s", cl->channel) != REDIS_OK)
         go_down(cl, NULL, "cannot subscribe");
 }
@@ -409,9 +442,9 @@ int pd_cluster_init(struct server *srv, uint16_t port, char *err, size_t errlen)
     if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
         r = (uint64_t)pd_now_ms() ^ ((uint64_t)getpid() << 20);
     cl->inc = (int64_t)(r & (((uint64_t)1 << 53) - 1)); /* exact as a JSON number */
-    snprintf(cl->channel, sizeof(cl->channel), "parley:%u:bus", cfg->cluster_db);
-    snprintf(cl->where, sizeof(cl->where), "redis://%s:%u/%u", cfg->cluster_host,
-             cfg->cluster_port, cfg->cluster_db);
+    snprintf(cl->channel, sizeof(cl->channel), "parley:%u:bus", cfg->redis.db);
+    snprintf(cl->where, sizeof(cl->where), "redis://%s:%u/%u", cfg->redis.host, cfg->redis.port,
+             cfg->redis.db);
     cl->backoff = PD_CLUSTER_RETRY_MIN_MS;
     cl->state = CL_DOWN;
     cl->pub.fd = cl->sub.fd = -1;

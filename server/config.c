@@ -786,36 +786,60 @@ static const char *env_config(char **envp)
     return NULL;
 }
 
-int pd_redis_url_parse(const char *url, char **host, uint16_t *port, unsigned *db)
+int pd_redis_url_parse(const char *url, struct pd_redis_url *out)
 {
-    const char *p, *colon, *slash;
+    const char *p, *at, *colon, *slash, *sep;
     char *end;
     unsigned long v;
 
+    memset(out, 0, sizeof(*out));
     if (strncmp(url, "redis://", 8) != 0)
         return -1;
     p = url + 8;
+    /* [[USER]:PASSWORD@]: the last '@' ends it, so a password may hold one. */
+    at = strrchr(p, '@');
+    if (at != NULL) {
+        sep = memchr(p, ':', (size_t)(at - p));
+        if (sep == NULL || sep + 1 == at)
+            return -1; /* a password is required, after a ':' */
+        if (sep > p && (out->user = strndup(p, (size_t)(sep - p))) == NULL)
+            return -1;
+        if ((out->password = strndup(sep + 1, (size_t)(at - sep - 1))) == NULL)
+            goto fail;
+        p = at + 1;
+    }
     colon = strrchr(p, ':');
     slash = strchr(p, '/');
-    if (colon == NULL || colon == p || (slash != NULL && slash < colon) ||
-        memchr(p, '@', (size_t)(colon - p)) != NULL)
-        return -1;
+    if (colon == NULL || colon == p || (slash != NULL && slash < colon))
+        goto fail;
     errno = 0;
     v = strtoul(colon + 1, &end, 10);
     if (errno != 0 || end == colon + 1 || v == 0 || v > 65535 || (*end != '\0' && *end != '/'))
-        return -1;
-    *port = (uint16_t)v;
-    *db = 0;
+        goto fail;
+    out->port = (uint16_t)v;
     if (*end == '/' && end[1] != '\0') {
         const char *d = end + 1;
         errno = 0;
         v = strtoul(d, &end, 10);
         if (errno != 0 || end == d || *end != '\0' || v > 15 || *d == '-' || *d == '+')
-            return -1;
-        *db = (unsigned)v;
+            goto fail;
+        out->db = (unsigned)v;
     }
-    *host = strndup(p, (size_t)(colon - p));
-    return *host == NULL ? -1 : 0;
+    if ((out->host = strndup(p, (size_t)(colon - p))) != NULL)
+        return 0;
+fail:
+    pd_redis_url_clear(out);
+    return -1;
+}
+
+void pd_redis_url_clear(struct pd_redis_url *u)
+{
+    if (u->password != NULL)
+        explicit_bzero(u->password, strlen(u->password));
+    free(u->host);
+    free(u->user);
+    free(u->password);
+    memset(u, 0, sizeof(*u));
 }
 
 static bool valid_node_id(const char *s)
@@ -840,10 +864,12 @@ static int check_cluster(struct loader *ld)
                     cfg->node_id);
     if (cfg->cluster == NULL)
         return 0;
-    if (pd_redis_url_parse(cfg->cluster, &cfg->cluster_host, &cfg->cluster_port,
-                           &cfg->cluster_db) != 0)
-        return fail(ld, "cluster: '%.128s' is not redis://HOST:PORT or redis://HOST:PORT/DB "
-                        "(DB 0 to 15)", cfg->cluster);
+    if (pd_redis_url_parse(cfg->cluster, &cfg->redis) != 0) {
+        /* The URL may hold a password: not in the message. */
+        const char *at = strrchr(cfg->cluster, '@');
+        return fail(ld, "cluster: '%s%.128s' is not redis://[[USER]:PASSWORD@]HOST:PORT[/DB] "
+                        "(DB 0 to 15)", at ? "redis://***@" : "", at ? at + 1 : cfg->cluster);
+    }
     if (strncmp(cfg->db, "postgresql://", 13) != 0 && strncmp(cfg->db, "postgres://", 11) != 0)
         return fail(ld, "cluster: the nodes of a cluster share one store: set db to a "
                         "postgresql:// URL (db is '%.128s')", cfg->db);
@@ -914,8 +940,10 @@ void pd_config_free(struct pd_config *cfg)
     free(cfg->tls_cert);
     free(cfg->tls_key);
     free(cfg->trusted_proxies);
+    if (cfg->cluster != NULL)
+        explicit_bzero(cfg->cluster, strlen(cfg->cluster)); /* it may hold a password */
     free(cfg->cluster);
-    free(cfg->cluster_host);
+    pd_redis_url_clear(&cfg->redis);
     free(cfg->node_id);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -24,6 +24,15 @@ struct pd_cidr {
 
 enum pd_log_level { PD_LOG_ERROR, PD_LOG_WARN, PD_LOG_INFO, PD_LOG_DEBUG };
 
+/* redis://[[USER]:PASSWORD@]HOST:PORT[/DB], taken apart (strings malloc'd;
+ * user and password NULL when absent). */
+struct pd_redis_url {
+    char *host;
+    uint16_t port;
+    unsigned db; /* 0..15 */
+    char *user, *password;
+};
+
 struct pd_config {
     char *listen_host;         /* "127.0.0.1" */
     uint16_t listen_port;      /* 8080; 0 picks a free port */
@@ -55,10 +64,8 @@ struct pd_config {
     unsigned max_json_depth;   /* 32 levels, the envelope object being 1; 0: none */
     unsigned max_json_array;   /* 1000 elements in any one array; 0: none */
     unsigned fragment_timeout; /* 10 s to complete a fragmented message; 0: none */
-    char *cluster;             /* redis://HOST:PORT[/DB], NULL: a node alone */
-    char *cluster_host;        /* parsed from cluster */
-    uint16_t cluster_port;
-    unsigned cluster_db;       /* 0..15 */
+    char *cluster;             /* redis://[[USER]:PASSWORD@]HOST:PORT[/DB], NULL: alone */
+    struct pd_redis_url redis; /* parsed from cluster */
     char *node_id;             /* NULL: HOSTNAME:PORT, made at start (cluster.c) */
 };
 
@@ -69,9 +76,11 @@ int pd_config_load(struct pd_config *cfg, int argc, char **argv, char **envp, ch
                    size_t errlen);
 void pd_config_free(struct pd_config *cfg);
 
-/* Splits redis://HOST:PORT[/DB] (DB 0..15, default 0); *host is
- * malloc'd. 0, or -1 when url is not one. */
-int pd_redis_url_parse(const char *url, char **host, uint16_t *port, unsigned *db);
+/* Takes redis://[[USER]:PASSWORD@]HOST:PORT[/DB] apart (DB 0..15, default
+ * 0). 0, or -1 (out zeroed) when url is not one. */
+int pd_redis_url_parse(const char *url, struct pd_redis_url *out);
+/* Frees (the password wiped first) and zeroes u. */
+void pd_redis_url_clear(struct pd_redis_url *u);
 
 /* Parses a textual IPv4 or IPv6 address (len bytes, no brackets, no zone)
  * into 16 bytes, IPv4 as IPv4-mapped. 0, or -1 when it is not one. */

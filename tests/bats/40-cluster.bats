@@ -37,6 +37,9 @@ teardown_file() {
     stop_pg
 }
 
+# The password of the test "a Redis that wants a password".
+REDIS_PW=s3cret-pa:ss
+
 setup() {
     skip_without_pg
     skip_without_redis
@@ -46,6 +49,8 @@ setup() {
     # starting it again); no node of an earlier test is left, and what it
     # kept in Redis goes too.
     [ "$(redis_cli ping 2>/dev/null)" = PONG ] || resume_redis || fail "redis is down and does not start again"
+    # Without a password, whatever a failed earlier test left set.
+    redis_cli -a "$REDIS_PW" --no-auth-warning config set requirepass '' >/dev/null 2>&1 || true
     [ "$(redis_cli flushall)" = OK ] || fail "redis FLUSHALL failed"
     TA=$(token alice --name Alice)
     TB=$(token bob)
@@ -768,6 +773,29 @@ new_text() {
     assert_status 0
     expect_json '.ok == true and .data.message.seq == 1'
     within 5 mon_is lonely metrics '.node == "lonely" and .cluster.redis == "down"'
+}
+
+@test "cluster: a Redis that wants a password: nodes given it in the URL chat; a node with a wrong one says Redis refused it and fails its cluster check" {
+    [ "$(redis_cli config set requirepass "$REDIS_PW")" = OK ] || fail "cannot set requirepass"
+    local url=$REDIS_URL
+    REDIS_URL="redis://:$REDIS_PW@127.0.0.1:$REDIS_PORT/0"
+    start_nodes a b
+    joined a "$TA" r
+    joined a "$TB" r
+    on_node b conn_open w "$TB"
+    conn_ok w 'join r'
+    run on_node a pcli --token "$TA" -c 'send r over a guarded bus'
+    assert_status 0
+    wait_push w "$(new_text 'over a guarded bus')"
+    REDIS_URL="redis://:wrong@127.0.0.1:$REDIS_PORT/0"
+    NODE_NO_WAIT=1 start_node c
+    wait_for_grep "${NODE_ERR[c]}" 'Redis refused the password of cluster' 10 "${NODE_PID[c]}"
+    within 10 healthz_is c '.checks.cluster.status == "fail"' 503
+    # Neither the password nor the wrong one is written anywhere.
+    ! node_logs a | grep -q -- "$REDIS_PW" || fail "a logged the password"
+    ! node_logs c | grep -q -- wrong@ || fail "c logged its URL with the password"
+    REDIS_URL=$url
+    redis_cli -a "$REDIS_PW" --no-auth-warning config set requirepass '' >/dev/null
 }
 
 @test "cluster configuration errors exit 2 naming the setting: a cluster without a postgresql db, a bad redis URL, a bad node_id" {

@@ -613,7 +613,14 @@ static void test_cluster(void)
     static const char *const bad_urls[] = {
         "http://h:6379", "redis://h", "redis://:6379", "redis://h:0", "redis://h:65536",
         "redis://h:6379/16", "redis://h:6379/x", "redis://h:6379/-1", "redis://h:63x9",
-        "redis://user:pw@h:6379", "redis://h/1:6379", "rediss://h:6379",
+        "redis://user@h:6379", "redis://user:@h:6379", "redis://@h:6379",
+        "redis://h/1:6379", "rediss://h:6379",
+    };
+    /* url, user ("" none), password */
+    static const char *const creds[][3] = {
+        {"redis://:s3cret@h:6379/1", "", "s3cret"},
+        {"redis://parley:pa:ss@h:6379", "parley", "pa:ss"},
+        {"redis://:p@ss@h:6379", "", "p@ss"},
     };
     const char *pg = "postgresql://parley@127.0.0.1:5432/parley";
     struct pd_config cfg;
@@ -624,10 +631,10 @@ static void test_cluster(void)
         char port[8], db[8];
         int rc = load(&cfg, err, sizeof(err), args, NULL);
         if (rc == 0) {
-            snprintf(port, sizeof(port), "%u", cfg.cluster_port);
-            snprintf(db, sizeof(db), "%u", cfg.cluster_db);
+            snprintf(port, sizeof(port), "%u", cfg.redis.port);
+            snprintf(db, sizeof(db), "%u", cfg.redis.db);
         }
-        ok(rc == 0 && strcmp(cfg.cluster_host, good[i][1]) == 0 &&
+        ok(rc == 0 && strcmp(cfg.redis.host, good[i][1]) == 0 && cfg.redis.password == NULL &&
                strcmp(port, good[i][2]) == 0 && strcmp(db, good[i][3]) == 0,
            "cluster %s: host %s port %s db %s (%s)", good[i][0], good[i][1], good[i][2],
            good[i][3], rc == 0 ? "ok" : err);
@@ -638,6 +645,25 @@ static void test_cluster(void)
         const char *args[] = {"--db", pg, "--cluster", bad_urls[i], NULL};
         bad(args, NULL, "cluster: '", bad_urls[i]);
     }
+    for (size_t i = 0; i < sizeof(creds) / sizeof(creds[0]); i++) {
+        const char *args[] = {"--db", pg, "--cluster", creds[i][0], NULL};
+        int rc = load(&cfg, err, sizeof(err), args, NULL);
+        ok(rc == 0 && strcmp(cfg.redis.host, "h") == 0 && cfg.redis.port == 6379 &&
+               strcmp(cfg.redis.user ? cfg.redis.user : "", creds[i][1]) == 0 &&
+               strcmp(cfg.redis.password, creds[i][2]) == 0,
+           "cluster %s: user '%s', password '%s' (%s)", creds[i][0], creds[i][1], creds[i][2],
+           rc == 0 ? "ok" : err);
+        if (rc == 0)
+            pd_config_free(&cfg);
+    }
+    {
+        const char *args[] = {"--db", pg, "--cluster", "redis://:s3cret@h:99999", NULL};
+        int rc = load(&cfg, err, sizeof(err), args, NULL);
+        ok(rc == -1 && strstr(err, "s3cret") == NULL && strstr(err, "redis://***@h:99999"),
+           "a bad cluster URL with a password: the message hides it (%s)", err);
+        if (rc == 0)
+            pd_config_free(&cfg);
+    }
     {
         const char *args[] = {"--cluster", "redis://h:6379", NULL};
         bad(args, NULL, "set db to a postgresql:// URL", "cluster on a SQLite db");
@@ -646,7 +672,7 @@ static void test_cluster(void)
         const char *env[] = {"PARLEYD_CLUSTER=redis://h:6379/2", "PARLEYD_NODE_ID=eu-1:8080",
                              "PARLEYD_DB=postgres://u@h:5432/d", NULL};
         int rc = load(&cfg, err, sizeof(err), NULL, env);
-        ok(rc == 0 && cfg.cluster_db == 2 && strcmp(cfg.node_id, "eu-1:8080") == 0,
+        ok(rc == 0 && cfg.redis.db == 2 && strcmp(cfg.node_id, "eu-1:8080") == 0,
            "cluster and node_id from the environment, postgres:// accepted (%s)",
            rc == 0 ? "ok" : err);
         if (rc == 0)
