@@ -392,19 +392,29 @@ static void forget_node(struct server *srv, const char *node, const cJSON *keep)
     size_t pos = 0, n = 0, cap = srv->presence->remote.len;
     const struct pd_remote *r;
     char(*gone)[PD_NAME_MAX + 1] = cap ? calloc(cap, sizeof(*gone)) : NULL;
+    struct pd_hmap kept = {0}; /* the users of keep, so each lookup is one probe */
+    const cJSON *e;
     int64_t now = pd_now_ms();
 
+    if (cap > 0 && gone == NULL) {
+        pd_error("cluster: out of memory forgetting the connections of node %s", node);
+        return;
+    }
+    cJSON_ArrayForEach(e, keep)
+    {
+        const cJSON *u = cJSON_GetArrayItem(e, 0);
+        if (cJSON_IsString(u) && pd_hmap_put(&kept, u->valuestring, (void *)u) != 0) {
+            pd_error("cluster: out of memory reading the presence of node %s", node);
+            pd_hmap_free(&kept);
+            free(gone);
+            return;
+        }
+    }
     while (gone != NULL && (r = pd_hmap_next(&srv->presence->remote, &pos, NULL)) != NULL) {
-        bool there = false, kept = false;
-        const cJSON *e;
+        bool there = false;
         for (size_t i = 0; i < r->nnodes; i++)
             there |= strcmp(r->nodes[i].node, node) == 0;
-        cJSON_ArrayForEach(e, keep)
-        {
-            const cJSON *u = cJSON_GetArrayItem(e, 0);
-            kept |= cJSON_IsString(u) && strcmp(u->valuestring, r->user) == 0;
-        }
-        if (there && !kept)
+        if (there && pd_hmap_get(&kept, r->user) == NULL)
             snprintf(gone[n++], sizeof(gone[0]), "%s", r->user);
     }
     for (size_t i = 0; i < n; i++) {
@@ -412,6 +422,7 @@ static void forget_node(struct server *srv, const char *node, const cJSON *keep)
         if (r != NULL)
             remote_update(srv, node, gone[i], "", 0, r->status, now);
     }
+    pd_hmap_free(&kept);
     free(gone);
 }
 
