@@ -39,19 +39,6 @@ static bool flag(const cJSON *head, const char *name)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(head, name));
 }
 
-/* Moves a member's pointers forward (never back), as a receipt does. */
-static void advance(struct pd_member *m, int64_t read, int64_t delivered)
-{
-    if (m == NULL)
-        return;
-    if (read > m->last_read_seq)
-        m->last_read_seq = read;
-    if (delivered < m->last_read_seq)
-        delivered = m->last_read_seq;
-    if (delivered > m->last_delivered_seq)
-        m->last_delivered_seq = delivered;
-}
-
 static void apply_msg(struct server *srv, struct pd_room *room, const cJSON *head,
                       const char *frame, size_t len)
 {
@@ -63,7 +50,7 @@ static void apply_msg(struct server *srv, struct pd_room *room, const cJSON *hea
     pd_ratelimit_charge(srv, PD_RL_MESSAGE, user);
     if (room == NULL || seq <= 0)
         return;
-    advance(pd_room_member(room, user), seq, seq);
+    pd_member_advance(pd_room_member(room, user), seq, seq);
     pd_room_deliver(srv, room, seq, frame, len, NULL);
 }
 
@@ -92,16 +79,20 @@ static void apply_join(struct server *srv, struct pd_room *room, const cJSON *he
     pd_room_broadcast(room, frame, len, NULL);
 }
 
+/* user left room on another node: what leaving does here, but the push. */
+static void member_gone(struct server *srv, struct pd_room *room, const char *user)
+{
+    pd_room_unsubscribe_user(room, user);
+    pd_typing_forget(srv, room, user);
+    pd_member_free(pd_member_unlink(srv, room, user));
+}
+
 static void apply_leave(struct server *srv, struct pd_room *room, const cJSON *head,
                         const char *frame, size_t len)
 {
-    const char *user = str(head, "u");
-
     if (room == NULL)
         return;
-    pd_member_free(pd_member_unlink(srv, room, user));
-    pd_room_unsubscribe_user(room, user);
-    pd_typing_forget(srv, room, user);
+    member_gone(srv, room, str(head, "u"));
     pd_room_broadcast(room, frame, len, NULL);
 }
 
@@ -109,7 +100,7 @@ static void apply_receipt(struct server *srv, struct pd_room *room, const cJSON 
                           const char *frame, size_t len)
 {
     if (room != NULL)
-        advance(pd_room_member(room, str(head, "u")), num(head, "rd"), num(head, "dl"));
+        pd_member_advance(pd_room_member(room, str(head, "u")), num(head, "rd"), num(head, "dl"));
     if (len > 0)
         pd_user_send_frame(srv, str(head, "a"), frame, len);
 }
@@ -157,54 +148,6 @@ void pd_cluster_apply(struct server *srv, const char *node, const cJSON *head, c
 
 /* ---- after the bus was away ------------------------------------------------------- */
 
-struct resync {
-    struct server *srv;
-    int64_t gen; /* this resync: members found stored are marked with it */
-};
-
-/* Rooms made on other nodes meanwhile, from the store; each room's seq,
- * so its subscribers here get what they missed. */
-static int resync_room(void *arg, const struct pd_room_row *row)
-{
-    struct resync *rs = arg;
-    struct pd_room *room = pd_room_find(rs->srv, row->room);
-
-    if (room == NULL &&
-        (room = pd_room_create(rs->srv, row->room, row->is_private, row->created_by,
-                               row->created_at)) == NULL)
-        return -1;
-    if (row->deleted_count > room->deleted_count)
-        room->deleted_count = row->deleted_count;
-    pd_room_catch_up(rs->srv, room, row->last_seq);
-    return 0;
-}
-
-static int resync_member(void *arg, const struct pd_member_row *row)
-{
-    struct resync *rs = arg;
-    struct pd_room *room = pd_room_find(rs->srv, row->room);
-    struct pd_member *m;
-
-    if (room == NULL)
-        return 0;
-    m = pd_room_member(room, row->user);
-    if (m == NULL &&
-        (m = pd_member_add(rs->srv, room, row->user, row->name, row->owner, row->joined_at,
-                           row->last_read_seq, row->last_delivered_seq)) == NULL)
-        return -1;
-    advance(m, row->last_read_seq, row->last_delivered_seq);
-    m->seen = rs->gen;
-    return 0;
-}
-
-static int resync_invite(void *arg, const struct pd_invite_row *row)
-{
-    struct resync *rs = arg;
-    struct pd_room *room = pd_room_find(rs->srv, row->room);
-
-    return room == NULL ? 0 : pd_room_invite(room, row->user);
-}
-
 /* Members the store no longer has left on another node meanwhile: they
  * go here too, with the room:user-left our subscribers did not get. */
 static void sweep_left(struct server *srv, int64_t gen)
@@ -216,36 +159,32 @@ static void sweep_left(struct server *srv, int64_t gen)
         size_t mpos = 0;
         struct pd_member *m;
         while ((m = pd_hmap_next(&room->members, &mpos, NULL)) != NULL) {
-            char json[512];
-            int n;
+            cJSON *ev;
             if (m->seen == gen || m->pending)
                 continue;
-            n = snprintf(json, sizeof(json),
-                         "{\"event\":\"room:user-left\",\"data\":{\"room\":\"%s\",\"user\":\"%s\"}}",
-                         room->name, m->user);
-            pd_room_unsubscribe_user(room, m->user);
-            pd_typing_forget(srv, room, m->user);
-            pd_member_free(pd_member_unlink(srv, room, m->user));
-            pd_room_broadcast(room, json, (size_t)n, NULL);
+            ev = cJSON_CreateObject();
+            cJSON_AddStringToObject(ev, "room", room->name);
+            cJSON_AddStringToObject(ev, "user", m->user);
+            member_gone(srv, room, m->user); /* frees m */
+            /* Ours only: the other nodes resync on their own. */
+            pd_room_push_bus(srv, room, "room:user-left", ev, NULL, NULL);
         }
     }
 }
 
 void pd_cluster_resync(struct server *srv)
 {
-    struct resync rs = {.srv = srv, .gen = pd_mono_ms()};
+    int64_t gen = pd_mono_ms();
 
     /* What this node has in flight is committed first and its completions
      * run, so that memory and the store differ only by what other nodes
      * did: a join or leave of ours half done is not mistaken for theirs. */
     pd_store_drain(srv->store);
     pd_store_run_completions(srv->store);
-    if (pd_store_each_room(srv->store, resync_room, &rs) != 0 ||
-        pd_store_each_member(srv->store, resync_member, &rs) != 0 ||
-        pd_store_each_invite(srv->store, resync_invite, &rs) != 0) {
+    if (pd_rooms_load(srv, gen) != 0) {
         pd_error("cluster: could not read the rooms back from the store: what other nodes "
                  "changed while the bus was away shows here when it is next back");
         return;
     }
-    sweep_left(srv, rs.gen);
+    sweep_left(srv, gen);
 }

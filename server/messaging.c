@@ -93,16 +93,23 @@ void pd_room_catch_up(struct server *srv, struct pd_room *room, int64_t upto)
     room->last_seq = upto;
 }
 
-void pd_room_deliver(struct server *srv, struct pd_room *room, int64_t seq, const char *json,
-                     size_t len, const struct pd_conn *except)
+/* seq is stored: the room's subscribers get any gap before it, and the
+ * room's last seq moves to it. Seqs come in order from one node, not
+ * across nodes: one that overtook another finds the gap here and reads it
+ * from the store (committed: the seq after it could not be handed out
+ * before). */
+static void reach_seq(struct server *srv, struct pd_room *room, int64_t seq)
 {
-    /* Seqs come in order from one node, not across nodes: one that
-     * overtook another finds the gap here and reads it from the store
-     * (committed: the seq after it could not be handed out before). */
     if (seq > room->last_seq + 1 && pd_cluster_on(srv))
         pd_room_catch_up(srv, room, seq - 1);
     if (seq > room->last_seq)
         room->last_seq = seq;
+}
+
+void pd_room_deliver(struct server *srv, struct pd_room *room, int64_t seq, const char *json,
+                     size_t len, const struct pd_conn *except)
+{
+    reach_seq(srv, room, seq);
     pd_room_broadcast_seq(room, json, len, except, seq);
 }
 
@@ -130,17 +137,11 @@ static void send_done(struct pd_store_job *job)
         return;
     }
     if (!job->duplicate) {
-        struct pd_member *sender = pd_room_member(room, m->user);
-        if (m->seq > room->last_seq + 1 && pd_cluster_on(srv))
-            pd_room_catch_up(srv, room, m->seq - 1);
-        if (m->seq > room->last_seq)
-            room->last_seq = m->seq;
+        /* Before the ack: the sender's connection gets the gap too. */
+        reach_seq(srv, room, m->seq);
         /* The store moved both of the sender's pointers in the same
          * transaction: one's own message is read, so delivered too. */
-        if (sender != NULL && m->seq > sender->last_read_seq)
-            sender->last_read_seq = m->seq;
-        if (sender != NULL && m->seq > sender->last_delivered_seq)
-            sender->last_delivered_seq = m->seq;
+        pd_member_advance(pd_room_member(room, m->user), m->seq, m->seq);
     }
     if (c != NULL) {
         cJSON *data = cJSON_CreateObject();

@@ -65,10 +65,7 @@ static void receipt_done(struct pd_store_job *job)
         free(rj);
         return;
     }
-    if (m->last_delivered_seq < seq)
-        m->last_delivered_seq = seq;
-    if (kind == PD_RECEIPT_READ && m->last_read_seq < seq)
-        m->last_read_seq = seq;
+    pd_member_advance(m, kind == PD_RECEIPT_READ ? seq : 0, seq);
     if (c != NULL)
         pd_ack_ok(c, rj->req_id, receipt_ack(kind, rj->message_id, room->name, m->last_read_seq));
     /* The author learns it once: not again for a repeat, not from

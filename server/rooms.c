@@ -8,6 +8,7 @@
 #include "conn.h"
 #include "grow.h"
 #include "log.h"
+#include "messaging.h"
 #include "presence.h"
 #include "recovery.h"
 #include "server.h"
@@ -162,35 +163,78 @@ struct pd_actor pd_room_actor(const struct pd_room *room, const struct pd_identi
 
 /* ---- loading ------------------------------------------------------------------ */
 
+struct load {
+    struct server *srv;
+    int64_t gen;
+};
+
+/* At start, and again in a cluster (what other nodes changed): a room
+ * missing here is made, one here is brought up to the stored seq (its
+ * subscribers get the messages they missed). */
 static int load_room(void *arg, const struct pd_room_row *row)
 {
-    struct pd_room *room =
-        pd_room_create(arg, row->room, row->is_private, row->created_by, row->created_at);
+    struct load *ld = arg;
+    struct pd_room *room = pd_room_find(ld->srv, row->room);
 
-    if (room == NULL)
+    if (room == NULL &&
+        (room = pd_room_create(ld->srv, row->room, row->is_private, row->created_by,
+                               row->created_at)) == NULL)
         return -1;
-    room->last_seq = row->last_seq;
-    room->deleted_count = row->deleted_count;
+    if (row->deleted_count > room->deleted_count)
+        room->deleted_count = row->deleted_count;
+    pd_room_catch_up(ld->srv, room, row->last_seq);
     return 0;
 }
 
+/* A member missing here is added, one here has its pointers moved
+ * forward; either is marked as found with this load's gen. */
 static int load_member(void *arg, const struct pd_member_row *row)
 {
-    struct pd_room *room = pd_room_find(arg, row->room);
+    struct load *ld = arg;
+    struct pd_room *room = pd_room_find(ld->srv, row->room);
+    struct pd_member *m;
 
     if (room == NULL) /* foreign keys make this impossible; skip rather than die */
         return 0;
-    return pd_member_add(arg, room, row->user, row->name, row->owner, row->joined_at,
-                         row->last_read_seq, row->last_delivered_seq)
-               ? 0
-               : -1;
+    m = pd_room_member(room, row->user);
+    if (m == NULL &&
+        (m = pd_member_add(ld->srv, room, row->user, row->name, row->owner, row->joined_at,
+                           row->last_read_seq, row->last_delivered_seq)) == NULL)
+        return -1;
+    pd_member_advance(m, row->last_read_seq, row->last_delivered_seq);
+    m->seen = ld->gen;
+    return 0;
 }
 
 static int load_invite(void *arg, const struct pd_invite_row *row)
 {
-    struct pd_room *room = pd_room_find(arg, row->room);
+    struct load *ld = arg;
+    struct pd_room *room = pd_room_find(ld->srv, row->room);
 
     return room == NULL ? 0 : pd_room_invite(room, row->user);
+}
+
+int pd_rooms_load(struct server *srv, int64_t gen)
+{
+    struct load ld = {.srv = srv, .gen = gen};
+
+    return pd_store_each_room(srv->store, load_room, &ld) != 0 ||
+                   pd_store_each_member(srv->store, load_member, &ld) != 0 ||
+                   pd_store_each_invite(srv->store, load_invite, &ld) != 0
+               ? -1
+               : 0;
+}
+
+void pd_member_advance(struct pd_member *m, int64_t read, int64_t delivered)
+{
+    if (m == NULL)
+        return;
+    if (read > m->last_read_seq)
+        m->last_read_seq = read;
+    if (delivered < m->last_read_seq)
+        delivered = m->last_read_seq;
+    if (delivered > m->last_delivered_seq)
+        m->last_delivered_seq = delivered;
 }
 
 int pd_rooms_init(struct server *srv, char *err, size_t errlen)
@@ -201,9 +245,7 @@ int pd_rooms_init(struct server *srv, char *err, size_t errlen)
         pd_rooms_free(srv);
         return -1;
     }
-    if (pd_store_each_room(srv->store, load_room, srv) != 0 ||
-        pd_store_each_member(srv->store, load_member, srv) != 0 ||
-        pd_store_each_invite(srv->store, load_invite, srv) != 0) {
+    if (pd_rooms_load(srv, 0) != 0) {
         snprintf(err, errlen, "could not load rooms, members and invitations from the store");
         pd_rooms_free(srv);
         return -1;

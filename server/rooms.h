@@ -100,6 +100,15 @@ struct pd_member *pd_member_unlink(struct server *srv, struct pd_room *room, con
 /* Puts back a member unlinked before; 0 or -1. */
 int pd_member_relink(struct server *srv, struct pd_room *room, struct pd_member *m);
 void pd_member_free(struct pd_member *m);
+/* Moves a member's pointers forward, never back (delivered never behind
+ * read); NULL m: nothing. */
+void pd_member_advance(struct pd_member *m, int64_t read, int64_t delivered);
+/* Reads rooms, members and invitations from the store into memory: what
+ * is missing is added, what is there moves forward (a room's subscribers
+ * get the messages they missed), and every stored member is marked with
+ * gen (struct pd_member.seen). At start, and when a node of a cluster
+ * rejoins the others. 0, or -1 (the store failed, or out of memory). */
+int pd_rooms_load(struct server *srv, int64_t gen);
 /* Records an invitation in memory; 0 or -1. */
 int pd_room_invite(struct pd_room *room, const char *user);
 

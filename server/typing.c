@@ -24,20 +24,30 @@ struct pd_typing {
 
 /* Pushes the change here and, when it happened here (not `remote`), to
  * the other nodes. */
-static void push_state(struct server *srv, struct pd_room *room, const char *user, bool typing,
-                       uint64_t except_conn, bool remote)
+/* The bus head telling the other nodes user is (not) typing in room;
+ * NULL when this node is alone. */
+static cJSON *typing_head(struct server *srv, const struct pd_room *room, const char *user,
+                          bool typing)
 {
-    cJSON *data = cJSON_CreateObject();
-    cJSON *head = remote ? NULL : pd_bus_head(srv, "typ", room->name);
+    cJSON *head = pd_bus_head(srv, "typ", room->name);
 
-    cJSON_AddStringToObject(data, "room", room->name);
-    cJSON_AddStringToObject(data, "user", user);
-    cJSON_AddBoolToObject(data, "typing", typing);
     if (head != NULL) {
         cJSON_AddStringToObject(head, "u", user);
         cJSON_AddBoolToObject(head, "t", typing);
     }
-    pd_room_push_bus(srv, room, "message:typing", data, pd_conn_find(srv, except_conn), head);
+    return head;
+}
+
+static void push_state(struct server *srv, struct pd_room *room, const char *user, bool typing,
+                       uint64_t except_conn, bool remote)
+{
+    cJSON *data = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(data, "room", room->name);
+    cJSON_AddStringToObject(data, "user", user);
+    cJSON_AddBoolToObject(data, "typing", typing);
+    pd_room_push_bus(srv, room, "message:typing", data, pd_conn_find(srv, except_conn),
+                     remote ? NULL : typing_head(srv, room, user, typing));
 }
 
 static struct pd_typist *find_typist(struct pd_room *room, const char *user)
@@ -146,15 +156,12 @@ enum pd_err pd_handle_typing(struct pd_req *r)
          * nodes expire it on their own, so they hear of it, at most
          * twice per typing_timeout. */
         int64_t now = pd_mono_ms(), timeout = (int64_t)r->srv->cfg.typing_timeout * 1000;
-        cJSON *head;
         ty->expires = now + timeout;
         ty->conn_id = r->conn->id;
         ty->remote = false;
-        if (now - ty->told >= timeout / 2 && (head = pd_bus_head(r->srv, "typ", room->name))) {
+        if (now - ty->told >= timeout / 2) {
             ty->told = now;
-            cJSON_AddStringToObject(head, "u", ty->user);
-            cJSON_AddBoolToObject(head, "t", 1);
-            pd_cluster_publish(r->srv, head, NULL, 0);
+            pd_cluster_publish(r->srv, typing_head(r->srv, room, ty->user, true), NULL, 0);
         }
         return PD_OK;
     }
